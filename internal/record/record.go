@@ -1,0 +1,89 @@
+// Package record defines the request record: the seam between protocol
+// parsers (which produce records) and telemetry builders (which consume them).
+// Adding a protocol must not touch span/metric code, and changing semantic
+// conventions must not touch a parser.
+package record
+
+import "net/netip"
+
+// Kind says which side of the exchange the instrumented process was on.
+type Kind uint8
+
+const (
+	KindServer Kind = iota + 1 // the process answered the request
+	KindClient                 // the process sent the request
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindServer:
+		return "server"
+	case KindClient:
+		return "client"
+	}
+	return "unknown"
+}
+
+// Protocol is the application protocol the record was parsed from.
+type Protocol uint8
+
+const (
+	ProtocolHTTP Protocol = iota + 1 // HTTP/1.x or plain HTTP/2
+	ProtocolGRPC                     // gRPC over HTTP/2
+)
+
+// Record is one HTTP request/response exchange (or one RPC) as seen from one
+// process. Parsers fill what they saw; zero values mean "not known".
+type Record struct {
+	Kind     Kind
+	Protocol Protocol
+	PID      uint32
+
+	// Wall-clock times in Unix nanoseconds. Server: first request byte
+	// returned to the application → last response byte written. Client:
+	// first request byte written → last response byte read.
+	StartUnixNano uint64
+	EndUnixNano   uint64
+
+	// Method is the semconv http.request.method: one of the known methods or
+	// "_OTHER". MethodOriginal holds the raw method when Method is "_OTHER".
+	Method         string
+	MethodOriginal string
+	// Path is the request target's path, without query string or fragment.
+	// It is request content: builders only export it where config allows.
+	Path string
+	// Route is the low-cardinality route template, when known.
+	Route string
+	// Host is the Host header (HTTP/1) or :authority (HTTP/2) without port.
+	Host string
+	// HostPort is the port from Host/:authority, 0 if absent.
+	HostPort     int
+	Scheme       string // "http" or "https"
+	ProtoVersion string // "1.0", "1.1", "2"
+
+	// StatusCode is the final HTTP status; 0 when no response was seen
+	// (then ErrorType says why).
+	StatusCode int
+	// ErrorType is the semconv error.type for failures that have no status
+	// code to speak for them (e.g. "connection_closed"). Builders derive the
+	// status-code form ("500") themselves.
+	ErrorType string
+
+	// Body sizes in bytes; -1 when unknown.
+	RequestBodySize  int64
+	ResponseBodySize int64
+
+	// Local and peer endpoints of the TCP connection (zero when unknown).
+	Local netip.AddrPort
+	Peer  netip.AddrPort
+
+	// W3C trace context found in the request, if any.
+	HasTraceParent bool
+	TraceID        [16]byte
+	ParentSpanID   [8]byte
+	TraceFlags     uint8
+
+	// gRPC (issue: HTTP/2 and gRPC). RPCMethod is "package.Service/Method".
+	RPCMethod     string
+	RPCStatusCode int // -1 when unknown
+}

@@ -1,0 +1,71 @@
+// Package ebpfredreceiver is the ebpfred OpenTelemetry Collector receiver:
+// it loads eBPF probes that watch unmodified applications' HTTP traffic and
+// turns it into OTLP spans and RED metrics.
+package ebpfredreceiver
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+
+	"github.com/ebpfred/ebpfred/internal/metadata"
+	"github.com/ebpfred/ebpfred/internal/sharedcomponent"
+)
+
+// receivers shares one running instance (one probe set) between the traces
+// and metrics pipelines of the same component ID.
+var receivers = sharedcomponent.NewMap[*Config, *ebpfReceiver]()
+
+// NewFactory returns the ebpfred receiver factory.
+func NewFactory() receiver.Factory {
+	return receiver.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		receiver.WithTraces(createTraces, metadata.TracesStability),
+		receiver.WithMetrics(createMetrics, metadata.MetricsStability),
+	)
+}
+
+// DefaultDurationBuckets are the semconv-recommended boundaries (seconds)
+// for http.server.request.duration.
+var DefaultDurationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+
+// DefaultSizeBuckets are boundaries (bytes) for body size histograms.
+var DefaultSizeBuckets = []float64{0, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 65536, 262144, 1048576, 4194304, 16777216}
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		Metrics: MetricsConfig{
+			Interval:        60 * time.Second,
+			DurationBuckets: append([]float64(nil), DefaultDurationBuckets...),
+			SizeBuckets:     append([]float64(nil), DefaultSizeBuckets...),
+		},
+		RingBufferSize:    16 << 20,
+		DiscoveryInterval: time.Second,
+	}
+}
+
+func createTraces(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Traces) (receiver.Traces, error) {
+	r, err := receivers.LoadOrStore(cfg.(*Config), func() (*ebpfReceiver, error) {
+		return newReceiver(set, cfg.(*Config))
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.Unwrapped.traces = next
+	return r, nil
+}
+
+func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
+	r, err := receivers.LoadOrStore(cfg.(*Config), func() (*ebpfReceiver, error) {
+		return newReceiver(set, cfg.(*Config))
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.Unwrapped.metrics = next
+	return r, nil
+}
