@@ -1,0 +1,484 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* ebpfred kernel side.
+ *
+ * Our kernels have neither kprobes nor fentry, so socket I/O is captured from
+ * the syscall *exit* only: one raw tracepoint on sys_exit sees the return
+ * value, and the syscall's arguments are still in the saved user registers.
+ * One hit per syscall instead of an enter+exit pair halves the cost that every
+ * selected process pays per read/write (see shared/KERNEL.md and BENCHMARKS.md).
+ *
+ * The order of checks is the order of cost: pid map → syscall number →
+ * per-(tgid,fd) connection cache (the fd's socket is resolved through the
+ * task's fd table once, which also covers connections opened before we were
+ * loaded) → an 8-byte peek to decide whether an HTTP message may start here →
+ * bounded payload copy. One ring-buffer record per socket call at most.
+ */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+#include "kernel_types.h"
+#include "ebpfred.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the loader before load. */
+volatile const __u32 self_tgid = 0;
+/* When set, every newly exec'd process is tracked provisionally
+ * (TRACK_PENDING) until user space has matched its executable. */
+volatile const __u8 track_execs = 0;
+/* Wake the reader only when this many bytes are waiting; it polls otherwise. */
+volatile const __u64 wakeup_bytes = 256 * 1024;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);   /* tgid */
+	__type(value, __u32); /* TRACK_* flags */
+} tracked_pids SEC(".maps");
+
+struct conn_key {
+	__u32 tgid;
+	__u32 fd;
+};
+
+struct conn_info {
+	__u64 sk;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u8 is_tcp;
+	__u8 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, struct conn_info);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20); /* overridden by the loader */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct event);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, COUNTER_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* x86_64 syscall numbers. */
+#define NR_read 0
+#define NR_write 1
+#define NR_close 3
+#define NR_readv 19
+#define NR_writev 20
+#define NR_dup2 33
+#define NR_sendfile 40
+#define NR_sendto 44
+#define NR_recvfrom 45
+#define NR_sendmsg 46
+#define NR_recvmsg 47
+#define NR_dup3 292
+
+#define MSG_PEEK 2
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define SOCK_STREAM 1
+#define MAX_IOV 8
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline __u64 wakeup_flag(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+									  : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void submit(struct event *e, __u32 size)
+{
+	if (size > sizeof(*e))
+		return;
+	if (bpf_ringbuf_output(&events, e, size, wakeup_flag()) == 0)
+		count(COUNTER_EVENTS);
+	else
+		count(COUNTER_DROPPED);
+}
+
+/* resolve reads the fd's socket through the current task's fd table. It
+ * works for sockets opened before the probes were loaded. */
+static __always_inline void resolve(__u32 fd, struct conn_info *ci)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt)
+		return;
+	if (fd >= BPF_CORE_READ(fdt, max_fds))
+		return;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return;
+	unsigned short mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return;
+	struct socket *so = BPF_CORE_READ(f, private_data);
+	if (!so)
+		return;
+	struct sock *sk = BPF_CORE_READ(so, sk);
+	if (!sk)
+		return;
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP || BPF_CORE_READ(sk, sk_type) != SOCK_STREAM)
+		return;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_INET) {
+		__be32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(ci->saddr, &s, 4);
+		__builtin_memcpy(ci->daddr, &d, 4);
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&ci->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&ci->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	} else {
+		return;
+	}
+	ci->family = family;
+	ci->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	ci->dport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	ci->sk = (__u64)sk;
+	ci->is_tcp = 1;
+}
+
+/* lookup_conn returns the cached connection for (tgid, fd), resolving and
+ * caching it (negatively too, for files and pipes) on first sight. */
+static __always_inline struct conn_info *lookup_conn(struct conn_key *k)
+{
+	struct conn_info *ci = bpf_map_lookup_elem(&conns, k);
+	if (ci)
+		return ci->is_tcp ? ci : NULL;
+	struct conn_info fresh = {};
+	resolve(k->fd, &fresh);
+	bpf_map_update_elem(&conns, k, &fresh, BPF_NOEXIST);
+	if (!fresh.is_tcp)
+		return NULL;
+	count(COUNTER_CONNS_RESOLVED);
+	return bpf_map_lookup_elem(&conns, k);
+}
+
+/* may_start says whether these leading bytes can begin an HTTP/1 request
+ * line (an upper-case token of 3-7 letters and a space: any method, and the
+ * HTTP/2 preface "PRI "), or a status line ("HTTP/"). */
+static __always_inline int may_start(const __u8 *p)
+{
+	if (p[0] == 'H' && p[1] == 'T' && p[2] == 'T' && p[3] == 'P' && p[4] == '/')
+		return 1;
+#pragma unroll
+	for (int i = 0; i < 8; i++) {
+		if (p[i] == ' ')
+			return i >= 3;
+		if (p[i] < 'A' || p[i] > 'Z')
+			return 0;
+	}
+	return 0;
+}
+
+static __always_inline struct event *new_event(__u8 type, __u32 tgid, __u32 fd)
+{
+	__u32 zero = 0;
+	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return NULL;
+	e->ts = bpf_ktime_get_ns();
+	e->type = type;
+	e->tgid = tgid;
+	e->fd = fd;
+	e->len = 0;
+	e->payload_len = 0;
+	e->tail_len = 0;
+	return e;
+}
+
+static __always_inline void fill_conn(struct event *e, struct conn_info *ci)
+{
+	e->sk = ci->sk;
+	e->family = ci->family;
+	e->sport = ci->sport;
+	e->dport = ci->dport;
+	__builtin_memcpy(e->saddr, ci->saddr, 16);
+	__builtin_memcpy(e->daddr, ci->daddr, 16);
+}
+
+static __always_inline void read_tail(struct event *e, const __u8 *buf, __u64 n)
+{
+	/* the last min(n, 8) bytes of buf[0:n] */
+	__u64 off = n > 8 ? n - 8 : 0;
+	__u32 tl = n - off;
+	if (tl > 8)
+		tl = 8;
+	if (tl && bpf_probe_read_user(e->tail, tl, buf + off) == 0)
+		e->tail_len = tl;
+}
+
+/* One socket transfer of n bytes: either a plain buffer (read, write,
+ * recvfrom, sendto) or an iovec array (readv, writev, recvmsg, sendmsg) that
+ * the n bytes fill in order. Both go through one code path: the verifier
+ * then checks it once instead of once per syscall. */
+struct xfer {
+	__u32 fd;
+	__u8 type;
+	__u8 vectored;
+	const void *ptr; /* the buffer, or the iovec array */
+	__u64 iovcnt;
+	__u64 n;
+};
+
+static __always_inline int iov_at(const struct xfer *x, int i, struct ebpfred_iovec *v)
+{
+	if (!x->vectored) {
+		v->iov_base = (void *)x->ptr;
+		v->iov_len = x->n;
+		return i == 0 ? 0 : -1;
+	}
+	if (i >= x->iovcnt)
+		return -1;
+	return bpf_probe_read_user(v, sizeof(*v), (const struct ebpfred_iovec *)x->ptr + i);
+}
+
+static __always_inline void data(__u32 tgid, const struct xfer *x)
+{
+	struct conn_key k = {.tgid = tgid, .fd = x->fd};
+	struct conn_info *ci = lookup_conn(&k);
+	if (!ci)
+		return;
+	struct event *e = new_event(x->type, tgid, x->fd);
+	if (!e)
+		return;
+	fill_conn(e, ci);
+	__u64 n = x->n;
+	e->len = n;
+
+	struct ebpfred_iovec v = {};
+	if (iov_at(x, 0, &v) != 0) {
+		submit(e, EVENT_HDR_SIZE);
+		return;
+	}
+	__u8 peek[8] = {};
+	int copy = v.iov_len >= 8 && n >= 8 && bpf_probe_read_user(peek, 8, v.iov_base) == 0 &&
+		   may_start(peek);
+
+	__u64 seen = 0; /* bytes of n accounted for by earlier iovecs */
+	__u32 off = 0;  /* payload bytes copied */
+	for (int i = 0; i < MAX_IOV; i++) {
+		if (seen >= n)
+			break;
+		if (i > 0 && iov_at(x, i, &v) != 0)
+			break;
+		__u64 here = v.iov_len;
+		if (here > n - seen)
+			here = n - seen;
+		if (copy && off < MAX_PAYLOAD) {
+			__u32 c = here > MAX_PAYLOAD - off ? MAX_PAYLOAD - off : here;
+			__u32 o = off;
+			/* keep the masks: the compiler would drop them, but the
+			 * verifier cannot prove the bounds without them */
+			asm volatile("" : "+r"(o));
+			o &= MAX_PAYLOAD - 1;
+			asm volatile("" : "+r"(c));
+			if (c > MAX_PAYLOAD)
+				c = MAX_PAYLOAD;
+			if (bpf_probe_read_user(e->payload + o, c, v.iov_base) == 0)
+				off += c;
+			else
+				copy = 0;
+		}
+		seen += here;
+		if (seen >= n)
+			read_tail(e, v.iov_base, here);
+	}
+	e->payload_len = off > MAX_PAYLOAD ? MAX_PAYLOAD : off;
+	submit(e, EVENT_HDR_SIZE + e->payload_len);
+}
+
+static __always_inline void conn_closed(__u32 tgid, __u32 fd)
+{
+	struct conn_key k = {.tgid = tgid, .fd = fd};
+	struct conn_info *ci = bpf_map_lookup_elem(&conns, &k);
+	if (!ci)
+		return;
+	if (ci->is_tcp) {
+		struct event *e = new_event(EVENT_CLOSE, tgid, fd);
+		if (e) {
+			fill_conn(e, ci);
+			submit(e, EVENT_HDR_SIZE);
+		}
+	}
+	bpf_map_delete_elem(&conns, &k);
+}
+
+SEC("raw_tracepoint/sys_exit")
+int ebpfred_sys_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!bpf_map_lookup_elem(&tracked_pids, &tgid))
+		return 0;
+
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	long ret = (long)ctx->args[1];
+	long nr = BPF_CORE_READ(regs, orig_ax);
+
+	struct xfer x = {};
+	switch (nr) {
+	case NR_read:
+	case NR_write:
+	case NR_recvfrom:
+	case NR_sendto:
+		if (nr == NR_recvfrom && (BPF_CORE_READ(regs, r10) & MSG_PEEK))
+			return 0;
+		x.type = (nr == NR_read || nr == NR_recvfrom) ? EVENT_DATA_IN : EVENT_DATA_OUT;
+		x.ptr = (const void *)BPF_CORE_READ(regs, si);
+		break;
+	case NR_readv:
+	case NR_writev:
+		x.type = nr == NR_readv ? EVENT_DATA_IN : EVENT_DATA_OUT;
+		x.vectored = 1;
+		x.ptr = (const void *)BPF_CORE_READ(regs, si);
+		x.iovcnt = BPF_CORE_READ(regs, dx);
+		break;
+	case NR_recvmsg:
+	case NR_sendmsg: {
+		if (nr == NR_recvmsg && (BPF_CORE_READ(regs, dx) & MSG_PEEK))
+			return 0;
+		struct ebpfred_user_msghdr m = {};
+		if (ret <= 0 || bpf_probe_read_user(&m, sizeof(m), (void *)BPF_CORE_READ(regs, si)) != 0)
+			return 0;
+		x.type = nr == NR_recvmsg ? EVENT_DATA_IN : EVENT_DATA_OUT;
+		x.vectored = 1;
+		x.ptr = m.msg_iov;
+		x.iovcnt = m.msg_iovlen;
+		break;
+	}
+	case NR_sendfile: {
+		/* no user buffer to look at: a length-only event */
+		if (ret <= 0)
+			return 0;
+		struct conn_key k = {.tgid = tgid, .fd = BPF_CORE_READ(regs, di)};
+		struct conn_info *ci = lookup_conn(&k);
+		if (!ci)
+			return 0;
+		struct event *e = new_event(EVENT_DATA_OUT, tgid, k.fd);
+		if (!e)
+			return 0;
+		fill_conn(e, ci);
+		e->len = ret;
+		submit(e, EVENT_HDR_SIZE);
+		return 0;
+	}
+	case NR_close:
+		conn_closed(tgid, BPF_CORE_READ(regs, di));
+		return 0;
+	case NR_dup2:
+	case NR_dup3:
+		/* the target fd now names another file: forget what it was */
+		if (ret >= 0)
+			conn_closed(tgid, ret);
+		return 0;
+	default:
+		return 0;
+	}
+	if (ret <= 0)
+		return 0;
+	x.fd = BPF_CORE_READ(regs, di);
+	x.n = ret;
+	data(tgid, &x);
+	return 0;
+}
+
+/* A tracked process's children are tracked too (nginx workers, forking
+ * servers); user space confirms or drops them. */
+SEC("raw_tracepoint/sched_process_fork")
+int ebpfred_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *parent = (struct task_struct *)ctx->args[0];
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 cpid = BPF_CORE_READ(child, pid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	if (cpid != ctgid || ctgid == self_tgid)
+		return 0; /* a thread, or ourselves */
+	__u32 *flags = bpf_map_lookup_elem(&tracked_pids, &ptgid);
+	if (!flags)
+		return 0;
+	__u32 f = *flags;
+	bpf_map_update_elem(&tracked_pids, &ctgid, &f, BPF_NOEXIST);
+	struct event *e = new_event(EVENT_FORK, ctgid, ptgid);
+	if (e)
+		submit(e, EVENT_HDR_SIZE);
+	return 0;
+}
+
+/* Raw tracepoints only (no tracefs needed). sched_process_exec's arguments:
+ * (struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm). */
+SEC("raw_tracepoint/sched_process_exec")
+int ebpfred_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (tgid == self_tgid)
+		return 0;
+	int tracked = bpf_map_lookup_elem(&tracked_pids, &tgid) != NULL;
+	if (!tracked && !track_execs)
+		return 0;
+	if (!tracked) {
+		__u32 f = TRACK_PENDING;
+		bpf_map_update_elem(&tracked_pids, &tgid, &f, BPF_NOEXIST);
+	}
+	struct event *e = new_event(EVENT_EXEC, tgid, 0);
+	if (!e)
+		return 0;
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
+	const char *filename = BPF_CORE_READ(bprm, filename);
+	long n = bpf_probe_read_kernel_str(e->payload, MAX_PAYLOAD, filename);
+	if (n > 0) {
+		e->payload_len = n > MAX_PAYLOAD ? MAX_PAYLOAD : n;
+		e->len = e->payload_len;
+	}
+	submit(e, EVENT_HDR_SIZE + e->payload_len);
+	return 0;
+}
+
+SEC("raw_tracepoint/sched_process_exit")
+int ebpfred_exit(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	if ((__u32)id != tgid)
+		return 0; /* a thread */
+	if (!bpf_map_lookup_elem(&tracked_pids, &tgid))
+		return 0;
+	bpf_map_delete_elem(&tracked_pids, &tgid);
+	struct event *e = new_event(EVENT_EXIT, tgid, 0);
+	if (e)
+		submit(e, EVENT_HDR_SIZE);
+	return 0;
+}

@@ -1,0 +1,51 @@
+/* Shared between the kernel program and its Go reader (internal/probes). */
+#ifndef EBPFRED_H
+#define EBPFRED_H
+
+#define MAX_PAYLOAD 1024 /* must be a power of two */
+
+enum event_type {
+	EVENT_DATA_IN = 1,  /* the process read from a TCP socket */
+	EVENT_DATA_OUT = 2, /* the process wrote to a TCP socket */
+	EVENT_CLOSE = 3,    /* the process closed a TCP socket fd */
+	EVENT_EXEC = 4,     /* exec; payload = filename */
+	EVENT_FORK = 5,     /* a tracked process forked; tgid = child, fd = parent */
+	EVENT_EXIT = 6,     /* a tracked process exited */
+};
+
+enum track_flags {
+	TRACK_CONFIRMED = 1,
+	TRACK_PENDING = 2, /* exec'd, not yet matched by user space */
+};
+
+enum counter {
+	COUNTER_EVENTS = 0,         /* records written to the ring */
+	COUNTER_DROPPED = 1,        /* records lost: ring full */
+	COUNTER_CONNS_RESOLVED = 2, /* fds resolved to TCP sockets */
+	COUNTER_MAX = 3,
+};
+
+struct event {
+	__u64 ts; /* bpf_ktime_get_ns() at the syscall's return */
+	__u64 sk; /* struct sock address: connection identity */
+	__u32 tgid;
+	__u32 fd;
+	__u32 len; /* bytes transferred */
+	__u16 payload_len;
+	__u8 type;
+	__u8 tail_len;
+	__u8 tail[8];
+	__u16 family;
+	__u16 sport; /* local port, host order */
+	__u16 dport; /* remote port, host order */
+	__u16 pad;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	/* twice MAX_PAYLOAD so the verifier can bound masked offsets */
+	__u8 payload[MAX_PAYLOAD * 2];
+};
+
+#define EVENT_HDR_SIZE 80
+_Static_assert(__builtin_offsetof(struct event, payload) == EVENT_HDR_SIZE, "EVENT_HDR_SIZE");
+
+#endif

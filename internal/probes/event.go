@@ -1,0 +1,56 @@
+package probes
+
+import "net/netip"
+
+// hdrSize is EVENT_HDR_SIZE in bpf/ebpfred.h.
+const hdrSize = 80
+
+// EventType mirrors enum event_type in bpf/ebpfred.h.
+type EventType uint8
+
+const (
+	EventDataIn  EventType = 1
+	EventDataOut EventType = 2
+	EventClose   EventType = 3
+	EventExec    EventType = 4
+	EventFork    EventType = 5 // TGID = child, FD = parent tgid
+	EventExit    EventType = 6
+)
+
+// Event is one record from the kernel ring, decoded without allocation.
+type Event struct {
+	Type       EventType
+	Mono       uint64 // CLOCK_MONOTONIC ns at the syscall's return
+	Sock       uint64 // kernel socket address: connection identity
+	TGID       uint32
+	FD         uint32
+	Len        uint32
+	Tail       []byte
+	Payload    []byte
+	Family     uint16
+	LocalPort  uint16
+	RemotePort uint16
+	LocalAddr  [16]byte
+	RemoteAddr [16]byte
+}
+
+const (
+	afInet  = 2
+	afInet6 = 10
+)
+
+// Local returns the connection's local endpoint.
+func (e *Event) Local() netip.AddrPort { return addrPort(e.Family, &e.LocalAddr, e.LocalPort) }
+
+// Remote returns the connection's peer endpoint.
+func (e *Event) Remote() netip.AddrPort { return addrPort(e.Family, &e.RemoteAddr, e.RemotePort) }
+
+func addrPort(family uint16, a *[16]byte, port uint16) netip.AddrPort {
+	switch family {
+	case afInet:
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(a[:4])), port)
+	case afInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(*a).Unmap(), port)
+	}
+	return netip.AddrPort{}
+}

@@ -1,0 +1,253 @@
+//go:build linux && amd64
+
+// Package probes loads, attaches and reads ebpfred's kernel programs: the
+// sys_exit raw tracepoint that captures socket I/O of tracked processes, and
+// the process fork/exec/exit hooks. It owns the kernel maps; callers decide
+// which processes are tracked.
+package probes
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+)
+
+// Options configure Load.
+type Options struct {
+	// RingBufferSize in bytes: a power of two, a multiple of the page size.
+	RingBufferSize int
+	// TrackExecs makes every newly exec'd process tracked provisionally
+	// (FlagPending) until user space confirms or drops it; needed to catch
+	// short-lived clients selected by executable name.
+	TrackExecs bool
+	// WakeupBytes: the reader is woken only when this many bytes wait in the
+	// ring; otherwise it polls. Batching wakeups keeps the per-event cost low.
+	WakeupBytes uint64
+}
+
+// Tracking flags stored per tgid in the kernel.
+const (
+	FlagConfirmed uint32 = 1
+	FlagPending   uint32 = 2
+)
+
+// Probes is a loaded and attached probe set.
+type Probes struct {
+	objs   bpfObjects
+	links  []link.Link
+	reader *ringbuf.Reader
+	rec    ringbuf.Record
+	ev     Event
+}
+
+// Load checks that this kernel can run ebpfred, loads the programs and
+// attaches them. The error is one sentence that says what to do.
+func Load(opts Options) (*Probes, error) {
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		return nil, errors.New("this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing): ebpfred needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (Linux 5.8 or later)")
+	}
+	spec, err := loadBpf()
+	if err != nil {
+		return nil, fmt.Errorf("reading the embedded eBPF object: %w", err)
+	}
+	if opts.RingBufferSize > 0 {
+		spec.Maps["events"].MaxEntries = uint32(opts.RingBufferSize)
+	}
+	if opts.WakeupBytes == 0 {
+		opts.WakeupBytes = 256 << 10
+	}
+	consts := map[string]any{
+		"self_tgid":    uint32(os.Getpid()),
+		"wakeup_bytes": opts.WakeupBytes,
+		"track_execs":  uint8(0),
+	}
+	if opts.TrackExecs {
+		consts["track_execs"] = uint8(1)
+	}
+	for name, v := range consts {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("setting %s: %w", name, err)
+		}
+	}
+	p := &Probes{}
+	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+		return nil, explainLoad(err)
+	}
+	attach := []struct {
+		name string
+		prog *ebpf.Program
+	}{
+		{"sys_exit", p.objs.EbpfredSysExit},
+		{"sched_process_fork", p.objs.EbpfredFork},
+		{"sched_process_exec", p.objs.EbpfredExec},
+		{"sched_process_exit", p.objs.EbpfredExit},
+	}
+	for _, a := range attach {
+		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: a.name, Program: a.prog})
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("attaching to the raw tracepoint %s: %w", a.name, explainLoad(err))
+		}
+		p.links = append(p.links, l)
+	}
+	p.reader, err = ringbuf.NewReader(p.objs.Events)
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("opening the event ring: %w", err)
+	}
+	return p, nil
+}
+
+func explainLoad(err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("the kernel's verifier rejected an ebpfred program (a bug in ebpfred or an unsupported kernel; please report it with this log): %w", err)
+	}
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("the kernel refused to load eBPF programs (%v): run the collector as root, or with CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH", err)
+	}
+	return err
+}
+
+// Close detaches every program and frees every map. It is safe to call
+// more than once and concurrently with Read (which then returns).
+func (p *Probes) Close() error {
+	var errs []error
+	if p.reader != nil {
+		errs = append(errs, p.reader.Close())
+	}
+	for _, l := range p.links {
+		errs = append(errs, l.Close())
+	}
+	p.links = nil
+	errs = append(errs, p.objs.Close())
+	return errors.Join(errs...)
+}
+
+// SetTracked tracks tgid with the given flags.
+func (p *Probes) SetTracked(tgid, flags uint32) error {
+	return p.objs.TrackedPids.Update(tgid, flags, ebpf.UpdateAny)
+}
+
+// Untrack stops tracking tgid and forgets its cached connections.
+func (p *Probes) Untrack(tgid uint32) error {
+	err := p.objs.TrackedPids.Delete(tgid)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		err = nil
+	}
+	p.ForgetConns(tgid)
+	return err
+}
+
+// TrackedCount returns the number of tgids in the kernel's tracked map.
+func (p *Probes) TrackedCount() int {
+	n := 0
+	var k, v uint32
+	it := p.objs.TrackedPids.Iterate()
+	for it.Next(&k, &v) {
+		n++
+	}
+	return n
+}
+
+// ForgetConns deletes tgid's cached connections from the kernel map.
+func (p *Probes) ForgetConns(tgid uint32) {
+	var k bpfConnKey
+	var v bpfConnInfo
+	var del []bpfConnKey
+	it := p.objs.Conns.Iterate()
+	for it.Next(&k, &v) {
+		if k.Tgid == tgid {
+			del = append(del, k)
+		}
+	}
+	for i := range del {
+		_ = p.objs.Conns.Delete(&del[i])
+	}
+}
+
+// Counters are the kernel side's own counts, summed over CPUs.
+type Counters struct {
+	Events, Dropped, ConnsResolved uint64
+}
+
+// Counters reads the per-CPU counters.
+func (p *Probes) Counters() (Counters, error) {
+	var c Counters
+	dst := []*uint64{&c.Events, &c.Dropped, &c.ConnsResolved}
+	for i, d := range dst {
+		var per []uint64
+		if err := p.objs.Counters.Lookup(uint32(i), &per); err != nil {
+			return c, err
+		}
+		for _, v := range per {
+			*d += v
+		}
+	}
+	return c, nil
+}
+
+// Read delivers events to handle until Close. Between events, and at least
+// every poll interval, it calls tick (housekeeping on the same goroutine, so
+// the caller's state needs no locks). The *Event and its Payload are only
+// valid during the call to handle.
+func (p *Probes) Read(poll time.Duration, handle func(*Event), tick func()) error {
+	next := time.Now().Add(poll)
+	for {
+		p.reader.SetDeadline(next)
+		err := p.reader.ReadInto(&p.rec)
+		switch {
+		case err == nil:
+			if decode(p.rec.RawSample, &p.ev) {
+				handle(&p.ev)
+			}
+			if time.Now().After(next) {
+				tick()
+				next = time.Now().Add(poll)
+			}
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			tick()
+			next = time.Now().Add(poll)
+		case errors.Is(err, ringbuf.ErrClosed):
+			return nil
+		default:
+			return err
+		}
+	}
+}
+
+func decode(b []byte, e *Event) bool {
+	if len(b) < hdrSize {
+		return false
+	}
+	le := binary.LittleEndian
+	e.Mono = le.Uint64(b[0:])
+	e.Sock = le.Uint64(b[8:])
+	e.TGID = le.Uint32(b[16:])
+	e.FD = le.Uint32(b[20:])
+	e.Len = le.Uint32(b[24:])
+	pl := int(le.Uint16(b[28:]))
+	e.Type = EventType(b[30])
+	tl := int(b[31])
+	if tl > 8 {
+		tl = 8
+	}
+	e.Tail = b[32 : 32+tl]
+	e.Family = le.Uint16(b[40:])
+	e.LocalPort = le.Uint16(b[42:])
+	e.RemotePort = le.Uint16(b[44:])
+	copy(e.LocalAddr[:], b[48:64])
+	copy(e.RemoteAddr[:], b[64:80])
+	if hdrSize+pl > len(b) {
+		pl = len(b) - hdrSize
+	}
+	e.Payload = b[hdrSize : hdrSize+pl]
+	return true
+}

@@ -1,0 +1,39 @@
+//go:build !(linux && amd64)
+
+package probes
+
+import (
+	"errors"
+	"time"
+)
+
+// Options configure Load.
+type Options struct {
+	RingBufferSize int
+	TrackExecs     bool
+	WakeupBytes    uint64
+}
+
+const (
+	FlagConfirmed uint32 = 1
+	FlagPending   uint32 = 2
+)
+
+// Probes is unavailable on this platform.
+type Probes struct{}
+
+// Counters are the kernel side's own counts.
+type Counters struct{ Events, Dropped, ConnsResolved uint64 }
+
+// Load always fails here: ebpfred's probes are built for Linux on x86_64.
+func Load(Options) (*Probes, error) {
+	return nil, errors.New("ebpfred runs only on Linux x86_64 (its eBPF programs are built for that target)")
+}
+
+func (p *Probes) Close() error                                   { return nil }
+func (p *Probes) SetTracked(uint32, uint32) error                { return nil }
+func (p *Probes) Untrack(uint32) error                           { return nil }
+func (p *Probes) TrackedCount() int                              { return 0 }
+func (p *Probes) ForgetConns(uint32)                             {}
+func (p *Probes) Counters() (Counters, error)                    { return Counters{}, nil }
+func (p *Probes) Read(time.Duration, func(*Event), func()) error { return nil }
