@@ -51,7 +51,11 @@ struct conn_info {
 	__u16 dport;
 	__u16 family;
 	__u8 is_tcp;
-	__u8 pad;
+	/* bit 0: the last read was shorter than the peek, bit 1: the last
+	 * write was. The transfer after a short one may continue a message
+	 * start we could not recognise (Go's net/http reads a request's first
+	 * byte alone), so it is copied without the peek check. */
+	__u8 short_xfer;
 };
 
 struct {
@@ -284,9 +288,18 @@ static __always_inline void data(__u32 tgid, const struct xfer *x)
 		submit(e, EVENT_HDR_SIZE);
 		return;
 	}
-	__u8 peek[8] = {};
-	int copy = v.iov_len >= 8 && n >= 8 && bpf_probe_read_user(peek, 8, v.iov_base) == 0 &&
-		   may_start(peek);
+	__u8 bit = x->type == EVENT_DATA_OUT ? 2 : 1;
+	int copy;
+	if (n < 8 || (ci->short_xfer & bit)) {
+		copy = 1; /* a few bytes, or right after a few bytes */
+	} else {
+		__u8 peek[8] = {};
+		copy = v.iov_len >= 8 && bpf_probe_read_user(peek, 8, v.iov_base) == 0 && may_start(peek);
+	}
+	if (n < 8)
+		ci->short_xfer |= bit;
+	else
+		ci->short_xfer &= ~bit;
 
 	__u64 seen = 0; /* bytes of n accounted for by earlier iovecs */
 	__u32 off = 0;  /* payload bytes copied */
