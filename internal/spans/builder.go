@@ -1,0 +1,257 @@
+// Package spans turns request records into OTLP spans: one SERVER or CLIENT
+// span per record, named, attributed and given a status per the
+// OpenTelemetry semantic conventions, grouped by instrumented process.
+//
+// Concurrency: a Builder is safe for concurrent use (one mutex), so one
+// goroutine can Append while another Takes on a timer.
+package spans
+
+import (
+	crand "crypto/rand"
+	"encoding/binary"
+	"math/rand/v2"
+	"sync"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/ebpfred/ebpfred/internal/metadata"
+	"github.com/ebpfred/ebpfred/internal/process"
+	"github.com/ebpfred/ebpfred/internal/record"
+	"github.com/ebpfred/ebpfred/internal/resource"
+)
+
+// Span flag bits (OTLP SpanFlags): the low byte carries the W3C trace flags;
+// the next two say whether the parent is known to be remote.
+const (
+	flagSampled                 = 0x01
+	flagContextHasRemote        = 0x100
+	flagContextIsRemote         = 0x200
+	traceFlagsMask       uint32 = 0xff
+)
+
+// Builder batches spans until Take.
+type Builder struct {
+	mu       sync.Mutex
+	hostName string
+	rng      *rand.ChaCha8
+
+	traces ptrace.Traces
+	scopes map[resource.Key]ptrace.SpanSlice // spans of each process in this batch
+	count  int
+}
+
+// Option configures a Builder.
+type Option func(*Builder)
+
+// WithHostName sets the host.name resource attribute ("" leaves it out).
+func WithHostName(name string) Option {
+	return func(b *Builder) { b.hostName = name }
+}
+
+// NewBuilder returns an empty Builder. Span and trace ids come from a
+// ChaCha8 generator seeded once from crypto/rand: unpredictable enough for
+// ids, without a system call per span.
+func NewBuilder(opts ...Option) *Builder {
+	var seed [32]byte
+	_, _ = crand.Read(seed[:]) // never fails on Linux (see crypto/rand.Read)
+	b := &Builder{
+		rng:    rand.NewChaCha8(seed),
+		traces: ptrace.NewTraces(),
+		scopes: make(map[resource.Key]ptrace.SpanSlice),
+	}
+	for _, o := range opts {
+		o(b)
+	}
+	return b
+}
+
+// Append adds the span of one request of process p to the batch. Records
+// whose Kind is unknown are ignored. A nil p reports the span under the
+// record's PID alone.
+func (b *Builder) Append(r *record.Record, p *process.Info) {
+	var kind ptrace.SpanKind
+	switch r.Kind {
+	case record.KindServer:
+		kind = ptrace.SpanKindServer
+	case record.KindClient:
+		kind = ptrace.SpanKindClient
+	default:
+		return
+	}
+	if p == nil {
+		p = &process.Info{PID: r.PID}
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	spans, ok := b.scopes[resource.KeyOf(p)]
+	if !ok {
+		rs := b.traces.ResourceSpans().AppendEmpty()
+		resource.Fill(rs.Resource(), p, b.hostName)
+		ss := rs.ScopeSpans().AppendEmpty()
+		ss.Scope().SetName(metadata.ScopeName)
+		spans = ss.Spans()
+		b.scopes[resource.KeyOf(p)] = spans
+	}
+	b.count++
+	s := spans.AppendEmpty()
+	s.SetKind(kind)
+	s.SetStartTimestamp(pcommon.Timestamp(r.StartUnixNano))
+	s.SetEndTimestamp(pcommon.Timestamp(r.EndUnixNano))
+	b.setContext(s, r)
+
+	errorType := resource.ErrorType(r)
+	if r.Protocol == record.ProtocolGRPC {
+		s.SetName(rpcSpanName(r))
+		putRPCAttributes(s.Attributes(), r, errorType)
+	} else {
+		s.SetName(httpSpanName(r))
+		putHTTPAttributes(s.Attributes(), r, errorType)
+	}
+	// error.type is set exactly when the request failed by the conventions'
+	// rules (HTTP server 5xx, client 4xx/5xx, the gRPC error codes of each
+	// side, or a failure without a status), so it decides the status too.
+	if errorType != "" {
+		s.Status().SetCode(ptrace.StatusCodeError)
+	}
+}
+
+func (b *Builder) setContext(s ptrace.Span, r *record.Record) {
+	flags := uint32(flagSampled)
+	if r.HasTraceParent && r.TraceID != ([16]byte{}) && r.ParentSpanID != ([8]byte{}) {
+		s.SetTraceID(r.TraceID)
+		s.SetParentSpanID(r.ParentSpanID)
+		flags = uint32(r.TraceFlags) & traceFlagsMask
+		if r.Kind == record.KindServer {
+			// The traceparent came in over the network.
+			flags |= flagContextHasRemote | flagContextIsRemote
+		}
+	} else {
+		s.SetTraceID(b.newTraceID())
+	}
+	s.SetSpanID(b.newSpanID())
+	s.SetFlags(flags)
+}
+
+func (b *Builder) newTraceID() pcommon.TraceID {
+	var id [16]byte
+	for id == ([16]byte{}) {
+		binary.LittleEndian.PutUint64(id[:8], b.rng.Uint64())
+		binary.LittleEndian.PutUint64(id[8:], b.rng.Uint64())
+	}
+	return id
+}
+
+func (b *Builder) newSpanID() pcommon.SpanID {
+	var id [8]byte
+	for id == ([8]byte{}) {
+		binary.LittleEndian.PutUint64(id[:], b.rng.Uint64())
+	}
+	return id
+}
+
+// Take returns every span appended since the last Take, and their number,
+// and starts a new batch.
+func (b *Builder) Take() (ptrace.Traces, int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	td, n := b.traces, b.count
+	b.traces = ptrace.NewTraces()
+	clear(b.scopes)
+	b.count = 0
+	return td, n
+}
+
+// httpSpanName is "{method} {route}", or "{method}" without a route; an
+// unrecognised method is named "HTTP" (semconv: never the raw method, whose
+// cardinality the client controls).
+func httpSpanName(r *record.Record) string {
+	method := r.Method
+	if method == "" || method == "_OTHER" {
+		method = "HTTP"
+	}
+	if r.Route == "" {
+		return method
+	}
+	return method + " " + r.Route
+}
+
+// rpcSpanName is the RPC method, or the RPC system when the method is
+// unknown.
+func rpcSpanName(r *record.Record) string {
+	if r.RPCMethod == "" || r.RPCMethod == "_OTHER" {
+		return resource.RPCSystemGRPC
+	}
+	return r.RPCMethod
+}
+
+func putHTTPAttributes(m pcommon.Map, r *record.Record, errorType string) {
+	m.EnsureCapacity(14)
+	putStr(m, resource.AttrHTTPRequestMethod, r.Method)
+	if r.Method == "_OTHER" {
+		putStr(m, resource.AttrHTTPRequestMethodOriginal, r.MethodOriginal)
+	}
+	if r.StatusCode != 0 {
+		m.PutInt(resource.AttrHTTPResponseStatusCode, int64(r.StatusCode))
+	}
+	putStr(m, resource.AttrURLScheme, r.Scheme)
+	if r.Kind == record.KindServer {
+		// Required on server spans; the query is never exported.
+		putStr(m, resource.AttrURLPath, r.Path)
+	}
+	putStr(m, resource.AttrHTTPRoute, r.Route)
+	putStr(m, resource.AttrNetworkProtocolVersion, r.ProtoVersion)
+	putServerAndPeer(m, r)
+	putStr(m, resource.AttrErrorType, errorType)
+}
+
+func putRPCAttributes(m pcommon.Map, r *record.Record, errorType string) {
+	m.EnsureCapacity(9)
+	m.PutStr(resource.AttrRPCSystemName, resource.RPCSystemGRPC)
+	putStr(m, resource.AttrRPCMethod, r.RPCMethod)
+	if r.RPCStatusCode >= 0 {
+		m.PutStr(resource.AttrRPCResponseStatusCode, resource.GRPCCodeName(r.RPCStatusCode))
+	}
+	putServerAndPeer(m, r)
+	putStr(m, resource.AttrErrorType, errorType)
+}
+
+// putServerAndPeer adds server.address/port (client: Host or :authority,
+// else the peer; server: Host or :authority only, never the socket), the
+// peer's network address, and client.address on HTTP server spans.
+func putServerAndPeer(m pcommon.Map, r *record.Record) {
+	if r.Kind == record.KindClient {
+		host, ip, port := resource.ServerAddress(r)
+		if host == "" && ip.IsValid() {
+			host = ip.String()
+		}
+		if host != "" {
+			m.PutStr(resource.AttrServerAddress, host)
+			if port > 0 {
+				m.PutInt(resource.AttrServerPort, int64(port))
+			}
+		}
+	} else if r.Host != "" {
+		m.PutStr(resource.AttrServerAddress, r.Host)
+		if port := resource.AuthorityPort(r); port > 0 {
+			m.PutInt(resource.AttrServerPort, int64(port))
+		}
+	}
+	if ip := resource.PeerIP(r); ip.IsValid() {
+		addr := ip.String()
+		if r.Kind == record.KindServer && r.Protocol != record.ProtocolGRPC {
+			m.PutStr(resource.AttrClientAddress, addr)
+		}
+		m.PutStr(resource.AttrNetworkPeerAddress, addr)
+		if port := r.Peer.Port(); port != 0 {
+			m.PutInt(resource.AttrNetworkPeerPort, int64(port))
+		}
+	}
+}
+
+func putStr(m pcommon.Map, k, v string) {
+	if v != "" {
+		m.PutStr(k, v)
+	}
+}
