@@ -3,6 +3,14 @@
 // OpenTelemetry semantic conventions, one ResourceMetrics per instrumented
 // process.
 //
+// Cardinality: with Config.MaxSeriesPerService set, each process keeps at
+// most that many series per metric family (HTTP server, HTTP client, RPC
+// server, RPC client), the overflow series included. Once a family holds
+// all but one, records with an attribute set it does not have yet go to
+// one overflow series whose only attribute is otel.metric.overflow=true, as
+// the OpenTelemetry SDKs do; existing series keep counting. Totals stay
+// exact: the points of a metric add up to every record.
+//
 // Concurrency: an Aggregator is safe for concurrent use. One mutex guards
 // all state. Add builds its series key before taking it and then holds it
 // for one map look-up and a few additions; Collect holds it while it builds
@@ -15,6 +23,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -38,7 +47,14 @@ type Config struct {
 	ReportPeer bool
 	// HostName is the host.name resource attribute ("" leaves it out).
 	HostName string
+	// MaxSeriesPerService caps the series of each metric family of one
+	// process, the overflow series included (see the package doc); 0 or
+	// less means no cap.
+	MaxSeriesPerService int
 }
+
+// AttrOTelMetricOverflow is the only attribute of an overflow series.
+const AttrOTelMetricOverflow = "otel.metric.overflow"
 
 // Aggregator accumulates records into cumulative histograms.
 type Aggregator struct {
@@ -49,7 +65,10 @@ type Aggregator struct {
 	reportTarget   bool
 	reportPeer     bool
 	hostName       string
+	maxSeries      int
 	start          uint64
+
+	overflowed atomic.Uint64 // records counted in an overflow series
 
 	procs map[resource.Key]*proc
 	order []*proc // first-seen order, for reproducible output
@@ -78,6 +97,10 @@ type proc struct {
 	series    map[seriesKey]*series
 	byFamily  [numFamilies][]*series // first-seen order within each family
 	forgotten bool
+
+	// overflow is each family's overflow series, nil until needed. It is
+	// not in series: a key the map lacks is what sends a record here.
+	overflow [numFamilies]*series
 }
 
 // family selects which metrics a series feeds.
@@ -96,7 +119,8 @@ const (
 // left zero so they cannot split series.
 type seriesKey struct {
 	family     family
-	status     int // HTTP status (0: none) or gRPC code (-1: unknown)
+	overflow   bool // the overflow series: no other field is set
+	status     int  // HTTP status (0: none) or gRPC code (-1: unknown)
 	serverPort int
 	method     string // HTTP method or RPC method
 	route      string
@@ -152,6 +176,7 @@ func New(cfg Config, startUnixNano uint64) *Aggregator {
 		reportTarget:   cfg.ReportTarget,
 		reportPeer:     cfg.ReportPeer,
 		hostName:       cfg.HostName,
+		maxSeries:      max(cfg.MaxSeriesPerService, 0),
 		start:          startUnixNano,
 		procs:          make(map[resource.Key]*proc),
 		graves:         make(map[resource.Key]grave),
@@ -187,7 +212,11 @@ func (a *Aggregator) Add(r *record.Record, p *process.Info) {
 	pr := a.procFor(r, p)
 	s := pr.series[k]
 	if s == nil {
-		s = a.newSeries(pr, k)
+		if a.maxSeries > 0 && len(pr.byFamily[fam]) >= a.maxSeries-1 {
+			s = a.overflowSeries(pr, fam)
+		} else {
+			s = a.newSeries(pr, k)
+		}
 	}
 
 	var d float64
@@ -301,6 +330,29 @@ func (a *Aggregator) newSeries(pr *proc, k seriesKey) *series {
 	k.serverHost = strings.Clone(k.serverHost)
 	k.path = strings.Clone(k.path)
 
+	s := a.allocSeries(k)
+	pr.series[k] = s
+	pr.byFamily[k.family] = append(pr.byFamily[k.family], s)
+	return s
+}
+
+// overflowSeries returns the overflow series of a family, made on first use,
+// and counts the record that is about to go into it.
+func (a *Aggregator) overflowSeries(pr *proc, fam family) *series {
+	a.overflowed.Add(1)
+	if pr.overflow[fam] == nil {
+		pr.overflow[fam] = a.allocSeries(seriesKey{family: fam, overflow: true})
+	}
+	return pr.overflow[fam]
+}
+
+// Overflowed returns how many records were counted in an overflow series
+// (see Config.MaxSeriesPerService) since New.
+func (a *Aggregator) Overflowed() uint64 {
+	return a.overflowed.Load()
+}
+
+func (a *Aggregator) allocSeries(k seriesKey) *series {
 	s := &series{key: k}
 	nd := len(a.durationBounds) + 1
 	if k.family == httpServer || k.family == httpClient {
@@ -312,8 +364,6 @@ func (a *Aggregator) newSeries(pr *proc, k seriesKey) *series {
 	} else {
 		s.hists[histDuration].buckets = make([]uint64, nd)
 	}
-	pr.series[k] = s
-	pr.byFamily[k.family] = append(pr.byFamily[k.family], s)
 	return s
 }
 
@@ -403,12 +453,17 @@ func (a *Aggregator) appendProc(rm pmetric.ResourceMetrics, pr *proc, now uint64
 			if h == histDuration {
 				bounds = a.durationBounds
 			}
-			a.appendMetric(ms, def, pr.byFamily[fam], h, bounds, pr.start, now)
+			a.appendMetric(ms, def, pr.byFamily[fam], pr.overflow[fam], h, bounds, pr.start, now)
 		}
 	}
 }
 
-func (a *Aggregator) appendMetric(ms pmetric.MetricSlice, def metricDef, ss []*series, h int, bounds []float64, start, now uint64) {
+// appendMetric writes the points of ss, then the overflow series (nil if
+// none), for histogram h.
+func (a *Aggregator) appendMetric(ms pmetric.MetricSlice, def metricDef, ss []*series, overflow *series, h int, bounds []float64, start, now uint64) {
+	if overflow != nil {
+		ss = append(ss[:len(ss):len(ss)], overflow) // a copy: ss is the proc's
+	}
 	n := 0
 	for _, s := range ss {
 		if s.hists[h].count > 0 {
@@ -445,6 +500,10 @@ func (a *Aggregator) appendMetric(ms pmetric.MetricSlice, def metricDef, ss []*s
 }
 
 func (a *Aggregator) putAttributes(m pcommon.Map, k *seriesKey) {
+	if k.overflow {
+		m.PutBool(AttrOTelMetricOverflow, true)
+		return
+	}
 	m.EnsureCapacity(10)
 	switch k.family {
 	case httpServer, httpClient:
