@@ -51,11 +51,12 @@ struct conn_info {
 	__u16 dport;
 	__u16 family;
 	__u8 is_tcp;
-	/* bit 0: the last read was shorter than the peek, bit 1: the last
-	 * write was. The transfer after a short one may continue a message
-	 * start we could not recognise (Go's net/http reads a request's first
-	 * byte alone), so it is copied without the peek check. */
-	__u8 short_xfer;
+	/* bit 0 for reads, bit 1 for writes: copy the next transfer in that
+	 * direction whatever its first bytes. Set after a transfer shorter than
+	 * the peek (Go's net/http reads a request's first byte alone, so the
+	 * rest of the request line comes next) and after a message start (its
+	 * header block may continue in the next transfer). */
+	__u8 copy_next;
 };
 
 struct {
@@ -191,15 +192,17 @@ static __always_inline struct conn_info *lookup_conn(struct conn_key *k)
 	return bpf_map_lookup_elem(&conns, k);
 }
 
+#define PEEK 16
+
 /* may_start says whether these leading bytes can begin an HTTP/1 request
- * line (an upper-case token of 3-7 letters and a space: any method, and the
- * HTTP/2 preface "PRI "), or a status line ("HTTP/"). */
+ * line (an upper-case token of 3-15 letters and a space: any method,
+ * PROPFIND and MKCALENDAR included, and the HTTP/2 preface "PRI "), or a
+ * status line ("HTTP/"). */
 static __always_inline int may_start(const __u8 *p)
 {
 	if (p[0] == 'H' && p[1] == 'T' && p[2] == 'T' && p[3] == 'P' && p[4] == '/')
 		return 1;
-#pragma unroll
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < PEEK; i++) {
 		if (p[i] == ' ')
 			return i >= 3;
 		if (p[i] < 'A' || p[i] > 'Z')
@@ -289,17 +292,18 @@ static __always_inline void data(__u32 tgid, const struct xfer *x)
 		return;
 	}
 	__u8 bit = x->type == EVENT_DATA_OUT ? 2 : 1;
-	int copy;
-	if (n < 8 || (ci->short_xfer & bit)) {
-		copy = 1; /* a few bytes, or right after a few bytes */
+	int copy, start = 0;
+	if (n < PEEK || (ci->copy_next & bit)) {
+		copy = 1;
 	} else {
-		__u8 peek[8] = {};
-		copy = v.iov_len >= 8 && bpf_probe_read_user(peek, 8, v.iov_base) == 0 && may_start(peek);
+		__u8 peek[PEEK] = {};
+		start = v.iov_len >= PEEK && bpf_probe_read_user(peek, PEEK, v.iov_base) == 0 && may_start(peek);
+		copy = start;
 	}
-	if (n < 8)
-		ci->short_xfer |= bit;
+	if (n < PEEK || start)
+		ci->copy_next |= bit;
 	else
-		ci->short_xfer &= ~bit;
+		ci->copy_next &= ~bit;
 
 	__u64 seen = 0; /* bytes of n accounted for by earlier iovecs */
 	__u32 off = 0;  /* payload bytes copied */

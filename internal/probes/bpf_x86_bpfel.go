@@ -14,15 +14,15 @@ import (
 )
 
 type bpfConnInfo struct {
-	_         structs.HostLayout
-	Sk        uint64
-	Saddr     [16]uint8
-	Daddr     [16]uint8
-	Sport     uint16
-	Dport     uint16
-	Family    uint16
-	IsTcp     uint8
-	ShortXfer uint8
+	_        structs.HostLayout
+	Sk       uint64
+	Saddr    [16]uint8
+	Daddr    [16]uint8
+	Sport    uint16
+	Dport    uint16
+	Family   uint16
+	IsTcp    uint8
+	CopyNext uint8
 }
 
 type bpfConnKey struct {
