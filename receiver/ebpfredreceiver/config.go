@@ -1,7 +1,19 @@
 package ebpfredreceiver
 
 import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"regexp"
+	"regexp/syntax"
+	"strconv"
+	"strings"
 	"time"
+
+	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/ebpfred/ebpfred/internal/portrange"
 )
 
 // Config is the ebpfred receiver configuration. Key names are part of the
@@ -37,4 +49,115 @@ type MetricsConfig struct {
 	ReportTarget bool `mapstructure:"report_target"`
 	// ReportPeer adds client.address to server metrics (off by default).
 	ReportPeer bool `mapstructure:"report_peer"`
+}
+
+var _ confmap.Validator = (*Config)(nil)
+
+const (
+	// minRingBufferSize is one 4 KiB page: the kernel wants the ring size
+	// to be a power-of-two multiple of the page size. Where pages are larger
+	// (arm64 with 16K/64K pages) the kernel's own check at load time is the
+	// stricter one.
+	minRingBufferSize int64 = 4096
+	// maxRingBufferSize is the largest power of two that fits the kernel's
+	// 32-bit max_entries.
+	maxRingBufferSize int64 = 1 << 31
+)
+
+// exampleOpenPort is the selection suggested when nothing is selected.
+const exampleOpenPort = "80,443,8000-8999"
+
+// Validate reports every problem of the configuration at once. Each message
+// names the key, the value, and what to write instead.
+func (cfg *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if cfg.OpenPort != "" {
+		if _, err := portrange.Parse(cfg.OpenPort); err != nil {
+			add("open_port: %w", err)
+		}
+	}
+	if cfg.ExecutableName != "" {
+		if _, err := regexp.Compile(cfg.ExecutableName); err != nil {
+			add("executable_name: %q: not a valid Go regular expression (%v); see https://pkg.go.dev/regexp/syntax", cfg.ExecutableName, regexpProblem(cfg.ExecutableName, err))
+		}
+	}
+	if strings.TrimSpace(cfg.OpenPort) == "" && cfg.ExecutableName == "" {
+		add("open_port and executable_name are both empty, so no process would be instrumented; set at least one, e.g. open_port: %q", exampleOpenPort)
+	}
+
+	if cfg.Metrics.Interval <= 0 {
+		add("metrics.interval: %s: must be greater than zero; e.g. 60s", cfg.Metrics.Interval)
+	}
+	if err := checkBuckets(cfg.Metrics.DurationBuckets); err != nil {
+		add("metrics.duration_buckets: %s: %w", formatBuckets(cfg.Metrics.DurationBuckets), err)
+	}
+	if err := checkBuckets(cfg.Metrics.SizeBuckets); err != nil {
+		add("metrics.size_buckets: %s: %w", formatBuckets(cfg.Metrics.SizeBuckets), err)
+	}
+
+	// int64: the bounds must compile where int is 32 bits.
+	if n := int64(cfg.RingBufferSize); n < minRingBufferSize || n > maxRingBufferSize || n&(n-1) != 0 {
+		add("ring_buffer_size: %d: must be a power of two from %d (the page size) to %d; e.g. %d", n, minRingBufferSize, maxRingBufferSize, suggestRingBufferSize(n))
+	}
+
+	if cfg.DiscoveryInterval <= 0 {
+		add("discovery_interval: %s: must be greater than zero; e.g. 1s", cfg.DiscoveryInterval)
+	}
+	return errors.Join(errs...)
+}
+
+// checkBuckets checks explicit histogram boundaries.
+func checkBuckets(b []float64) error {
+	if len(b) == 0 {
+		return errors.New("empty; list at least one boundary, or remove the key to get the defaults")
+	}
+	for i, v := range b {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("boundary %d (%v) is not a finite number; remove it (the histogram always has buckets below the first and above the last boundary)", i, v)
+		}
+		if i > 0 && v <= b[i-1] {
+			return fmt.Errorf("not strictly increasing (%v after %v); sort the boundaries and remove duplicates", v, b[i-1])
+		}
+	}
+	return nil
+}
+
+// formatBuckets writes boundaries the way a YAML flow list would, so the
+// message can be pasted back.
+func formatBuckets(b []float64) string {
+	parts := make([]string, len(b))
+	for i, v := range b {
+		parts[i] = strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// suggestRingBufferSize returns the power of two nearest above n within the
+// allowed range, or the default when n is not positive.
+func suggestRingBufferSize(n int64) int64 {
+	switch {
+	case n <= 0:
+		return 16 << 20
+	case n <= minRingBufferSize:
+		return minRingBufferSize
+	case n >= maxRingBufferSize:
+		return maxRingBufferSize
+	}
+	return 1 << bits.Len64(uint64(n-1))
+}
+
+// regexpProblem says what is wrong with expr without the "error parsing
+// regexp" prefix that the message around it makes redundant, quoting the
+// faulty part only when it is not the whole expression.
+func regexpProblem(expr string, err error) string {
+	var se *syntax.Error
+	if !errors.As(err, &se) {
+		return err.Error()
+	}
+	if se.Expr == expr {
+		return se.Code.String()
+	}
+	return fmt.Sprintf("%s: `%s`", se.Code, se.Expr)
 }
