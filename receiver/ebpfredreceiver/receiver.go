@@ -3,10 +3,36 @@ package ebpfredreceiver
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.uber.org/zap"
+
+	"github.com/ebpfred/ebpfred/internal/discovery"
+	"github.com/ebpfred/ebpfred/internal/pipeline"
+	"github.com/ebpfred/ebpfred/internal/portrange"
+	"github.com/ebpfred/ebpfred/internal/probes"
+	"github.com/ebpfred/ebpfred/internal/process"
+	"github.com/ebpfred/ebpfred/internal/record"
+	"github.com/ebpfred/ebpfred/internal/red"
+	"github.com/ebpfred/ebpfred/internal/spans"
+)
+
+const (
+	transport = "ebpf"
+	// spanFlushInterval bounds how long a finished span waits before it is
+	// handed to the traces pipeline (whose batch processor batches further).
+	spanFlushInterval = 200 * time.Millisecond
+	// readerPoll is how often the ring reader wakes when the kernel has not
+	// woken it (it submits without wakeups until enough bytes wait).
+	readerPoll = 50 * time.Millisecond
 )
 
 // ebpfReceiver is one running probe set feeding a traces and/or a metrics
@@ -16,14 +42,240 @@ type ebpfReceiver struct {
 	cfg     *Config
 	traces  consumer.Traces
 	metrics consumer.Metrics
+
+	obs   *receiverhelper.ObsReport
+	stats pipeline.Stats
+
+	probes *probes.Probes
+	disc   *discovery.Discovery
+	pipe   *pipeline.Pipeline
+	agg    *red.Aggregator
+	spans  *spans.Builder
+
+	removed chan []uint32
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	telem   *selfTelemetry
 }
 
 func newReceiver(set receiver.Settings, cfg *Config) (*ebpfReceiver, error) {
-	return &ebpfReceiver{set: set, cfg: cfg}, nil
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID:             set.ID,
+		Transport:              transport,
+		ReceiverCreateSettings: set,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ebpfReceiver{set: set, cfg: cfg, obs: obs}, nil
 }
 
-func (r *ebpfReceiver) Start(context.Context, component.Host) error {
-	return errors.New("ebpfred: not wired yet")
+func (r *ebpfReceiver) logger() *zap.Logger { return r.set.Logger }
+
+// Start loads the probes, selects processes and starts the readers. Every
+// failure is one sentence that says what to do.
+func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
+	crit, err := r.criteria()
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	r.disc = discovery.New(discovery.Config{Criteria: crit, Exclude: []int{os.Getpid()}, HostName: host})
+
+	p, err := probes.Load(probes.Options{
+		RingBufferSize: r.cfg.RingBufferSize,
+		TrackExecs:     r.cfg.ExecutableName != "",
+	})
+	if err != nil {
+		return fmt.Errorf("ebpfred cannot start: %w", err)
+	}
+	r.probes = p
+
+	start := uint64(time.Now().UnixNano())
+	if r.metrics != nil {
+		r.agg = red.New(red.Config{
+			DurationBuckets: r.cfg.Metrics.DurationBuckets,
+			SizeBuckets:     r.cfg.Metrics.SizeBuckets,
+			ReportTarget:    r.cfg.Metrics.ReportTarget,
+			ReportPeer:      r.cfg.Metrics.ReportPeer,
+			HostName:        host,
+		}, start)
+	}
+	if r.traces != nil {
+		r.spans = spans.NewBuilder(spans.WithHostName(host))
+	}
+	r.pipe = pipeline.New(r, r.disc, p, &r.stats, pipeline.Options{})
+	r.removed = make(chan []uint32, 16)
+
+	added, _ := r.disc.Scan()
+	for _, info := range added {
+		_ = p.SetTracked(info.PID, probes.FlagConfirmed)
+	}
+	r.logger().Info("ebpfred started: instrumenting HTTP/1.x of the selected processes",
+		zap.String("open_port", r.cfg.OpenPort),
+		zap.String("executable_name", r.cfg.ExecutableName),
+		zap.Int("processes_selected", len(added)),
+		zap.Bool("traces", r.traces != nil),
+		zap.Bool("metrics", r.metrics != nil),
+		zap.Duration("metrics_interval", r.cfg.Metrics.Interval))
+
+	if r.telem, err = newSelfTelemetry(r); err != nil {
+		r.logger().Warn("ebpfred self-telemetry unavailable", zap.Error(err))
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.wg.Add(3)
+	go r.readLoop()
+	go r.discoveryLoop(ctx)
+	go r.exportLoop(ctx)
+	return nil
 }
 
-func (r *ebpfReceiver) Shutdown(context.Context) error { return nil }
+func (r *ebpfReceiver) criteria() (discovery.Criteria, error) {
+	var c discovery.Criteria
+	if r.cfg.OpenPort != "" {
+		set, err := portrange.Parse(r.cfg.OpenPort)
+		if err != nil {
+			return c, fmt.Errorf("open_port: %w", err)
+		}
+		c.Ports = set.Contains
+	}
+	if r.cfg.ExecutableName != "" {
+		re, err := regexp.Compile(r.cfg.ExecutableName)
+		if err != nil {
+			return c, fmt.Errorf("executable_name: %q: %w", r.cfg.ExecutableName, err)
+		}
+		c.ExePath = re
+	}
+	return c, nil
+}
+
+// readLoop owns the pipeline: events and housekeeping run on this goroutine.
+func (r *ebpfReceiver) readLoop() {
+	defer r.wg.Done()
+	err := r.probes.Read(readerPoll, r.pipe.Handle, func() {
+		for {
+			select {
+			case pids := <-r.removed:
+				r.pipe.Removed(pids)
+				continue
+			default:
+			}
+			break
+		}
+		r.pipe.Tick()
+	})
+	if err != nil {
+		r.logger().Error("ebpfred event reader stopped", zap.Error(err))
+	}
+}
+
+func (r *ebpfReceiver) discoveryLoop(ctx context.Context) {
+	defer r.wg.Done()
+	t := time.NewTicker(r.cfg.DiscoveryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		added, removed := r.disc.Scan()
+		for _, info := range added {
+			_ = r.probes.SetTracked(info.PID, probes.FlagConfirmed)
+			r.logger().Debug("ebpfred: instrumenting process", zap.Uint32("pid", info.PID),
+				zap.String("service.name", info.ServiceName), zap.String("executable", info.ExecutablePath))
+		}
+		if len(removed) > 0 {
+			select {
+			case r.removed <- removed:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+func (r *ebpfReceiver) exportLoop(ctx context.Context) {
+	defer r.wg.Done()
+	spanTick := time.NewTicker(spanFlushInterval)
+	defer spanTick.Stop()
+	metricTick := time.NewTicker(r.cfg.Metrics.Interval)
+	defer metricTick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-spanTick.C:
+			r.flushSpans()
+		case <-metricTick.C:
+			r.flushMetrics()
+		}
+	}
+}
+
+func (r *ebpfReceiver) flushSpans() {
+	if r.spans == nil {
+		return
+	}
+	td, n := r.spans.Take()
+	if n == 0 {
+		return
+	}
+	ctx := r.obs.StartTracesOp(context.Background())
+	err := r.traces.ConsumeTraces(ctx, td)
+	r.obs.EndTracesOp(ctx, transport, n, err)
+}
+
+func (r *ebpfReceiver) flushMetrics() {
+	if r.agg == nil {
+		return
+	}
+	md := r.agg.Collect(uint64(time.Now().UnixNano()))
+	n := md.DataPointCount()
+	if n == 0 {
+		return
+	}
+	ctx := r.obs.StartMetricsOp(context.Background())
+	err := r.metrics.ConsumeMetrics(ctx, md)
+	r.obs.EndMetricsOp(ctx, transport, n, err)
+}
+
+// Record implements pipeline.Sink. Metrics see 100% of records.
+func (r *ebpfReceiver) Record(rec *record.Record, info *process.Info) {
+	if r.agg != nil {
+		r.agg.Add(rec, info)
+	}
+	if r.spans != nil {
+		r.spans.Append(rec, info)
+	}
+}
+
+// ProcessGone implements pipeline.Sink.
+func (r *ebpfReceiver) ProcessGone(pid uint32) {
+	if r.agg != nil {
+		r.agg.Forget(pid)
+	}
+}
+
+// Shutdown detaches every probe, stops every goroutine and exports what was
+// still pending.
+func (r *ebpfReceiver) Shutdown(context.Context) error {
+	if r.cancel == nil {
+		return nil // never started
+	}
+	r.cancel()
+	var errs []error
+	if r.probes != nil {
+		errs = append(errs, r.probes.Close())
+	}
+	r.wg.Wait()
+	if r.telem != nil {
+		errs = append(errs, r.telem.close())
+	}
+	r.flushSpans()
+	r.flushMetrics()
+	r.cancel = nil
+	return errors.Join(errs...)
+}

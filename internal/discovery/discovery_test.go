@@ -1,0 +1,150 @@
+package discovery
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startListener runs a python process listening on a free port, with env.
+func startListener(t *testing.T, env ...string) (pid int, port int) {
+	t.Helper()
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not installed")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command("python3", "-c", fmt.Sprintf(
+		"import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',%d))\ns.listen()\nprint('up',flush=True)\ntime.sleep(60)", port))
+	cmd.Env = append(os.Environ(), env...)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	buf := make([]byte, 3)
+	if _, err := out.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid, port
+}
+
+func TestScanSelectsByPortAndExe(t *testing.T) {
+	pid, port := startListener(t, "OTEL_SERVICE_NAME=checkout", "OTEL_RESOURCE_ATTRIBUTES=service.namespace=shop,deployment.environment=x")
+	pid2, port2 := startListener(t)
+
+	cases := []struct {
+		name string
+		crit Criteria
+		want map[int]bool
+	}{
+		{"port", Criteria{Ports: func(p uint16) bool { return int(p) == port }}, map[int]bool{pid: true, pid2: false}},
+		{"both ports", Criteria{Ports: func(p uint16) bool { return int(p) == port || int(p) == port2 }}, map[int]bool{pid: true, pid2: true}},
+		{"port and exe", Criteria{Ports: func(p uint16) bool { return int(p) == port }, ExePath: regexp.MustCompile("python")}, map[int]bool{pid: true, pid2: false}},
+		{"port and other exe", Criteria{Ports: func(p uint16) bool { return int(p) == port }, ExePath: regexp.MustCompile("^/nonexistent$")}, map[int]bool{pid: false, pid2: false}},
+		{"nothing set selects nothing", Criteria{}, map[int]bool{pid: false, pid2: false}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := New(Config{Criteria: tc.crit, HostName: "h", Exclude: []int{os.Getpid()}})
+			d.Scan()
+			for p, want := range tc.want {
+				if got := d.Lookup(uint32(p)) != nil; got != want {
+					t.Errorf("pid %d selected = %v, want %v", p, got, want)
+				}
+			}
+		})
+	}
+
+	d := New(Config{Criteria: Criteria{Ports: func(p uint16) bool { return int(p) == port }}, HostName: "h"})
+	added, _ := d.Scan()
+	if len(added) != 1 {
+		t.Fatalf("added %d, want 1", len(added))
+	}
+	info := added[0]
+	if info.ServiceName != "checkout" || info.ServiceNamespace != "shop" {
+		t.Errorf("service %q namespace %q, want the process's OTEL_* values", info.ServiceName, info.ServiceNamespace)
+	}
+	if !strings.HasPrefix(info.ExecutableName, "python3") || info.InstanceID == "" || info.StartTimeUnixNano == 0 {
+		t.Errorf("identity: %+v", info)
+	}
+	if d2 := New(Config{Criteria: Criteria{Ports: func(p uint16) bool { return int(p) == port }}, HostName: "h"}); true {
+		a2, _ := d2.Scan()
+		if len(a2) != 1 || a2[0].InstanceID != info.InstanceID {
+			t.Errorf("instance id not stable for one process: %v", a2)
+		}
+	}
+	// A second scan adds nothing; an exit is reported as removed.
+	if a, r := d.Scan(); len(a) != 0 || len(r) != 0 {
+		t.Errorf("rescan: added %v removed %v", a, r)
+	}
+	p, _ := os.FindProcess(pid)
+	p.Kill()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, r := d.Scan()
+		if len(r) == 1 && r[0] == uint32(pid) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("exited process was not reported as removed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestServiceNameFallsBackToExecutable(t *testing.T) {
+	pid, port := startListener(t)
+	d := New(Config{Criteria: Criteria{Ports: func(p uint16) bool { return int(p) == port }}})
+	d.Scan()
+	info := d.Lookup(uint32(pid))
+	if info == nil || info.ServiceName != info.ExecutableName {
+		t.Fatalf("info %+v: service.name should be the executable name", info)
+	}
+	d = New(Config{Criteria: Criteria{Ports: func(p uint16) bool { return int(p) == port }, ServiceName: "cfg"}})
+	d.Scan()
+	if info := d.Lookup(uint32(pid)); info == nil || info.ServiceName != "cfg" {
+		t.Fatalf("configured name not used: %+v", info)
+	}
+}
+
+func TestExcludedNeverSelected(t *testing.T) {
+	d := New(Config{Criteria: Criteria{ExePath: regexp.MustCompile(".")}, Exclude: []int{os.Getpid()}})
+	d.Scan()
+	if d.Lookup(uint32(os.Getpid())) != nil || d.Evaluate(uint32(os.Getpid()), "") != nil {
+		t.Fatal("the collector's own process was selected")
+	}
+}
+
+func TestReadEnvAndListening(t *testing.T) {
+	dir := t.TempDir()
+	env := filepath.Join(dir, "environ")
+	os.WriteFile(env, []byte("A=1\x00OTEL_RESOURCE_ATTRIBUTES=service.name=fromattrs, service.namespace=ns\x00B=2\x00"), 0o600)
+	if e := readEnv(env); e.serviceName != "fromattrs" || e.serviceNamespace != "ns" {
+		t.Errorf("readEnv = %+v", e)
+	}
+	os.WriteFile(env, []byte("OTEL_SERVICE_NAME=direct\x00OTEL_RESOURCE_ATTRIBUTES=service.name=fromattrs\x00"), 0o600)
+	if e := readEnv(env); e.serviceName != "direct" {
+		t.Errorf("OTEL_SERVICE_NAME must win: %+v", e)
+	}
+	tcp := filepath.Join(dir, "tcp")
+	os.WriteFile(tcp, []byte(`  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:1F91 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 12346 1 0000000000000000 20 4 30 10 -1
+`), 0o600)
+	m := map[uint64]uint16{}
+	readListening(tcp, m)
+	if len(m) != 1 || m[12345] != 8080 {
+		t.Errorf("listening = %v, want {12345: 8080}", m)
+	}
+}

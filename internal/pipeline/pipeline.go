@@ -1,0 +1,253 @@
+// Package pipeline turns the kernel's event stream into request records. It
+// owns per-connection state (one parser per connection of each process) and
+// the process lifecycle that the kernel reports (exec, fork, exit). All of it
+// runs on the ring reader's goroutine, so it needs no locks.
+package pipeline
+
+import (
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ebpfred/ebpfred/internal/http1"
+	"github.com/ebpfred/ebpfred/internal/probes"
+	"github.com/ebpfred/ebpfred/internal/process"
+	"github.com/ebpfred/ebpfred/internal/record"
+	"github.com/ebpfred/ebpfred/internal/stream"
+)
+
+// Sink receives records and process lifecycle news.
+type Sink interface {
+	// Record is called once per parsed request; the sink owns r.
+	Record(r *record.Record, p *process.Info)
+	// ProcessGone is called when a tracked process exited or was dropped.
+	ProcessGone(pid uint32)
+}
+
+// Selector is the part of discovery the pipeline consults.
+type Selector interface {
+	Lookup(pid uint32) *process.Info
+	Evaluate(pid uint32, exeHint string) *process.Info
+	Inherit(child, parent uint32) *process.Info
+	Forget(pid uint32)
+}
+
+// Tracker is the part of the probe set the pipeline steers.
+type Tracker interface {
+	SetTracked(tgid, flags uint32) error
+	Untrack(tgid uint32) error
+}
+
+// Stats are the pipeline's self-telemetry; read them with atomic loads from
+// any goroutine.
+type Stats struct {
+	EventsRead  atomic.Uint64
+	Records     atomic.Uint64
+	NonHTTP     atomic.Uint64
+	ParseErrors atomic.Uint64
+	Incomplete  atomic.Uint64
+	OpenConns   atomic.Int64
+}
+
+type connKey struct {
+	tgid, fd uint32
+}
+
+type conn struct {
+	sock     uint64
+	parser   *http1.Conn
+	lastSeen uint64 // Unix ns of the last event
+}
+
+// Pipeline is not safe for concurrent use: Handle and Tick run on the
+// reader's goroutine.
+type Pipeline struct {
+	sink    Sink
+	sel     Selector
+	tracker Tracker
+	stats   *Stats
+
+	conns   map[connKey]*conn
+	http    http1.Stats
+	offset  uint64 // wall − monotonic, ns
+	idle    time.Duration
+	maxIdle time.Duration
+	emitFn  func(*record.Record)
+	ev      stream.Event
+}
+
+// Options tune timing.
+type Options struct {
+	// ResponseIdle finalises a response whose end cannot be seen in its
+	// bytes (chunked without a visible terminator) once it made no progress
+	// for this long; its duration still ends at its last byte.
+	ResponseIdle time.Duration
+	// ConnIdle forgets a connection with no traffic for this long.
+	ConnIdle time.Duration
+}
+
+// New returns a Pipeline.
+func New(sink Sink, sel Selector, tracker Tracker, stats *Stats, opt Options) *Pipeline {
+	if opt.ResponseIdle == 0 {
+		opt.ResponseIdle = 2 * time.Second
+	}
+	if opt.ConnIdle == 0 {
+		opt.ConnIdle = 10 * time.Minute
+	}
+	p := &Pipeline{sink: sink, sel: sel, tracker: tracker, stats: stats, conns: map[connKey]*conn{},
+		idle: opt.ResponseIdle, maxIdle: opt.ConnIdle}
+	p.emitFn = p.emit
+	p.syncClock()
+	return p
+}
+
+// syncClock refreshes the monotonic→wall-clock offset (bpf_ktime_get_ns is
+// CLOCK_MONOTONIC).
+func (p *Pipeline) syncClock() {
+	var ts unix.Timespec
+	before := time.Now().UnixNano()
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	after := time.Now().UnixNano()
+	p.offset = uint64((before+after)/2 - ts.Nano())
+}
+
+func (p *Pipeline) emit(r *record.Record) {
+	p.stats.Records.Add(1)
+	info := p.sel.Lookup(r.PID)
+	if info == nil {
+		return
+	}
+	p.sink.Record(r, info)
+}
+
+// Handle processes one kernel event.
+func (p *Pipeline) Handle(e *probes.Event) {
+	p.stats.EventsRead.Add(1)
+	switch e.Type {
+	case probes.EventDataIn, probes.EventDataOut:
+		p.data(e)
+	case probes.EventClose:
+		k := connKey{e.TGID, e.FD}
+		if c := p.conns[k]; c != nil && c.sock == e.Sock {
+			p.closeConn(k, c, e.Mono+p.offset)
+		}
+	case probes.EventExec:
+		exe := string(trimNul(e.Payload))
+		if info := p.sel.Evaluate(e.TGID, exe); info != nil {
+			_ = p.tracker.SetTracked(e.TGID, probes.FlagConfirmed)
+		} else {
+			p.drop(e.TGID)
+		}
+	case probes.EventFork:
+		if info := p.sel.Inherit(e.TGID, e.FD); info != nil {
+			_ = p.tracker.SetTracked(e.TGID, probes.FlagConfirmed)
+		} else if p.sel.Evaluate(e.TGID, "") == nil {
+			p.drop(e.TGID)
+		}
+	case probes.EventExit:
+		p.processGone(e.TGID, e.Mono+p.offset)
+	}
+}
+
+func (p *Pipeline) data(e *probes.Event) {
+	if p.sel.Lookup(e.TGID) == nil {
+		// A provisionally tracked process (exec'd or forked) we have not
+		// decided on yet, e.g. a server that started listening after exec.
+		if p.sel.Evaluate(e.TGID, "") == nil {
+			p.drop(e.TGID)
+			return
+		}
+		_ = p.tracker.SetTracked(e.TGID, probes.FlagConfirmed)
+	}
+	now := e.Mono + p.offset
+	k := connKey{e.TGID, e.FD}
+	c := p.conns[k]
+	if c != nil && c.sock != e.Sock {
+		// The fd now names another socket and we missed the close.
+		p.closeConn(k, c, c.lastSeen)
+		c = nil
+	}
+	if c == nil {
+		c = &conn{sock: e.Sock, parser: http1.NewConn(stream.Meta{
+			PID: e.TGID, Local: e.Local(), Peer: e.Remote(), Scheme: "http",
+		}, &p.http)}
+		p.conns[k] = c
+		p.stats.OpenConns.Add(1)
+	}
+	c.lastSeen = now
+	if c.parser.Upgraded() {
+		return // HTTP/2 and WebSocket are other parsers' business
+	}
+	ev := &p.ev
+	ev.Dir = stream.Ingress
+	if e.Type == probes.EventDataOut {
+		ev.Dir = stream.Egress
+	}
+	ev.UnixNano = now
+	ev.Len = int(e.Len)
+	ev.Payload = e.Payload
+	ev.Tail = e.Tail
+	c.parser.Feed(ev, p.emitFn)
+}
+
+func (p *Pipeline) closeConn(k connKey, c *conn, at uint64) {
+	c.parser.Close(at, p.emitFn)
+	delete(p.conns, k)
+	p.stats.OpenConns.Add(-1)
+}
+
+// drop stops tracking a process we decided not to instrument.
+func (p *Pipeline) drop(pid uint32) {
+	_ = p.tracker.Untrack(pid)
+	p.sel.Forget(pid)
+}
+
+func (p *Pipeline) processGone(pid uint32, at uint64) {
+	for k, c := range p.conns {
+		if k.tgid == pid {
+			p.closeConn(k, c, at)
+		}
+	}
+	p.sel.Forget(pid)
+	_ = p.tracker.Untrack(pid)
+	p.sink.ProcessGone(pid)
+}
+
+// Removed tells the pipeline that discovery dropped these processes.
+func (p *Pipeline) Removed(pids []uint32) {
+	now := uint64(time.Now().UnixNano())
+	for _, pid := range pids {
+		p.processGone(pid, now)
+	}
+}
+
+// Tick does housekeeping: clock resync, finalising idle responses,
+// forgetting idle connections.
+func (p *Pipeline) Tick() {
+	p.syncClock()
+	now := uint64(time.Now().UnixNano())
+	for k, c := range p.conns {
+		if now-c.lastSeen > uint64(p.maxIdle) {
+			p.closeConn(k, c, c.lastSeen)
+			continue
+		}
+		c.parser.Flush(now, p.idle, p.emitFn)
+	}
+	p.syncStats()
+}
+
+func (p *Pipeline) syncStats() {
+	p.stats.NonHTTP.Store(p.http.NonHTTP)
+	p.stats.ParseErrors.Store(p.http.ParseErrors)
+	p.stats.Incomplete.Store(p.http.Incomplete)
+}
+
+func trimNul(b []byte) []byte {
+	for i, c := range b {
+		if c == 0 {
+			return b[:i]
+		}
+	}
+	return b
+}

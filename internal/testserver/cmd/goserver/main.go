@@ -1,0 +1,189 @@
+// Command goserver is the Go net/http test server of internal/testserver. It
+// listens on 127.0.0.1 (port 0 by default), prints "LISTENING <port>" on
+// stdout once it accepts connections, and serves the endpoints documented in
+// package testserver.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+)
+
+// pattern is the body filler shared by every test server, so a body can be
+// checked byte for byte whatever served it.
+const pattern = "abcdefghijklmnopqrstuvwxyz012345"
+
+// maxBytes bounds /bytes and /chunked so a typo cannot exhaust memory.
+const maxBytes = 1 << 30
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:0", "listen address")
+	flag.Parse()
+	log.SetPrefix("goserver: ")
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &http.Server{Handler: newMux(), ReadHeaderTimeout: 30 * time.Second}
+	fmt.Printf("LISTENING %d\n", ln.Addr().(*net.TCPAddr).Port)
+	os.Stdout.Sync()
+	log.Fatal(srv.Serve(ln))
+}
+
+func newMux() *http.ServeMux {
+	// Outgoing requests of /proxy: keep-alive, no environment proxy, no
+	// transparent gzip, so the wire traffic is exactly what the test asked.
+	client := &http.Client{
+		Transport: &http.Transport{Proxy: nil, DisableCompression: true, MaxIdleConnsPerHost: 16},
+		Timeout:   60 * time.Second,
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/status/{code}", handleStatus)
+	mux.HandleFunc("/bytes/{n}", handleBytes)
+	mux.HandleFunc("/chunked/{n}", handleChunked)
+	mux.HandleFunc("/proxy", func(w http.ResponseWriter, r *http.Request) { handleProxy(w, r, client) })
+	// The same 404 and 405 bodies as the other servers.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { plain(w, http.StatusNotFound, "not found\n") })
+	return mux
+}
+
+func plain(w http.ResponseWriter, code int, body string) {
+	w.Header().Set("Content-Type", "text/plain")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, body)
+}
+
+func handleStatus(w http.ResponseWriter, r *http.Request) {
+	code, err := strconv.Atoi(r.PathValue("code"))
+	if err != nil || code < 200 || code > 599 {
+		plain(w, http.StatusBadRequest, "status code must be 200..599\n")
+		return
+	}
+	// Read the whole request body before answering, as a real handler
+	// would; the bytes are discarded.
+	_, _ = io.Copy(io.Discard, r.Body)
+	if d := r.URL.Query().Get("delay_ms"); d != "" {
+		ms, err := strconv.Atoi(d)
+		if err != nil || ms < 0 {
+			plain(w, http.StatusBadRequest, "delay_ms must be a non-negative integer\n")
+			return
+		}
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+	}
+	if code == http.StatusNoContent || code == http.StatusNotModified {
+		w.WriteHeader(code)
+		return
+	}
+	plain(w, code, fmt.Sprintf("status %d\n", code))
+}
+
+func parseSize(w http.ResponseWriter, r *http.Request) (int, bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		plain(w, http.StatusMethodNotAllowed, "method not allowed\n")
+		return 0, false
+	}
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 0 || n > maxBytes {
+		plain(w, http.StatusBadRequest, fmt.Sprintf("size must be 0..%d\n", maxBytes))
+		return 0, false
+	}
+	return n, true
+}
+
+func filler(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = pattern[i%len(pattern)]
+	}
+	return b
+}
+
+func handleBytes(w http.ResponseWriter, r *http.Request) {
+	n, ok := parseSize(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(n))
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(filler(n))
+}
+
+// chunkSize is the size of each chunk of /chunked/{n}: a quarter of the body,
+// at most 16 KiB, at least 1 byte (the same rule in every server).
+func chunkSize(n int) int {
+	c := (n + 3) / 4
+	c = min(c, 16<<10)
+	return max(c, 1)
+}
+
+func handleChunked(w http.ResponseWriter, r *http.Request) {
+	n, ok := parseSize(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if r.Method == http.MethodHead {
+		return
+	}
+	// No Content-Length and a flush after each write: net/http sends
+	// every write as its own chunk.
+	body := filler(n)
+	fl, _ := w.(http.Flusher)
+	w.WriteHeader(http.StatusOK)
+	for len(body) > 0 {
+		c := min(chunkSize(n), len(body))
+		_, _ = w.Write(body[:c])
+		body = body[c:]
+		if fl != nil {
+			fl.Flush()
+		}
+	}
+}
+
+// handleProxy makes one outgoing request (to=URL, method=GET by default) and
+// answers with the upstream status, so tests get a client span inside a
+// server span.
+func handleProxy(w http.ResponseWriter, r *http.Request, client *http.Client) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	q := r.URL.Query()
+	to := q.Get("to")
+	u, err := url.Parse(to)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		http.Error(w, fmt.Sprintf("to=%q: want an absolute http URL", to), http.StatusBadRequest)
+		return
+	}
+	method := q.Get("method")
+	if method == "" {
+		method = http.MethodGet
+	}
+	req, err := http.NewRequestWithContext(r.Context(), method, to, nil)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		http.Error(w, "proxy: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified {
+		w.WriteHeader(resp.StatusCode)
+		return
+	}
+	plain(w, resp.StatusCode, fmt.Sprintf("proxied %d\n", resp.StatusCode))
+}

@@ -1,0 +1,141 @@
+package testserver
+
+import (
+	_ "embed"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+//go:embed pyserver.py
+var pyserverSource []byte
+
+//go:embed nodeserver.js
+var nodeserverSource []byte
+
+// StartGo starts the Go net/http server (cmd/goserver).
+func StartGo(t testing.TB) *Server {
+	t.Helper()
+	bin := GoBinary(t, "goserver")
+	s, err := startProcess(t, "go", exec.Command(bin), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// StartPython starts the Python http.server server (pyserver.py).
+func StartPython(t testing.TB) *Server {
+	t.Helper()
+	Require(t, "python3")
+	script := writeScript(t, "pyserver.py", pyserverSource)
+	// -u: the LISTENING line must not wait in a buffer.
+	s, err := startProcess(t, "python", exec.Command("python3", "-u", script, "0"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// StartNode starts the Node.js http server (nodeserver.js).
+func StartNode(t testing.TB) *Server {
+	t.Helper()
+	Require(t, "node")
+	script := writeScript(t, "nodeserver.js", nodeserverSource)
+	s, err := startProcess(t, "node", exec.Command("node", script, "0"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func writeScript(t testing.TB, name string, src []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var builds struct {
+	sync.Mutex
+	m map[string]*build
+}
+
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// GoBinary builds internal/testserver/cmd/<name> once per test binary run and
+// returns the path of the executable (named <name>, which is what discovery
+// sees as the executable name).
+func GoBinary(t testing.TB, name string) string {
+	t.Helper()
+	Require(t, "go")
+	builds.Lock()
+	if builds.m == nil {
+		builds.m = map[string]*build{}
+	}
+	b := builds.m[name]
+	if b == nil {
+		b = &build{}
+		builds.m[name] = b
+	}
+	builds.Unlock()
+	b.once.Do(func() { b.path, b.err = goBuild(name) })
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+// goBuild builds into one directory per user, shared by all test binaries:
+// each builds to a private name and renames over the final one, which is
+// atomic and leaves a copy that is running untouched. The Go build cache
+// makes every build after the first a link.
+func goBuild(name string) (string, error) {
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", fmt.Errorf("build %s: cannot locate the testserver sources", name)
+	}
+	pkgDir := filepath.Join(filepath.Dir(self), "cmd", name)
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("ebpfred-testserver-%d", os.Getuid()))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	// Refuse a directory someone else prepared for us.
+	if st, err := os.Lstat(dir); err != nil || !st.IsDir() || st.Mode().Perm()&0o022 != 0 || !ownedByMe(st) {
+		return "", fmt.Errorf("build %s: %s is not a private directory of this user; remove it", name, dir)
+	}
+	goBin, err := lookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	tmp := filepath.Join(dir, fmt.Sprintf(".%s.%d", name, os.Getpid()))
+	cmd := exec.Command(goBin, "build", "-buildvcs=false", "-o", tmp, ".")
+	cmd.Dir = pkgDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("go build %s: %v\n%s", pkgDir, err, strings.TrimSpace(string(out)))
+	}
+	final := filepath.Join(dir, name)
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return final, nil
+}
+
+func ownedByMe(st os.FileInfo) bool {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && int(sys.Uid) == os.Getuid()
+}
