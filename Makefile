@@ -1,0 +1,79 @@
+# ebpfred: build the otelcol-ebpfred collector distribution, test, run.
+# `make help` lists the targets.
+
+# Only the module proxy: a fallback to direct VCS access fails here with a
+# DNS error that hides the real cause (see shared/VERSIONS.md).
+export GOPROXY := https://proxy.golang.org
+
+GO          ?= go
+OCB_VERSION := v0.159.0
+TOOLS_DIR   := bin/tools
+# The version is in the file name so that bumping OCB_VERSION reinstalls it.
+OCB         := $(TOOLS_DIR)/ocb-$(OCB_VERSION)
+DIST        := bin/otelcol-ebpfred
+DIST_CONFIG := distribution/config.yaml
+
+# What the distribution binary is built from: our non-test Go sources, the
+# committed bpf2go objects it embeds, the module files and the ocb config.
+# bin/ holds ocb's generated module and is not a source.
+GO_SOURCES := $(shell find . \( -path ./bin -o -path ./.git \) -prune -o \
+	\( -name '*.go' ! -name '*_test.go' -o -name '*.o' \) -type f -print)
+
+.DEFAULT_GOAL := build
+
+.PHONY: help
+help:
+	@echo 'make build     build $(DIST) with ocb $(OCB_VERSION) (only when a source changed)'
+	@echo 'make run       build, then run $(DIST) --config $(DIST_CONFIG) (needs root)'
+	@echo 'make test      build, then go test -count=1 -timeout 40m ./... (root-only tests skip otherwise)'
+	@echo 'make bench     build, then run scripts/bench.sh'
+	@echo 'make generate  go generate ./... (bpf2go; needs clang)'
+	@echo 'make fmt | vet | clean'
+
+.PHONY: build
+build: $(DIST)
+
+$(OCB):
+	@mkdir -p $(TOOLS_DIR)
+	GOBIN=$(abspath $(TOOLS_DIR)) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
+	mv $(TOOLS_DIR)/builder $@
+
+# ocb writes its generated module (main.go, components.go, go.mod) to bin/,
+# runs go mod tidy there and compiles $(DIST).
+$(DIST): $(OCB) builder-config.yaml go.mod go.sum $(GO_SOURCES)
+	$(OCB) --config builder-config.yaml
+	@touch $@
+
+.PHONY: run
+run: build
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo 'make run: ebpfred loads eBPF programs, which needs root; try: sudo make run' >&2; \
+	fi
+	$(DIST) --config $(DIST_CONFIG)
+
+# The distribution tests run `validate` and `components` on the built
+# binary: build first so that they never skip here.
+.PHONY: test
+test: build
+	$(GO) test -count=1 -timeout 40m ./...
+
+# scripts/bench.sh drives the built collector.
+.PHONY: bench
+bench: build
+	bash scripts/bench.sh
+
+.PHONY: generate
+generate:
+	$(GO) generate ./...
+
+.PHONY: fmt
+fmt:
+	$(GO) fmt ./...
+
+.PHONY: vet
+vet:
+	$(GO) vet ./...
+
+.PHONY: clean
+clean:
+	rm -rf bin
