@@ -118,9 +118,11 @@ func (i Ignore) String() string {
 	return fmt.Sprintf("Ignore(%d)", uint8(i))
 }
 
-// Validate reports every problem of the configuration at once. Each message
-// names the key, the value and what to write instead.
-func (c Config) Validate() error {
+// Check reports every problem of the configuration at once. Each message
+// names the key, the value and what to write instead. (Not named Validate:
+// the collector would call it on its own as a nested config and report each
+// problem twice; the receiver's Validate calls it.)
+func (c Config) Check() error {
 	_, errs := compile(c)
 	return errors.Join(errs...)
 }
@@ -135,7 +137,7 @@ type Router struct {
 	unmatched string
 }
 
-// New compiles c; it fails with c.Validate's error.
+// New compiles c; it fails with c.Check's error.
 func New(c Config) (*Router, error) {
 	r, errs := compile(c)
 	if len(errs) > 0 {

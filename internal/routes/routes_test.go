@@ -80,7 +80,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.cfg.Validate()
+			err := tt.cfg.Check()
 			var got []string
 			if err != nil {
 				got = strings.Split(err.Error(), "\n")

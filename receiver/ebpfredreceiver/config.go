@@ -1,6 +1,8 @@
 package ebpfredreceiver
 
 import (
+	"github.com/ebpfred/ebpfred/internal/routes"
+
 	"errors"
 	"fmt"
 	"math"
@@ -28,6 +30,10 @@ type Config struct {
 
 	Metrics MetricsConfig `mapstructure:"metrics"`
 
+	// Routes turns paths into low-cardinality http.route values and drops
+	// ignored paths (Beyla's keys).
+	Routes routes.Config `mapstructure:"routes"`
+
 	// RingBufferSize is the size in bytes of the kernel→collector event ring
 	// (a power of two, multiple of the page size).
 	RingBufferSize int `mapstructure:"ring_buffer_size"`
@@ -49,6 +55,10 @@ type MetricsConfig struct {
 	ReportTarget bool `mapstructure:"report_target"`
 	// ReportPeer adds client.address to server metrics (off by default).
 	ReportPeer bool `mapstructure:"report_peer"`
+	// MaxSeriesPerService caps the series of each metric family of one
+	// process, the overflow series (otel.metric.overflow=true) included;
+	// 0 means no cap.
+	MaxSeriesPerService int `mapstructure:"max_series_per_service"`
 }
 
 var _ confmap.Validator = (*Config)(nil)
@@ -95,6 +105,13 @@ func (cfg *Config) Validate() error {
 	}
 	if err := checkBuckets(cfg.Metrics.SizeBuckets); err != nil {
 		add("metrics.size_buckets: %s: %w", formatBuckets(cfg.Metrics.SizeBuckets), err)
+	}
+
+	if cfg.Metrics.MaxSeriesPerService < 0 {
+		add("metrics.max_series_per_service: %d: must be 0 (no cap) or more; e.g. 2000", cfg.Metrics.MaxSeriesPerService)
+	}
+	if err := cfg.Routes.Check(); err != nil {
+		errs = append(errs, err)
 	}
 
 	// int64: the bounds must compile where int is 32 bits.

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
 	"github.com/ebpfred/ebpfred/internal/metadata"
+	"github.com/ebpfred/ebpfred/internal/routes"
 )
 
 // nothingSelected is the error of a config that selects no process.
@@ -58,6 +59,14 @@ func TestLoadConfig(t *testing.T) {
 					SizeBuckets:     []float64{0, 1024, 1048576},
 					ReportTarget:    true,
 					ReportPeer:      true,
+
+					MaxSeriesPerService: 500,
+				},
+				Routes: routes.Config{
+					Patterns:        []string{"/users/{id}", "/users/:id/basket/{product}", "/static/*"},
+					IgnoredPatterns: []string{"/health", "/metrics"},
+					IgnoreMode:      "metrics",
+					Unmatched:       "heuristic",
 				},
 				RingBufferSize:    32 << 20,
 				DiscoveryInterval: 5 * time.Second,
@@ -100,7 +109,10 @@ func TestLoadConfig(t *testing.T) {
 					Interval:        0,
 					DurationBuckets: []float64{1, 0.5},
 					SizeBuckets:     []float64{1, 1},
+
+					MaxSeriesPerService: -1,
 				},
+				Routes:            routes.Config{Unmatched: "sometimes"},
 				RingBufferSize:    5000,
 				DiscoveryInterval: -time.Second,
 			},
@@ -110,6 +122,8 @@ func TestLoadConfig(t *testing.T) {
 				`metrics.interval: 0s: must be greater than zero; e.g. 60s`,
 				`metrics.duration_buckets: [1, 0.5]: not strictly increasing (0.5 after 1); sort the boundaries and remove duplicates`,
 				`metrics.size_buckets: [1, 1]: not strictly increasing (1 after 1); sort the boundaries and remove duplicates`,
+				`metrics.max_series_per_service: -1: must be 0 (no cap) or more; e.g. 2000`,
+				`routes.unmatched: "sometimes": use one of unset, path, wildcard, heuristic`,
 				`ring_buffer_size: 5000: must be a power of two from 4096 (the page size) to 2147483648; e.g. 8192`,
 				`discovery_interval: -1s: must be greater than zero; e.g. 1s`,
 			}, "\n"),

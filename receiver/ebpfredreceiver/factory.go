@@ -42,6 +42,8 @@ func createDefaultConfig() component.Config {
 			Interval:        60 * time.Second,
 			DurationBuckets: append([]float64(nil), DefaultDurationBuckets...),
 			SizeBuckets:     append([]float64(nil), DefaultSizeBuckets...),
+			// A bill-protecting default: one process rarely needs more.
+			MaxSeriesPerService: 2000,
 		},
 		RingBufferSize:    16 << 20,
 		DiscoveryInterval: time.Second,

@@ -22,6 +22,7 @@ import (
 	"github.com/ebpfred/ebpfred/internal/process"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/red"
+	"github.com/ebpfred/ebpfred/internal/routes"
 	"github.com/ebpfred/ebpfred/internal/spans"
 )
 
@@ -51,6 +52,7 @@ type ebpfReceiver struct {
 	pipe   *pipeline.Pipeline
 	agg    *red.Aggregator
 	spans  *spans.Builder
+	router *routes.Router
 
 	removed chan []uint32
 	cancel  context.CancelFunc
@@ -82,6 +84,9 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 	host, _ := os.Hostname()
 	r.disc = discovery.New(discovery.Config{Criteria: crit, Exclude: []int{os.Getpid()}, HostName: host})
 
+	if r.router, err = routes.New(r.cfg.Routes); err != nil {
+		return err
+	}
 	p, err := probes.Load(probes.Options{
 		RingBufferSize: r.cfg.RingBufferSize,
 		TrackExecs:     r.cfg.ExecutableName != "",
@@ -99,6 +104,8 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 			ReportTarget:    r.cfg.Metrics.ReportTarget,
 			ReportPeer:      r.cfg.Metrics.ReportPeer,
 			HostName:        host,
+
+			MaxSeriesPerService: r.cfg.Metrics.MaxSeriesPerService,
 		}, start)
 	}
 	if r.traces != nil {
@@ -242,12 +249,23 @@ func (r *ebpfReceiver) flushMetrics() {
 	r.obs.EndMetricsOp(ctx, transport, n, err)
 }
 
-// Record implements pipeline.Sink. Metrics see 100% of records.
+// Record implements pipeline.Sink. Metrics see 100% of records that are
+// not ignored by routes.ignored_patterns.
 func (r *ebpfReceiver) Record(rec *record.Record, info *process.Info) {
-	if r.agg != nil {
+	var ign routes.Ignore
+	if rec.Protocol == record.ProtocolHTTP {
+		var route string
+		route, ign = r.router.Route(rec.Path)
+		// semconv: http.route is the server's route template; a client
+		// does not know the server's routes.
+		if rec.Kind == record.KindServer && rec.Route == "" {
+			rec.Route = route
+		}
+	}
+	if r.agg != nil && !ign.Metrics() {
 		r.agg.Add(rec, info)
 	}
-	if r.spans != nil {
+	if r.spans != nil && !ign.Traces() {
 		r.spans.Append(rec, info)
 	}
 }

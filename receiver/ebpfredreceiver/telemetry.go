@@ -33,7 +33,9 @@ func newSelfTelemetry(r *ebpfReceiver) (*selfTelemetry, error) {
 		metric.WithDescription("Processes currently instrumented."), metric.WithUnit("{process}"))
 	conns, err8 := m.Int64ObservableGauge("otelcol_ebpfred_connections_open",
 		metric.WithDescription("Connections currently followed."), metric.WithUnit("{connection}"))
-	for _, err := range []error{err1, err2, err3, err4, err5, err6, err7, err8} {
+	overflow, err9 := m.Int64ObservableCounter("otelcol_ebpfred_metric_overflow",
+		metric.WithDescription("Requests counted in an overflow series because their service reached metrics.max_series_per_service."), metric.WithUnit("{request}"))
+	for _, err := range []error{err1, err2, err3, err4, err5, err6, err7, err8, err9} {
 		if err != nil {
 			return nil, err
 		}
@@ -50,8 +52,11 @@ func newSelfTelemetry(r *ebpfReceiver) (*selfTelemetry, error) {
 		o.ObserveInt64(records, int64(s.Records.Load()))
 		o.ObserveInt64(procs, int64(r.disc.Count()))
 		o.ObserveInt64(conns, s.OpenConns.Load())
+		if r.agg != nil {
+			o.ObserveInt64(overflow, int64(r.agg.Overflowed()))
+		}
 		return nil
-	}, evRead, evDropped, parseErr, nonHTTP, incomplete, records, procs, conns)
+	}, evRead, evDropped, parseErr, nonHTTP, incomplete, records, procs, conns, overflow)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,105 @@
+package ebpfredreceiver
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/ebpfred/ebpfred/internal/routes"
+	"github.com/ebpfred/ebpfred/internal/testserver"
+)
+
+// 10 000 distinct ids against /users/{id} are one series counting 10 000;
+// ignored paths reach neither metrics nor traces.
+func TestRoutePatternsThroughReceiver(t *testing.T) {
+	requireRoot(t)
+	srv := testserver.StartGo(t)
+	h := startReceiver(t, func(c *Config) {
+		c.OpenPort = strconv.Itoa(srv.Port)
+		c.Routes = routes.Config{Patterns: []string{"/users/{id}", "/users/:id/basket/{product}"}, IgnoredPatterns: []string{"/health"}}
+	})
+	const n = 10000
+	reqs := make([]testserver.Request, 0, n+20)
+	for i := 0; i < n; i++ {
+		reqs = append(reqs, testserver.Request{Path: fmt.Sprintf("/users/%d", i)})
+		if i%1000 == 0 {
+			reqs = append(reqs, testserver.Request{Path: "/health"}, testserver.Request{Path: fmt.Sprintf("/users/%d/basket/%d", i, i)})
+		}
+	}
+	testserver.Drive(t, srv.Base(), reqs, true)
+	spans := h.waitSpans(n+10, isServer)
+	h.stop()
+
+	names := map[string]int{}
+	for _, s := range spans {
+		names[s.span.Name()]++
+	}
+	if names["GET /users/{id}"] != n || names["GET /users/{id}/basket/{product}"] != 10 || len(names) != 2 {
+		t.Errorf("span names %v, want %d × GET /users/{id} and 10 × GET /users/{id}/basket/{product}, no /health", names, n)
+	}
+	pts := h.histograms("http.server.request.duration")
+	byRoute := countBy(pts, "http.route")
+	if fmtCounts(byRoute) != fmt.Sprintf("/users/{id}=%d /users/{id}/basket/{product}=10 ", n) {
+		t.Errorf("counts by route: %s", fmtCounts(byRoute))
+	}
+	if len(pts) != 2 {
+		t.Errorf("%d series, want 2 (one per route)", len(pts))
+	}
+}
+
+// A flood of random paths under the heuristic stays under the series cap,
+// and the totals stay exact through the overflow series.
+func TestHeuristicFloodUnderCap(t *testing.T) {
+	requireRoot(t)
+	srv := testserver.StartGo(t)
+	const limit = 20
+	h := startReceiver(t, func(c *Config) {
+		c.OpenPort = strconv.Itoa(srv.Port)
+		c.Routes = routes.Config{Unmatched: "heuristic"}
+		c.Metrics.MaxSeriesPerService = limit
+	})
+	rng := rand.New(rand.NewPCG(1, 2))
+	words := []string{"api", "orders", "items", "cart", "search", "v1", "v2", "img", "docs", "profile", "settings", "export", "admin", "feed"}
+	const n = 3000
+	reqs := make([]testserver.Request, n)
+	for i := range reqs {
+		p := ""
+		for j := 0; j < 1+rng.IntN(4); j++ {
+			if rng.IntN(2) == 0 {
+				p += "/" + words[rng.IntN(len(words))] + words[rng.IntN(len(words))]
+			} else {
+				p += fmt.Sprintf("/%x", rng.Uint64())
+			}
+		}
+		reqs[i] = testserver.Request{Path: p}
+	}
+	testserver.Drive(t, srv.Base(), reqs, true)
+	h.waitSpans(n, isServer)
+	h.stop()
+	pts := h.histograms("http.server.request.duration")
+	var total uint64
+	overflow := false
+	for _, p := range pts {
+		total += p.count
+		if p.attrs["otel.metric.overflow"] == "true" {
+			overflow = true
+		}
+	}
+	if total != n {
+		t.Errorf("total count %d, want %d", total, n)
+	}
+	if len(pts) > limit {
+		t.Errorf("%d series, want at most %d", len(pts), limit)
+	}
+	if !overflow {
+		t.Errorf("no overflow series although %d distinct shapes were sent", n)
+	}
+	for _, s := range h.spans(func(s ptrace.Span) bool { return true }) {
+		if r := s.attr("http.route"); r == "" || len(r) > routes.MaxRouteLen {
+			t.Fatalf("span route %q", r)
+		}
+	}
+}
