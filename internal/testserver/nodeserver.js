@@ -41,8 +41,16 @@ function serve(req, res) {
     const delay = url.searchParams.get('delay_ms') || '0';
     if (!/^\d+$/.test(delay)) return plain(res, 400, 'delay_ms must be a non-negative integer\n');
     const reply = () => plain(res, code, `status ${code}\n`);
-    if (Number(delay) > 0) setTimeout(reply, Number(delay));
-    else reply();
+    // setTimeout counts from libuv's cached loop time, which can be older
+    // than this request: it may fire early by real time. Tests assert
+    // duration >= delay, so wait until the delay really passed.
+    const until = process.hrtime.bigint() + BigInt(delay) * 1000000n;
+    const wait = () => {
+      const left = until - process.hrtime.bigint();
+      if (left <= 0n) return reply();
+      setTimeout(wait, Math.max(1, Math.ceil(Number(left) / 1e6)));
+    };
+    wait();
     return;
   }
   const bytes = /^\/bytes\/(\d+)$/.exec(url.pathname);
