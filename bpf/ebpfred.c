@@ -57,6 +57,7 @@ struct conn_info {
 	 * rest of the request line comes next) and after a message start (its
 	 * header block may continue in the next transfer). */
 	__u8 copy_next;
+	__u8 tuple_sent; /* its conn_event reached the ring */
 };
 
 struct {
@@ -125,9 +126,7 @@ static __always_inline void submit(struct event *e, __u32 size)
 {
 	if (size > sizeof(*e))
 		return;
-	if (bpf_ringbuf_output(&events, e, size, wakeup_flag()) == 0)
-		count(COUNTER_EVENTS);
-	else
+	if (bpf_ringbuf_output(&events, e, size, wakeup_flag()) != 0)
 		count(COUNTER_DROPPED);
 }
 
@@ -193,6 +192,8 @@ static __always_inline struct conn_info *lookup_conn(struct conn_key *k)
 }
 
 #define PEEK 16
+/* transfers up to this size are copied whole */
+#define SMALL 256
 
 /* may_start says whether these leading bytes can begin an HTTP/1 request
  * line (an upper-case token of 3-15 letters and a space: any method,
@@ -227,14 +228,28 @@ static __always_inline struct event *new_event(__u8 type, __u32 tgid, __u32 fd)
 	return e;
 }
 
-static __always_inline void fill_conn(struct event *e, struct conn_info *ci)
+/* send_tuple writes the connection's endpoints to the ring once, before
+ * its first data event; a drop is retried with the next event. */
+static __always_inline void send_tuple(__u32 tgid, __u32 fd, struct conn_info *ci)
 {
-	e->sk = ci->sk;
-	e->family = ci->family;
-	e->sport = ci->sport;
-	e->dport = ci->dport;
-	__builtin_memcpy(e->saddr, ci->saddr, 16);
-	__builtin_memcpy(e->daddr, ci->daddr, 16);
+	if (ci->tuple_sent)
+		return;
+	struct conn_event c = {
+		.ts = bpf_ktime_get_ns(),
+		.sk = ci->sk,
+		.tgid = tgid,
+		.fd = fd,
+		.type = EVENT_CONN,
+		.family = ci->family,
+		.sport = ci->sport,
+		.dport = ci->dport,
+	};
+	__builtin_memcpy(c.saddr, ci->saddr, 16);
+	__builtin_memcpy(c.daddr, ci->daddr, 16);
+	if (bpf_ringbuf_output(&events, &c, sizeof(c), wakeup_flag()) == 0)
+		ci->tuple_sent = 1;
+	else
+		count(COUNTER_DROPPED);
 }
 
 static __always_inline void read_tail(struct event *e, const __u8 *buf, __u64 n)
@@ -279,10 +294,11 @@ static __always_inline void data(__u32 tgid, const struct xfer *x)
 	struct conn_info *ci = lookup_conn(&k);
 	if (!ci)
 		return;
+	send_tuple(tgid, x->fd, ci);
 	struct event *e = new_event(x->type, tgid, x->fd);
 	if (!e)
 		return;
-	fill_conn(e, ci);
+	e->sk = ci->sk;
 	__u64 n = x->n;
 	e->len = n;
 
@@ -291,22 +307,23 @@ static __always_inline void data(__u32 tgid, const struct xfer *x)
 		submit(e, EVENT_HDR_SIZE);
 		return;
 	}
+	/* Small transfers (a typical request or response head) are copied
+	 * whole: one read of user memory instead of a peek, a copy and a tail
+	 * read. Larger ones are copied only where a message may start. */
 	__u8 bit = x->type == EVENT_DATA_OUT ? 2 : 1;
 	int copy, start = 0;
-	if (n < PEEK || (ci->copy_next & bit)) {
+	if (n <= SMALL || (ci->copy_next & bit)) {
 		copy = 1;
 	} else {
 		__u8 peek[PEEK] = {};
 		start = v.iov_len >= PEEK && bpf_probe_read_user(peek, PEEK, v.iov_base) == 0 && may_start(peek);
 		copy = start;
 	}
-	if (n < PEEK || start)
-		ci->copy_next |= bit;
-	else
-		ci->copy_next &= ~bit;
 
 	__u64 seen = 0; /* bytes of n accounted for by earlier iovecs */
 	__u32 off = 0;  /* payload bytes copied */
+	const void *last = NULL; /* the iovec holding the transfer's end */
+	__u64 last_len = 0;
 	for (int i = 0; i < MAX_IOV; i++) {
 		if (seen >= n)
 			break;
@@ -315,25 +332,32 @@ static __always_inline void data(__u32 tgid, const struct xfer *x)
 		__u64 here = v.iov_len;
 		if (here > n - seen)
 			here = n - seen;
-		if (copy && off < MAX_PAYLOAD) {
-			__u32 c = here > MAX_PAYLOAD - off ? MAX_PAYLOAD - off : here;
-			__u32 o = off;
-			/* keep the masks: the compiler would drop them, but the
-			 * verifier cannot prove the bounds without them */
-			asm volatile("" : "+r"(o));
-			o &= MAX_PAYLOAD - 1;
-			asm volatile("" : "+r"(c));
-			if (c > MAX_PAYLOAD)
-				c = MAX_PAYLOAD;
-			if (bpf_probe_read_user(e->payload + o, c, v.iov_base) == 0)
-				off += c;
-			else
-				copy = 0;
-		}
 		seen += here;
-		if (seen >= n)
-			read_tail(e, v.iov_base, here);
+		last = v.iov_base;
+		last_len = here;
+		if (!copy || off >= MAX_PAYLOAD)
+			continue;
+		__u32 c = here > MAX_PAYLOAD - off ? MAX_PAYLOAD - off : here;
+		__u32 o = off;
+		/* keep the masks: the compiler would drop them, but the
+		 * verifier cannot prove the bounds without them */
+		asm volatile("" : "+r"(o));
+		o &= MAX_PAYLOAD - 1;
+		asm volatile("" : "+r"(c));
+		if (c > MAX_PAYLOAD)
+			c = MAX_PAYLOAD;
+		if (bpf_probe_read_user(e->payload + o, c, v.iov_base) != 0)
+			break;
+		off += c;
 	}
+	if (off < n && seen >= n && last)
+		read_tail(e, last, last_len);
+	if (n <= SMALL && !start && off >= PEEK)
+		start = may_start(e->payload);
+	if (n < PEEK || start)
+		ci->copy_next |= bit;
+	else
+		ci->copy_next &= ~bit;
 	e->payload_len = off > MAX_PAYLOAD ? MAX_PAYLOAD : off;
 	submit(e, EVENT_HDR_SIZE + e->payload_len);
 }
@@ -347,7 +371,7 @@ static __always_inline void conn_closed(__u32 tgid, __u32 fd)
 	if (ci->is_tcp) {
 		struct event *e = new_event(EVENT_CLOSE, tgid, fd);
 		if (e) {
-			fill_conn(e, ci);
+			e->sk = ci->sk;
 			submit(e, EVENT_HDR_SIZE);
 		}
 	}
@@ -361,9 +385,14 @@ int ebpfred_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (!bpf_map_lookup_elem(&tracked_pids, &tgid))
 		return 0;
 
-	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	/* One read of the saved user registers (x86-64 struct pt_regs, a stable
+	 * ABI) instead of a helper call per field. */
+	struct user_regs regs_v;
+	if (bpf_probe_read_kernel(&regs_v, sizeof(regs_v), (void *)ctx->args[0]) != 0)
+		return 0;
+	struct user_regs *regs = &regs_v;
 	long ret = (long)ctx->args[1];
-	long nr = BPF_CORE_READ(regs, orig_ax);
+	long nr = regs->orig_ax;
 
 	struct xfer x = {};
 	switch (nr) {
@@ -371,24 +400,24 @@ int ebpfred_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	case NR_write:
 	case NR_recvfrom:
 	case NR_sendto:
-		if (nr == NR_recvfrom && (BPF_CORE_READ(regs, r10) & MSG_PEEK))
+		if (nr == NR_recvfrom && (regs->r10 & MSG_PEEK))
 			return 0;
 		x.type = (nr == NR_read || nr == NR_recvfrom) ? EVENT_DATA_IN : EVENT_DATA_OUT;
-		x.ptr = (const void *)BPF_CORE_READ(regs, si);
+		x.ptr = (const void *)regs->si;
 		break;
 	case NR_readv:
 	case NR_writev:
 		x.type = nr == NR_readv ? EVENT_DATA_IN : EVENT_DATA_OUT;
 		x.vectored = 1;
-		x.ptr = (const void *)BPF_CORE_READ(regs, si);
-		x.iovcnt = BPF_CORE_READ(regs, dx);
+		x.ptr = (const void *)regs->si;
+		x.iovcnt = regs->dx;
 		break;
 	case NR_recvmsg:
 	case NR_sendmsg: {
-		if (nr == NR_recvmsg && (BPF_CORE_READ(regs, dx) & MSG_PEEK))
+		if (nr == NR_recvmsg && (regs->dx & MSG_PEEK))
 			return 0;
 		struct ebpfred_user_msghdr m = {};
-		if (ret <= 0 || bpf_probe_read_user(&m, sizeof(m), (void *)BPF_CORE_READ(regs, si)) != 0)
+		if (ret <= 0 || bpf_probe_read_user(&m, sizeof(m), (void *)regs->si) != 0)
 			return 0;
 		x.type = nr == NR_recvmsg ? EVENT_DATA_IN : EVENT_DATA_OUT;
 		x.vectored = 1;
@@ -400,20 +429,21 @@ int ebpfred_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		/* no user buffer to look at: a length-only event */
 		if (ret <= 0)
 			return 0;
-		struct conn_key k = {.tgid = tgid, .fd = BPF_CORE_READ(regs, di)};
+		struct conn_key k = {.tgid = tgid, .fd = regs->di};
 		struct conn_info *ci = lookup_conn(&k);
 		if (!ci)
 			return 0;
+		send_tuple(tgid, k.fd, ci);
 		struct event *e = new_event(EVENT_DATA_OUT, tgid, k.fd);
 		if (!e)
 			return 0;
-		fill_conn(e, ci);
+		e->sk = ci->sk;
 		e->len = ret;
 		submit(e, EVENT_HDR_SIZE);
 		return 0;
 	}
 	case NR_close:
-		conn_closed(tgid, BPF_CORE_READ(regs, di));
+		conn_closed(tgid, regs->di);
 		return 0;
 	case NR_dup2:
 	case NR_dup3:
@@ -426,7 +456,7 @@ int ebpfred_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	}
 	if (ret <= 0)
 		return 0;
-	x.fd = BPF_CORE_READ(regs, di);
+	x.fd = regs->di;
 	x.n = ret;
 	data(tgid, &x);
 	return 0;

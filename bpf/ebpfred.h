@@ -11,6 +11,8 @@ enum event_type {
 	EVENT_EXEC = 4,     /* exec; payload = filename */
 	EVENT_FORK = 5,     /* a tracked process forked; tgid = child, fd = parent */
 	EVENT_EXIT = 6,     /* a tracked process exited */
+	EVENT_CONN = 7,     /* a connection's endpoints (struct conn_event), sent
+			     * once before its first data event */
 };
 
 enum track_flags {
@@ -19,12 +21,14 @@ enum track_flags {
 };
 
 enum counter {
-	COUNTER_EVENTS = 0,         /* records written to the ring */
-	COUNTER_DROPPED = 1,        /* records lost: ring full */
-	COUNTER_CONNS_RESOLVED = 2, /* fds resolved to TCP sockets */
-	COUNTER_MAX = 3,
+	COUNTER_DROPPED = 0,        /* records lost: ring full */
+	COUNTER_CONNS_RESOLVED = 1, /* fds resolved to TCP sockets */
+	COUNTER_MAX = 2,
 };
 
+/* A data, close, exec, fork or exit event. The connection's endpoints are
+ * not repeated here: they come once per connection in a conn_event, which
+ * keeps the common record (and the copy into the ring) small. */
 struct event {
 	__u64 ts; /* bpf_ktime_get_ns() at the syscall's return */
 	__u64 sk; /* struct sock address: connection identity */
@@ -33,19 +37,33 @@ struct event {
 	__u32 len; /* bytes transferred */
 	__u16 payload_len;
 	__u8 type;
-	__u8 tail_len;
+	__u8 tail_len; /* 0 when the payload holds the whole transfer */
 	__u8 tail[8];
-	__u16 family;
-	__u16 sport; /* local port, host order */
-	__u16 dport; /* remote port, host order */
-	__u16 pad;
-	__u8 saddr[16];
-	__u8 daddr[16];
 	/* twice MAX_PAYLOAD so the verifier can bound masked offsets */
 	__u8 payload[MAX_PAYLOAD * 2];
 };
 
-#define EVENT_HDR_SIZE 80
+#define EVENT_HDR_SIZE 40
 _Static_assert(__builtin_offsetof(struct event, payload) == EVENT_HDR_SIZE, "EVENT_HDR_SIZE");
+
+struct conn_event {
+	__u64 ts;
+	__u64 sk;
+	__u32 tgid;
+	__u32 fd;
+	__u32 pad0;
+	__u16 pad1;
+	__u8 type; /* EVENT_CONN, at the same offset as in struct event */
+	__u8 pad2;
+	__u16 family;
+	__u16 sport; /* local port, host order */
+	__u16 dport; /* remote port, host order */
+	__u16 pad3;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+#define CONN_EVENT_SIZE 72
+_Static_assert(sizeof(struct conn_event) == CONN_EVENT_SIZE, "CONN_EVENT_SIZE");
 
 #endif

@@ -6,15 +6,6 @@
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
-struct pt_regs {
-	unsigned long di;
-	unsigned long si;
-	unsigned long dx;
-	unsigned long r10;
-	unsigned long r8;
-	unsigned long orig_ax;
-};
-
 struct inode {
 	unsigned short i_mode;
 };
@@ -73,6 +64,12 @@ struct socket {
 #pragma clang attribute pop
 
 /* User-space ABI structs (stable; no relocation needed). */
+
+/* The head of x86-64's struct pt_regs, up to orig_ax: the layout the
+ * syscall entry code saves and user space sees through ptrace. */
+struct user_regs {
+	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, ax, cx, dx, si, di, orig_ax;
+};
 struct ebpfred_iovec {
 	void *iov_base;
 	__u64 iov_len;

@@ -498,7 +498,8 @@ func (c *Conn) begin(h *half, hd *head, r parseResult, start, now uint64, emit f
 
 func (c *Conn) beginRequest(hd *head, r parseResult, start uint64, emit func(*record.Record)) {
 	c.settleResponse(emit)
-	rec := &record.Record{
+	rec := record.New()
+	*rec = record.Record{
 		Kind:             record.KindClient,
 		Protocol:         record.ProtocolHTTP,
 		PID:              c.meta.PID,

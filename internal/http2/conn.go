@@ -648,7 +648,8 @@ func (c *Conn) open(id uint32, start, now uint64, f *fieldSet) *h2stream {
 	if len(c.streams) >= maxStreams {
 		c.evict()
 	}
-	rec := &record.Record{
+	rec := record.New()
+	*rec = record.Record{
 		Kind:             record.KindClient,
 		Protocol:         record.ProtocolHTTP,
 		PID:              c.meta.PID,

@@ -19,7 +19,8 @@ import (
 
 // Sink receives records and process lifecycle news.
 type Sink interface {
-	// Record is called once per parsed request; the sink owns r.
+	// Record is called once per parsed request. r is only valid during the
+	// call (it is reused afterwards): copy what must outlive it.
 	Record(r *record.Record, p *process.Info)
 	// ProcessGone is called when a tracked process exited or was dropped.
 	ProcessGone(pid uint32)
@@ -114,11 +115,10 @@ func (p *Pipeline) syncClock() {
 
 func (p *Pipeline) emit(r *record.Record) {
 	p.stats.Records.Add(1)
-	info := p.sel.Lookup(r.PID)
-	if info == nil {
-		return
+	if info := p.sel.Lookup(r.PID); info != nil {
+		p.sink.Record(r, info)
 	}
-	p.sink.Record(r, info)
+	record.Release(r)
 }
 
 // Handle processes one kernel event.
@@ -127,6 +127,8 @@ func (p *Pipeline) Handle(e *probes.Event) {
 	switch e.Type {
 	case probes.EventDataIn, probes.EventDataOut:
 		p.data(e)
+	case probes.EventConn:
+		p.connOpen(e)
 	case probes.EventClose:
 		k := connKey{e.TGID, e.FD}
 		if c := p.conns[k]; c != nil && c.sock == e.Sock {
@@ -161,20 +163,7 @@ func (p *Pipeline) data(e *probes.Event) {
 		_ = p.tracker.SetTracked(e.TGID, probes.FlagConfirmed)
 	}
 	now := e.Mono + p.offset
-	k := connKey{e.TGID, e.FD}
-	c := p.conns[k]
-	if c != nil && c.sock != e.Sock {
-		// The fd now names another socket and we missed the close.
-		p.closeConn(k, c, c.lastSeen)
-		c = nil
-	}
-	if c == nil {
-		c = &conn{sock: e.Sock, parser: http1.NewConn(stream.Meta{
-			PID: e.TGID, Local: e.Local(), Peer: e.Remote(), Scheme: "http",
-		}, &p.http)}
-		p.conns[k] = c
-		p.stats.OpenConns.Add(1)
-	}
+	c := p.conn(e, stream.Meta{PID: e.TGID, Scheme: "http"})
 	c.lastSeen = now
 	if c.parser.Upgraded() {
 		return // HTTP/2 and WebSocket are other parsers' business
@@ -189,6 +178,30 @@ func (p *Pipeline) data(e *probes.Event) {
 	ev.Payload = e.Payload
 	ev.Tail = e.Tail
 	c.parser.Feed(ev, p.emitFn)
+}
+
+// connOpen starts following a connection whose endpoints the kernel just
+// sent (it does so once, before the connection's first data event).
+func (p *Pipeline) connOpen(e *probes.Event) {
+	c := p.conn(e, stream.Meta{PID: e.TGID, Local: e.Local(), Peer: e.Remote(), Scheme: "http"})
+	c.lastSeen = e.Mono + p.offset
+}
+
+// conn returns the state of e's connection, creating it with meta when the
+// (tgid, fd) is new or now names another socket (a close we missed).
+func (p *Pipeline) conn(e *probes.Event, meta stream.Meta) *conn {
+	k := connKey{e.TGID, e.FD}
+	c := p.conns[k]
+	if c != nil && c.sock == e.Sock {
+		return c
+	}
+	if c != nil {
+		p.closeConn(k, c, c.lastSeen)
+	}
+	c = &conn{sock: e.Sock, parser: http1.NewConn(meta, &p.http)}
+	p.conns[k] = c
+	p.stats.OpenConns.Add(1)
+	return c
 }
 
 func (p *Pipeline) closeConn(k connKey, c *conn, at uint64) {

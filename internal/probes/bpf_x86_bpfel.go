@@ -14,15 +14,17 @@ import (
 )
 
 type bpfConnInfo struct {
-	_        structs.HostLayout
-	Sk       uint64
-	Saddr    [16]uint8
-	Daddr    [16]uint8
-	Sport    uint16
-	Dport    uint16
-	Family   uint16
-	IsTcp    uint8
-	CopyNext uint8
+	_         structs.HostLayout
+	Sk        uint64
+	Saddr     [16]uint8
+	Daddr     [16]uint8
+	Sport     uint16
+	Dport     uint16
+	Family    uint16
+	IsTcp     uint8
+	CopyNext  uint8
+	TupleSent uint8
+	_         [7]byte
 }
 
 type bpfConnKey struct {
@@ -42,12 +44,6 @@ type bpfEvent struct {
 	Type       uint8
 	TailLen    uint8
 	Tail       [8]uint8
-	Family     uint16
-	Sport      uint16
-	Dport      uint16
-	Pad        uint16
-	Saddr      [16]uint8
-	Daddr      [16]uint8
 	Payload    [2048]uint8
 }
 

@@ -2,8 +2,11 @@ package probes
 
 import "net/netip"
 
-// hdrSize is EVENT_HDR_SIZE in bpf/ebpfred.h.
-const hdrSize = 80
+// hdrSize is EVENT_HDR_SIZE and connSize CONN_EVENT_SIZE in bpf/ebpfred.h.
+const (
+	hdrSize  = 40
+	connSize = 72
+)
 
 // EventType mirrors enum event_type in bpf/ebpfred.h.
 type EventType uint8
@@ -15,18 +18,20 @@ const (
 	EventExec    EventType = 4
 	EventFork    EventType = 5 // TGID = child, FD = parent tgid
 	EventExit    EventType = 6
+	EventConn    EventType = 7 // a connection's endpoints, before its first data
 )
 
 // Event is one record from the kernel ring, decoded without allocation.
 type Event struct {
-	Type       EventType
-	Mono       uint64 // CLOCK_MONOTONIC ns at the syscall's return
-	Sock       uint64 // kernel socket address: connection identity
-	TGID       uint32
-	FD         uint32
-	Len        uint32
-	Tail       []byte
-	Payload    []byte
+	Type    EventType
+	Mono    uint64 // CLOCK_MONOTONIC ns at the syscall's return
+	Sock    uint64 // kernel socket address: connection identity
+	TGID    uint32
+	FD      uint32
+	Len     uint32
+	Tail    []byte
+	Payload []byte
+	// The endpoints, in EventConn events only.
 	Family     uint16
 	LocalPort  uint16
 	RemotePort uint16

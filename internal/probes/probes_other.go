@@ -23,7 +23,7 @@ const (
 type Probes struct{}
 
 // Counters are the kernel side's own counts.
-type Counters struct{ Events, Dropped, ConnsResolved uint64 }
+type Counters struct{ Dropped, ConnsResolved uint64 }
 
 // Load always fails here: ebpfred's probes are built for Linux on x86_64.
 func Load(Options) (*Probes, error) {

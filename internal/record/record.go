@@ -4,7 +4,10 @@
 // conventions must not touch a parser.
 package record
 
-import "net/netip"
+import (
+	"net/netip"
+	"sync"
+)
 
 // Kind says which side of the exchange the instrumented process was on.
 type Kind uint8
@@ -87,3 +90,17 @@ type Record struct {
 	RPCMethod     string
 	RPCStatusCode int // -1 when unknown
 }
+
+var pool = sync.Pool{New: func() any { return new(Record) }}
+
+// New returns a zeroed Record, reusing one released by Release when it can:
+// a record per request is the parsers' only steady allocation.
+func New() *Record {
+	r := pool.Get().(*Record)
+	*r = Record{}
+	return r
+}
+
+// Release returns r for reuse. Only the final owner of r calls it, once it
+// no longer uses r (the pipeline, after the sink has taken what it needs).
+func Release(r *Record) { pool.Put(r) }

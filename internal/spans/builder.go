@@ -10,6 +10,7 @@ import (
 	crand "crypto/rand"
 	"encoding/binary"
 	"math/rand/v2"
+	"net/netip"
 	"sync"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -30,15 +31,31 @@ const (
 	traceFlagsMask       uint32 = 0xff
 )
 
-// Builder batches spans until Take.
-type Builder struct {
-	mu       sync.Mutex
-	hostName string
-	rng      *rand.ChaCha8
+// MaxPending bounds the spans a Builder holds between two Takes; past it,
+// spans are dropped and counted (Dropped), never buffered without limit.
+const MaxPending = 1 << 18
 
-	traces ptrace.Traces
-	scopes map[resource.Key]ptrace.SpanSlice // spans of each process in this batch
-	count  int
+// Builder batches spans until Take. Append only copies the record (cheap,
+// on the reader's goroutine); the pdata spans are built in Take, just before
+// they are handed on, so that no pointer-rich pdata sits in the heap between
+// flushes for the garbage collector to scan.
+type Builder struct {
+	hostName string
+
+	mu      sync.Mutex // guards pending and dropped
+	pending []entry
+	dropped uint64
+
+	buildMu sync.Mutex // guards what Take uses to build
+	spare   []entry
+	rng     *rand.ChaCha8
+	scopes  map[resource.Key]ptrace.SpanSlice
+	addrs   map[netip.Addr]string
+}
+
+type entry struct {
+	rec  record.Record
+	info *process.Info
 }
 
 // Option configures a Builder.
@@ -57,8 +74,8 @@ func NewBuilder(opts ...Option) *Builder {
 	_, _ = crand.Read(seed[:]) // never fails on Linux (see crypto/rand.Read)
 	b := &Builder{
 		rng:    rand.NewChaCha8(seed),
-		traces: ptrace.NewTraces(),
 		scopes: make(map[resource.Key]ptrace.SpanSlice),
+		addrs:  make(map[netip.Addr]string),
 	}
 	for _, o := range opts {
 		o(b)
@@ -66,37 +83,70 @@ func NewBuilder(opts ...Option) *Builder {
 	return b
 }
 
-// Append adds the span of one request of process p to the batch. Records
-// whose Kind is unknown are ignored. A nil p reports the span under the
-// record's PID alone.
+// Append adds the span of one request of process p to the batch. It copies
+// r, which the caller may reuse afterwards. Records whose Kind is unknown
+// are ignored. A nil p reports the span under the record's PID alone.
 func (b *Builder) Append(r *record.Record, p *process.Info) {
-	var kind ptrace.SpanKind
-	switch r.Kind {
-	case record.KindServer:
-		kind = ptrace.SpanKindServer
-	case record.KindClient:
-		kind = ptrace.SpanKindClient
-	default:
+	if r.Kind != record.KindServer && r.Kind != record.KindClient {
 		return
 	}
+	b.mu.Lock()
+	if len(b.pending) >= MaxPending {
+		b.dropped++
+	} else {
+		b.pending = append(b.pending, entry{rec: *r, info: p})
+	}
+	b.mu.Unlock()
+}
+
+// Dropped returns how many spans were dropped because MaxPending spans were
+// already waiting (the traces pipeline is not keeping up).
+func (b *Builder) Dropped() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.dropped
+}
+
+// Take returns every span appended since the last Take, and their number,
+// and starts a new batch.
+func (b *Builder) Take() (ptrace.Traces, int) {
+	b.buildMu.Lock()
+	defer b.buildMu.Unlock()
+	b.mu.Lock()
+	batch := b.pending
+	b.pending = b.spare[:0]
+	b.mu.Unlock()
+
+	td := ptrace.NewTraces()
+	for i := range batch {
+		b.build(td, &batch[i])
+	}
+	clear(b.scopes)
+	clear(batch) // drop the strings and Infos the batch referenced
+	b.spare = batch[:0]
+	return td, len(batch)
+}
+
+func (b *Builder) build(td ptrace.Traces, e *entry) {
+	r, p := &e.rec, e.info
 	if p == nil {
 		p = &process.Info{PID: r.PID}
 	}
-
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	spans, ok := b.scopes[resource.KeyOf(p)]
 	if !ok {
-		rs := b.traces.ResourceSpans().AppendEmpty()
+		rs := td.ResourceSpans().AppendEmpty()
 		resource.Fill(rs.Resource(), p, b.hostName)
 		ss := rs.ScopeSpans().AppendEmpty()
 		ss.Scope().SetName(metadata.ScopeName)
 		spans = ss.Spans()
 		b.scopes[resource.KeyOf(p)] = spans
 	}
-	b.count++
 	s := spans.AppendEmpty()
-	s.SetKind(kind)
+	if r.Kind == record.KindServer {
+		s.SetKind(ptrace.SpanKindServer)
+	} else {
+		s.SetKind(ptrace.SpanKindClient)
+	}
 	s.SetStartTimestamp(pcommon.Timestamp(r.StartUnixNano))
 	s.SetEndTimestamp(pcommon.Timestamp(r.EndUnixNano))
 	b.setContext(s, r)
@@ -104,10 +154,10 @@ func (b *Builder) Append(r *record.Record, p *process.Info) {
 	errorType := resource.ErrorType(r)
 	if r.Protocol == record.ProtocolGRPC {
 		s.SetName(rpcSpanName(r))
-		putRPCAttributes(s.Attributes(), r, errorType)
+		b.putRPCAttributes(s.Attributes(), r, errorType)
 	} else {
 		s.SetName(httpSpanName(r))
-		putHTTPAttributes(s.Attributes(), r, errorType)
+		b.putHTTPAttributes(s.Attributes(), r, errorType)
 	}
 	// error.type is set exactly when the request failed by the conventions'
 	// rules (HTTP server 5xx, client 4xx/5xx, the gRPC error codes of each
@@ -151,18 +201,6 @@ func (b *Builder) newSpanID() pcommon.SpanID {
 	return id
 }
 
-// Take returns every span appended since the last Take, and their number,
-// and starts a new batch.
-func (b *Builder) Take() (ptrace.Traces, int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	td, n := b.traces, b.count
-	b.traces = ptrace.NewTraces()
-	clear(b.scopes)
-	b.count = 0
-	return td, n
-}
-
 // httpSpanName is "{method} {route}", or "{method}" without a route; an
 // unrecognised method is named "HTTP" (semconv: never the raw method, whose
 // cardinality the client controls).
@@ -186,7 +224,7 @@ func rpcSpanName(r *record.Record) string {
 	return r.RPCMethod
 }
 
-func putHTTPAttributes(m pcommon.Map, r *record.Record, errorType string) {
+func (b *Builder) putHTTPAttributes(m pcommon.Map, r *record.Record, errorType string) {
 	m.EnsureCapacity(14)
 	putStr(m, resource.AttrHTTPRequestMethod, r.Method)
 	if r.Method == "_OTHER" {
@@ -202,29 +240,29 @@ func putHTTPAttributes(m pcommon.Map, r *record.Record, errorType string) {
 	}
 	putStr(m, resource.AttrHTTPRoute, r.Route)
 	putStr(m, resource.AttrNetworkProtocolVersion, r.ProtoVersion)
-	putServerAndPeer(m, r)
+	b.putServerAndPeer(m, r)
 	putStr(m, resource.AttrErrorType, errorType)
 }
 
-func putRPCAttributes(m pcommon.Map, r *record.Record, errorType string) {
+func (b *Builder) putRPCAttributes(m pcommon.Map, r *record.Record, errorType string) {
 	m.EnsureCapacity(9)
 	m.PutStr(resource.AttrRPCSystemName, resource.RPCSystemGRPC)
 	putStr(m, resource.AttrRPCMethod, r.RPCMethod)
 	if r.RPCStatusCode >= 0 {
 		m.PutStr(resource.AttrRPCResponseStatusCode, resource.GRPCCodeName(r.RPCStatusCode))
 	}
-	putServerAndPeer(m, r)
+	b.putServerAndPeer(m, r)
 	putStr(m, resource.AttrErrorType, errorType)
 }
 
 // putServerAndPeer adds server.address/port (client: Host or :authority,
 // else the peer; server: Host or :authority only, never the socket), the
 // peer's network address, and client.address on HTTP server spans.
-func putServerAndPeer(m pcommon.Map, r *record.Record) {
+func (b *Builder) putServerAndPeer(m pcommon.Map, r *record.Record) {
 	if r.Kind == record.KindClient {
 		host, ip, port := resource.ServerAddress(r)
 		if host == "" && ip.IsValid() {
-			host = ip.String()
+			host = b.addrString(ip)
 		}
 		if host != "" {
 			m.PutStr(resource.AttrServerAddress, host)
@@ -239,7 +277,7 @@ func putServerAndPeer(m pcommon.Map, r *record.Record) {
 		}
 	}
 	if ip := resource.PeerIP(r); ip.IsValid() {
-		addr := ip.String()
+		addr := b.addrString(ip)
 		if r.Kind == record.KindServer && r.Protocol != record.ProtocolGRPC {
 			m.PutStr(resource.AttrClientAddress, addr)
 		}
@@ -249,6 +287,23 @@ func putServerAndPeer(m pcommon.Map, r *record.Record) {
 		}
 	}
 }
+
+// addrString formats ip once per batch of Takes rather than once per span:
+// a service talks to few peers, and the formatted string was an allocation
+// on every span. Guarded by buildMu; bounded.
+func (b *Builder) addrString(ip netip.Addr) string {
+	if s, ok := b.addrs[ip]; ok {
+		return s
+	}
+	if len(b.addrs) >= maxAddrCache {
+		clear(b.addrs)
+	}
+	s := ip.String()
+	b.addrs[ip] = s
+	return s
+}
+
+const maxAddrCache = 4096
 
 func putStr(m pcommon.Map, k, v string) {
 	if v != "" {
