@@ -35,7 +35,9 @@ func newSelfTelemetry(r *ebpfReceiver) (*selfTelemetry, error) {
 		metric.WithDescription("Connections currently followed."), metric.WithUnit("{connection}"))
 	overflow, err9 := m.Int64ObservableCounter("otelcol_ebpfred_metric_overflow",
 		metric.WithDescription("Requests counted in an overflow series because their service reached metrics.max_series_per_service."), metric.WithUnit("{request}"))
-	for _, err := range []error{err1, err2, err3, err4, err5, err6, err7, err8, err9} {
+	spansDropped, err10 := m.Int64ObservableCounter("otelcol_ebpfred_spans_dropped",
+		metric.WithDescription("Spans dropped because the traces pipeline did not keep up (more than 262144 waiting)."), metric.WithUnit("{span}"))
+	for _, err := range []error{err1, err2, err3, err4, err5, err6, err7, err8, err9, err10} {
 		if err != nil {
 			return nil, err
 		}
@@ -55,8 +57,11 @@ func newSelfTelemetry(r *ebpfReceiver) (*selfTelemetry, error) {
 		if r.agg != nil {
 			o.ObserveInt64(overflow, int64(r.agg.Overflowed()))
 		}
+		if r.spans != nil {
+			o.ObserveInt64(spansDropped, int64(r.spans.Dropped()))
+		}
 		return nil
-	}, evRead, evDropped, parseErr, nonHTTP, incomplete, records, procs, conns, overflow)
+	}, evRead, evDropped, parseErr, nonHTTP, incomplete, records, procs, conns, overflow, spansDropped)
 	if err != nil {
 		return nil, err
 	}
