@@ -58,6 +58,10 @@ struct conn_info {
 	 * header block may continue in the next transfer). */
 	__u8 copy_next;
 	__u8 tuple_sent; /* its conn_event reached the ring */
+	/* HTTP/2: set when the connection preface goes by (prior knowledge or
+	 * after an h2c upgrade), or by user space when it recognises frames on
+	 * a connection that was open before we started. */
+	__u8 h2;
 };
 
 struct {
@@ -182,7 +186,9 @@ static __always_inline struct conn_info *lookup_conn(struct conn_key *k)
 	struct conn_info *ci = bpf_map_lookup_elem(&conns, k);
 	if (ci)
 		return ci->is_tcp ? ci : NULL;
-	struct conn_info fresh = {};
+	/* First sight, often mid-connection (opened before we started): copy
+	 * the first transfer each way so user space can tell the protocol. */
+	struct conn_info fresh = {.copy_next = 3};
 	resolve(k->fd, &fresh);
 	bpf_map_update_elem(&conns, k, &fresh, BPF_NOEXIST);
 	if (!fresh.is_tcp)
@@ -210,6 +216,13 @@ static __always_inline int may_start(const __u8 *p)
 			return 0;
 	}
 	return 0;
+}
+
+/* is_preface: the HTTP/2 client connection preface, "PRI * HTTP/2.0". */
+static __always_inline int is_preface(const __u8 *p)
+{
+	return p[0] == 'P' && p[1] == 'R' && p[2] == 'I' && p[3] == ' ' && p[4] == '*' && p[5] == ' ' &&
+	       p[6] == 'H' && p[7] == 'T' && p[8] == 'T' && p[9] == 'P' && p[10] == '/' && p[11] == '2';
 }
 
 static __always_inline struct event *new_event(__u8 type, __u32 tgid, __u32 fd)
@@ -312,12 +325,15 @@ static __always_inline void data(__u32 tgid, const struct xfer *x)
 	 * read. Larger ones are copied only where a message may start. */
 	__u8 bit = x->type == EVENT_DATA_OUT ? 2 : 1;
 	int copy, start = 0;
-	if (n <= SMALL || (ci->copy_next & bit)) {
+	__u32 limit = ci->h2 ? MAX_PAYLOAD : H1_COPY;
+	if (n <= SMALL || ci->h2 || (ci->copy_next & bit)) {
 		copy = 1;
 	} else {
 		__u8 peek[PEEK] = {};
 		start = v.iov_len >= PEEK && bpf_probe_read_user(peek, PEEK, v.iov_base) == 0 && may_start(peek);
 		copy = start;
+		if (start && is_preface(peek))
+			ci->h2 = 1;
 	}
 
 	__u64 seen = 0; /* bytes of n accounted for by earlier iovecs */
@@ -335,9 +351,9 @@ static __always_inline void data(__u32 tgid, const struct xfer *x)
 		seen += here;
 		last = v.iov_base;
 		last_len = here;
-		if (!copy || off >= MAX_PAYLOAD)
+		if (!copy || off >= limit)
 			continue;
-		__u32 c = here > MAX_PAYLOAD - off ? MAX_PAYLOAD - off : here;
+		__u32 c = here > limit - off ? limit - off : here;
 		__u32 o = off;
 		/* keep the masks: the compiler would drop them, but the
 		 * verifier cannot prove the bounds without them */
@@ -352,8 +368,11 @@ static __always_inline void data(__u32 tgid, const struct xfer *x)
 	}
 	if (off < n && seen >= n && last)
 		read_tail(e, last, last_len);
-	if (n <= SMALL && !start && off >= PEEK)
+	if (n <= SMALL && !start && off >= PEEK) {
 		start = may_start(e->payload);
+		if (start && is_preface(e->payload))
+			ci->h2 = 1;
+	}
 	if (n < PEEK || start)
 		ci->copy_next |= bit;
 	else

@@ -2,7 +2,10 @@
 #ifndef EBPFRED_H
 #define EBPFRED_H
 
-#define MAX_PAYLOAD 1024 /* must be a power of two */
+/* Copy limits. HTTP/1 heads fit in H1_COPY; on an HTTP/2 connection every
+ * transfer is copied up to MAX_PAYLOAD so frame headers can be followed. */
+#define MAX_PAYLOAD 4096 /* must be a power of two */
+#define H1_COPY 1024
 
 enum event_type {
 	EVENT_DATA_IN = 1,  /* the process read from a TCP socket */

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpfred/ebpfred/internal/http1"
+	"github.com/ebpfred/ebpfred/internal/http2"
 	"github.com/ebpfred/ebpfred/internal/probes"
 	"github.com/ebpfred/ebpfred/internal/process"
 	"github.com/ebpfred/ebpfred/internal/record"
@@ -38,6 +39,7 @@ type Selector interface {
 type Tracker interface {
 	SetTracked(tgid, flags uint32) error
 	Untrack(tgid uint32) error
+	MarkHTTP2(tgid, fd uint32) error
 }
 
 // Stats are the pipeline's self-telemetry; read them with atomic loads from
@@ -49,15 +51,25 @@ type Stats struct {
 	ParseErrors atomic.Uint64
 	Incomplete  atomic.Uint64
 	OpenConns   atomic.Int64
+	// HTTP/2: header blocks cut by the copy limit, and frame boundaries
+	// lost (the parser resynchronises; the streams involved are counted as
+	// Incomplete rather than guessed).
+	H2Truncated atomic.Uint64
+	H2Desync    atomic.Uint64
 }
 
 type connKey struct {
 	tgid, fd uint32
 }
 
+// conn follows one connection: HTTP/1 until the connection turns out to be
+// HTTP/2 (preface, h2c upgrade, or frames on a connection seen mid-way).
 type conn struct {
 	sock     uint64
-	parser   *http1.Conn
+	meta     stream.Meta
+	h1       *http1.Conn
+	h2       *http2.Conn
+	seen     bool   // a data event arrived (the protocol was sniffed)
 	lastSeen uint64 // Unix ns of the last event
 }
 
@@ -71,6 +83,7 @@ type Pipeline struct {
 
 	conns   map[connKey]*conn
 	http    http1.Stats
+	h2stats http2.Stats
 	offset  uint64 // wall − monotonic, ns
 	idle    time.Duration
 	maxIdle time.Duration
@@ -165,9 +178,6 @@ func (p *Pipeline) data(e *probes.Event) {
 	now := e.Mono + p.offset
 	c := p.conn(e, stream.Meta{PID: e.TGID, Scheme: "http"})
 	c.lastSeen = now
-	if c.parser.Upgraded() {
-		return // HTTP/2 and WebSocket are other parsers' business
-	}
 	ev := &p.ev
 	ev.Dir = stream.Ingress
 	if e.Type == probes.EventDataOut {
@@ -177,7 +187,32 @@ func (p *Pipeline) data(e *probes.Event) {
 	ev.Len = int(e.Len)
 	ev.Payload = e.Payload
 	ev.Tail = e.Tail
-	c.parser.Feed(ev, p.emitFn)
+	first := !c.seen
+	c.seen = true
+	switch {
+	case c.h2 != nil:
+		c.h2.Feed(ev, p.emitFn)
+	case c.h1.Upgraded() || (first && http2.LooksLikeHTTP2(e.Payload)):
+		// After an h2c upgrade the preface comes next; a WebSocket (or
+		// anything else) after a 101 is not ours to parse.
+		if !http2.LooksLikeHTTP2(e.Payload) {
+			return
+		}
+		c.h2 = http2.NewConn(c.meta, &p.h2stats)
+		if !isPreface(e.Payload) {
+			// Frames on a connection we first see mid-way: have the
+			// kernel copy every transfer from now on.
+			_ = p.tracker.MarkHTTP2(e.TGID, e.FD)
+		}
+		c.h2.Feed(ev, p.emitFn)
+	default:
+		c.h1.Feed(ev, p.emitFn)
+	}
+}
+
+func isPreface(b []byte) bool {
+	const preface = "PRI * HTTP/2.0"
+	return len(b) >= len(preface) && string(b[:len(preface)]) == preface
 }
 
 // connOpen starts following a connection whose endpoints the kernel just
@@ -198,14 +233,18 @@ func (p *Pipeline) conn(e *probes.Event, meta stream.Meta) *conn {
 	if c != nil {
 		p.closeConn(k, c, c.lastSeen)
 	}
-	c = &conn{sock: e.Sock, parser: http1.NewConn(meta, &p.http)}
+	c = &conn{sock: e.Sock, meta: meta, h1: http1.NewConn(meta, &p.http)}
 	p.conns[k] = c
 	p.stats.OpenConns.Add(1)
 	return c
 }
 
 func (p *Pipeline) closeConn(k connKey, c *conn, at uint64) {
-	c.parser.Close(at, p.emitFn)
+	if c.h2 != nil {
+		c.h2.Close(at, p.emitFn)
+	} else {
+		c.h1.Close(at, p.emitFn)
+	}
 	delete(p.conns, k)
 	p.stats.OpenConns.Add(-1)
 }
@@ -245,15 +284,21 @@ func (p *Pipeline) Tick() {
 			p.closeConn(k, c, c.lastSeen)
 			continue
 		}
-		c.parser.Flush(now, p.idle, p.emitFn)
+		if c.h2 != nil {
+			c.h2.Flush(now, p.idle, p.emitFn)
+		} else {
+			c.h1.Flush(now, p.idle, p.emitFn)
+		}
 	}
 	p.syncStats()
 }
 
 func (p *Pipeline) syncStats() {
 	p.stats.NonHTTP.Store(p.http.NonHTTP)
-	p.stats.ParseErrors.Store(p.http.ParseErrors)
-	p.stats.Incomplete.Store(p.http.Incomplete)
+	p.stats.ParseErrors.Store(p.http.ParseErrors + p.h2stats.ParseErrors)
+	p.stats.Incomplete.Store(p.http.Incomplete + p.h2stats.Incomplete)
+	p.stats.H2Truncated.Store(p.h2stats.Truncated)
+	p.stats.H2Desync.Store(p.h2stats.Desync)
 }
 
 func trimNul(b []byte) []byte {

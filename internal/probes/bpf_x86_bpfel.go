@@ -24,7 +24,8 @@ type bpfConnInfo struct {
 	IsTcp     uint8
 	CopyNext  uint8
 	TupleSent uint8
-	_         [7]byte
+	H2        uint8
+	_         [6]byte
 }
 
 type bpfConnKey struct {
@@ -44,7 +45,7 @@ type bpfEvent struct {
 	Type       uint8
 	TailLen    uint8
 	Tail       [8]uint8
-	Payload    [2048]uint8
+	Payload    [8192]uint8
 }
 
 // Names of all BPF objects in the ELF.

@@ -146,6 +146,20 @@ func (p *Probes) Untrack(tgid uint32) error {
 	return err
 }
 
+// MarkHTTP2 tells the kernel that (tgid, fd) carries HTTP/2, so that it
+// copies the head of every transfer (frame headers can be anywhere). Used
+// for connections recognised from their frames, which were open before the
+// probes saw their preface.
+func (p *Probes) MarkHTTP2(tgid, fd uint32) error {
+	k := bpfConnKey{Tgid: tgid, Fd: fd}
+	var v bpfConnInfo
+	if err := p.objs.Conns.Lookup(&k, &v); err != nil {
+		return err
+	}
+	v.H2 = 1
+	return p.objs.Conns.Update(&k, &v, ebpf.UpdateExist)
+}
+
 // TrackedCount returns the number of tgids in the kernel's tracked map.
 func (p *Probes) TrackedCount() int {
 	n := 0

@@ -1,0 +1,128 @@
+// Command grpcclient calls ebpfred.test.Echo (see cmd/grpcserver) over one
+// connection and prints one JSON line per call with its outcome and the
+// client-observed latency. It waits for a line on stdin before calling when
+// -wait-stdin is set, so that a test can start instrumenting it first.
+//
+// Calls are "Unary:CODE:DELAY_MS[:TIMEOUT_MS]" or "ServerStream:N", and
+// -c runs the list that many times concurrently (multiplexed on the one
+// HTTP/2 connection).
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/status"
+)
+
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) { return *(v.(*[]byte)), nil }
+func (rawCodec) Unmarshal(b []byte, v any) error {
+	*(v.(*[]byte)) = append([]byte(nil), b...)
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }
+
+type result struct {
+	Method    string `json:"method"`
+	Code      string `json:"code"`
+	LatencyNs int64  `json:"latency_ns"`
+	Messages  int    `json:"messages"`
+}
+
+func main() {
+	addr := flag.String("addr", "", "server host:port")
+	conc := flag.Int("c", 1, "run the call list this many times concurrently")
+	wait := flag.Bool("wait-stdin", false, "wait for a line on stdin before calling")
+	flag.Parse()
+	encoding.RegisterCodec(rawCodec{})
+	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer conn.Close()
+	conn.Connect()
+	if *wait {
+		bufio.NewReader(os.Stdin).ReadString('\n')
+	}
+	var mu sync.Mutex
+	out := json.NewEncoder(os.Stdout)
+	var wg sync.WaitGroup
+	for w := 0; w < *conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, call := range flag.Args() {
+				r := do(conn, call)
+				mu.Lock()
+				out.Encode(r)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func do(conn *grpc.ClientConn, call string) result {
+	f := strings.Split(call, ":")
+	num := func(i int) int {
+		if i < len(f) {
+			n, _ := strconv.Atoi(f[i])
+			return n
+		}
+		return 0
+	}
+	ctx := context.Background()
+	start := time.Now()
+	switch f[0] {
+	case "Unary":
+		if t := num(3); t > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, time.Duration(t)*time.Millisecond)
+			defer cancel()
+		}
+		req := []byte(fmt.Sprintf("code=%d;delay_ms=%d", num(1), num(2)))
+		var resp []byte
+		err := conn.Invoke(ctx, "/ebpfred.test.Echo/Unary", &req, &resp)
+		return result{Method: "ebpfred.test.Echo/Unary", Code: status.Code(err).String(), LatencyNs: time.Since(start).Nanoseconds()}
+	case "ServerStream":
+		st, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/ebpfred.test.Echo/ServerStream")
+		r := result{Method: "ebpfred.test.Echo/ServerStream"}
+		if err == nil {
+			req := []byte(fmt.Sprintf("n=%d", num(1)))
+			err = st.SendMsg(&req)
+			if err == nil {
+				err = st.CloseSend()
+			}
+			for err == nil {
+				var m []byte
+				if err = st.RecvMsg(&m); err == nil {
+					r.Messages++
+				}
+			}
+			if err == io.EOF {
+				err = nil
+			}
+		}
+		r.Code = status.Code(err).String()
+		r.LatencyNs = time.Since(start).Nanoseconds()
+		return r
+	}
+	fmt.Fprintln(os.Stderr, "unknown call", call)
+	os.Exit(2)
+	return result{}
+}

@@ -1,0 +1,148 @@
+package ebpfredreceiver
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/ebpfred/ebpfred/internal/testserver"
+)
+
+const unaryMethod = "ebpfred.test.Echo/Unary"
+
+// grpcCalls: 3 OK after 20 ms, 2 NOT_FOUND, 2 INTERNAL, 1 DEADLINE_EXCEEDED
+// (returned by the server), 1 server stream of 5 messages.
+var grpcCalls = []string{
+	"Unary:0:20", "Unary:0:20", "Unary:0:20",
+	"Unary:5:0", "Unary:5:0",
+	"Unary:13:0", "Unary:13:0",
+	"Unary:4:0",
+	"ServerStream:5",
+}
+
+var grpcWant = "ebpfred.test.Echo/ServerStream OK=1 ebpfred.test.Echo/Unary DEADLINE_EXCEEDED=1 " +
+	"ebpfred.test.Echo/Unary INTERNAL=2 ebpfred.test.Echo/Unary NOT_FOUND=2 ebpfred.test.Echo/Unary OK=3 "
+
+func checkGRPCSpans(t *testing.T, spans []spanView, server bool) {
+	t.Helper()
+	for _, s := range spans {
+		code := s.attr("rpc.response.status_code")
+		if s.span.Name() != s.attr("rpc.method") || s.attr("rpc.system.name") != "grpc" {
+			t.Errorf("span %q: rpc.method %q rpc.system.name %q", s.span.Name(), s.attr("rpc.method"), s.attr("rpc.system.name"))
+		}
+		wantErr := code != "OK"
+		if server {
+			wantErr = code == "INTERNAL" || code == "DEADLINE_EXCEEDED" || code == "UNKNOWN" ||
+				code == "UNIMPLEMENTED" || code == "UNAVAILABLE" || code == "DATA_LOSS"
+		}
+		if got := s.span.Status().Code() == ptrace.StatusCodeError; got != wantErr {
+			t.Errorf("span %s %s: error status %v, want %v", s.span.Name(), code, got, wantErr)
+		}
+		if _, ok := s.span.Attributes().Get("http.request.method"); ok {
+			t.Errorf("gRPC span with HTTP attributes: %v", s.span.Attributes().AsRaw())
+		}
+		if code == "OK" && s.span.Name() == unaryMethod && s.duration() < 20*time.Millisecond {
+			t.Errorf("OK unary span %v shorter than the server's 20 ms delay", s.duration())
+		}
+	}
+}
+
+func TestGRPCServerGo(t *testing.T) {
+	requireRoot(t)
+	srv := testserver.StartGRPCGo(t)
+	h := startReceiver(t, func(c *Config) { c.OpenPort = strconv.Itoa(srv.Port) })
+	results := testserver.StartGRPCClient(t, srv.Addr, 1, grpcCalls...).Run()
+	if len(results) != len(grpcCalls) {
+		t.Fatalf("client made %d calls", len(results))
+	}
+	spans := h.waitSpans(len(grpcCalls), isServer)
+	h.stop()
+	if len(spans) != len(grpcCalls) {
+		for _, s := range spans {
+			t.Logf("span %s %s", s.span.Name(), s.attr("rpc.response.status_code"))
+		}
+		t.Fatalf("%d server spans, want %d", len(spans), len(grpcCalls))
+	}
+	checkGRPCSpans(t, spans, true)
+	got := countBy(h.histograms("rpc.server.call.duration"), "rpc.method", "rpc.response.status_code")
+	if fmtCounts(got) != grpcWant {
+		t.Errorf("rpc.server.call.duration counts:\n got  %s\n want %s", fmtCounts(got), grpcWant)
+	}
+	if pts := h.histograms("http.server.request.duration"); len(pts) != 0 {
+		t.Errorf("gRPC reported with HTTP metrics too: %v", pts)
+	}
+}
+
+// 50 concurrent calls multiplexed on one HTTP/2 connection are timed
+// independently.
+func TestGRPCConcurrentStreams(t *testing.T) {
+	requireRoot(t)
+	srv := testserver.StartGRPCGo(t)
+	h := startReceiver(t, func(c *Config) { c.OpenPort = strconv.Itoa(srv.Port) })
+	results := testserver.StartGRPCClient(t, srv.Addr, 50, "Unary:0:30").Run()
+	if len(results) != 50 {
+		t.Fatalf("%d results", len(results))
+	}
+	var maxLatency time.Duration
+	for _, r := range results {
+		maxLatency = max(maxLatency, r.Latency)
+	}
+	spans := h.waitSpans(50, isServer)
+	h.stop()
+	if len(spans) != 50 {
+		t.Fatalf("%d spans, want 50", len(spans))
+	}
+	for _, s := range spans {
+		if d := s.duration(); d < 30*time.Millisecond || d > maxLatency {
+			t.Errorf("span duration %v, want within [30ms, %v]", d, maxLatency)
+		}
+	}
+	got := countBy(h.histograms("rpc.server.call.duration"), "rpc.method", "rpc.response.status_code")
+	if fmtCounts(got) != unaryMethod+" OK=50 " {
+		t.Errorf("counts %s", fmtCounts(got))
+	}
+}
+
+// A gRPC connection established before the receiver starts still yields
+// exact records: the frames are recognised, and the header fields of the
+// first calls are literal insertions the decoder learns from.
+func TestGRPCPreexistingConnection(t *testing.T) {
+	requireRoot(t)
+	srv := testserver.StartGRPCGo(t)
+	cl := testserver.StartGRPCClient(t, srv.Addr, 1, grpcCalls...)
+	time.Sleep(300 * time.Millisecond) // the connection and its SETTINGS exchange
+	h := startReceiver(t, func(c *Config) { c.OpenPort = strconv.Itoa(srv.Port) })
+	cl.Run()
+	spans := h.waitSpans(len(grpcCalls), isServer)
+	h.stop()
+	got := countBy(h.histograms("rpc.server.call.duration"), "rpc.method", "rpc.response.status_code")
+	if fmtCounts(got) != grpcWant {
+		t.Errorf("rpc.server.call.duration counts on a pre-existing connection:\n got  %s\n want %s", fmtCounts(got), grpcWant)
+	}
+	if len(spans) != len(grpcCalls) {
+		t.Errorf("%d spans, want %d", len(spans), len(grpcCalls))
+	}
+}
+
+func TestGRPCClientGo(t *testing.T) {
+	requireRoot(t)
+	srv := testserver.StartGRPCGo(t)
+	h := startReceiver(t, func(c *Config) { c.ExecutableName = "/grpcclient$" })
+	// Started after the receiver: exec'd, picked up from its first call.
+	results := testserver.StartGRPCClient(t, srv.Addr, 1, grpcCalls...).Run()
+	if len(results) != len(grpcCalls) {
+		t.Fatalf("%d results", len(results))
+	}
+	spans := h.waitSpans(len(grpcCalls), isClient)
+	h.stop()
+	if len(spans) != len(grpcCalls) {
+		t.Fatalf("%d client spans, want %d", len(spans), len(grpcCalls))
+	}
+	checkGRPCSpans(t, spans, false)
+	got := countBy(h.histograms("rpc.client.call.duration"), "rpc.method", "rpc.response.status_code")
+	if fmtCounts(got) != grpcWant {
+		t.Errorf("rpc.client.call.duration counts:\n got  %s\n want %s", fmtCounts(got), grpcWant)
+	}
+}
