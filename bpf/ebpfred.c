@@ -111,7 +111,7 @@ struct {
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 #define SOCK_STREAM 1
-#define MAX_IOV 8
+#define MAX_IOV 64 /* iovecs walked per call (gRPC C core: a dozen or more) */
 
 static __always_inline void count(__u32 idx)
 {
@@ -301,6 +301,69 @@ static __always_inline int iov_at(const struct xfer *x, int i, struct ebpfred_io
 	return bpf_probe_read_user(v, sizeof(*v), (const struct ebpfred_iovec *)x->ptr + i);
 }
 
+/* walk is the state of the iovec walk in data(). */
+struct walk {
+	struct event *e;
+	const struct xfer *x;
+	__u64 n;    /* bytes the call transferred */
+	__u64 seen; /* bytes of n accounted for by the iovecs walked so far */
+	__u32 off;  /* payload bytes copied */
+	__u32 limit;
+	int copy;
+	struct ebpfred_iovec first; /* iovec 0, already read */
+	const void *last;           /* the iovec holding the transfer's end */
+	__u64 last_len;
+};
+
+/* copy_chunk copies len bytes of user memory to e's payload at off, within
+ * limit, and returns how many it copied (-1 on a fault). A global function:
+ * the verifier checks it once, on its own, and its result is an imprecise
+ * scalar to its callers, so their loop states converge. */
+__attribute__((noinline)) int copy_chunk(struct event *e, __u32 off, __u64 src, __u64 len, __u32 limit)
+{
+	if (!e || limit > MAX_PAYLOAD || off >= limit)
+		return 0;
+	__u32 c = len > limit - off ? limit - off : len;
+	__u32 o = off;
+	/* keep the masks: the compiler would drop them, but the verifier
+	 * cannot prove the bounds without them */
+	asm volatile("" : "+r"(o));
+	o &= MAX_PAYLOAD - 1;
+	asm volatile("" : "+r"(c));
+	if (c > MAX_PAYLOAD)
+		c = MAX_PAYLOAD;
+	/* src is a user address, passed as a number: a global function's
+	 * pointer arguments must point to sized kernel-side types. */
+	if (bpf_probe_read_user(e->payload + o, c, (const void *)src) != 0)
+		return -1;
+	return c;
+}
+
+static __always_inline long walk_iov(__u64 i, void *ctx)
+{
+	struct walk *w = ctx;
+	struct ebpfred_iovec v;
+	if (w->seen >= w->n)
+		return 1;
+	if (i == 0)
+		v = w->first;
+	else if (iov_at(w->x, i, &v) != 0)
+		return 1;
+	__u64 here = v.iov_len;
+	if (here > w->n - w->seen)
+		here = w->n - w->seen;
+	w->seen += here;
+	w->last = v.iov_base;
+	w->last_len = here;
+	if (!w->copy || w->off >= w->limit || here == 0)
+		return 0;
+	int c = copy_chunk(w->e, w->off, (__u64)v.iov_base, here, w->limit);
+	if (c < 0)
+		return 1;
+	w->off += c;
+	return 0;
+}
+
 static __always_inline void data(__u32 tgid, const struct xfer *x)
 {
 	struct conn_key k = {.tgid = tgid, .fd = x->fd};
@@ -336,38 +399,23 @@ static __always_inline void data(__u32 tgid, const struct xfer *x)
 			ci->h2 = 1;
 	}
 
-	__u64 seen = 0; /* bytes of n accounted for by earlier iovecs */
-	__u32 off = 0;  /* payload bytes copied */
-	const void *last = NULL; /* the iovec holding the transfer's end */
-	__u64 last_len = 0;
-	for (int i = 0; i < MAX_IOV; i++) {
-		if (seen >= n)
+	struct walk w = {
+		.e = e,
+		.x = x,
+		.n = n,
+		.limit = limit,
+		.copy = copy,
+		.first = v,
+	};
+	/* A plain bounded loop: the copy itself is a global function, so the
+	 * offsets stay imprecise and the verifier's loop states converge.
+	 * (bpf_loop with the same body trips a verifier bug on 6.18.) */
+	for (int i = 0; i < MAX_IOV; i++)
+		if (walk_iov(i, &w))
 			break;
-		if (i > 0 && iov_at(x, i, &v) != 0)
-			break;
-		__u64 here = v.iov_len;
-		if (here > n - seen)
-			here = n - seen;
-		seen += here;
-		last = v.iov_base;
-		last_len = here;
-		if (!copy || off >= limit)
-			continue;
-		__u32 c = here > limit - off ? limit - off : here;
-		__u32 o = off;
-		/* keep the masks: the compiler would drop them, but the
-		 * verifier cannot prove the bounds without them */
-		asm volatile("" : "+r"(o));
-		o &= MAX_PAYLOAD - 1;
-		asm volatile("" : "+r"(c));
-		if (c > MAX_PAYLOAD)
-			c = MAX_PAYLOAD;
-		if (bpf_probe_read_user(e->payload + o, c, v.iov_base) != 0)
-			break;
-		off += c;
-	}
-	if (off < n && seen >= n && last)
-		read_tail(e, last, last_len);
+	__u32 off = w.off;
+	if (off < n && w.seen >= n && w.last)
+		read_tail(e, w.last, w.last_len);
 	if (n <= SMALL && !start && off >= PEEK) {
 		start = may_start(e->payload);
 		if (start && is_preface(e->payload))

@@ -3,8 +3,10 @@ package testserver
 import (
 	"bufio"
 	"bytes"
+	_ "embed"
 	"encoding/json"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"testing"
@@ -21,6 +23,29 @@ func StartGRPCGo(t testing.TB) *Server {
 	}
 	return s
 }
+
+// StartGRPCPython starts the Python gRPC server (grpcserver.py) with
+// Debian's python3-grpcio, which serves /usr/bin/python3 (not another
+// python3 that may come first in PATH).
+func StartGRPCPython(t testing.TB) *Server {
+	t.Helper()
+	const python = "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import grpc").Run(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s cannot import grpc (%v): install python3-grpcio", python, err)
+		}
+		t.Skipf("%s cannot import grpc (%v): apt-get install python3-grpcio", python, err)
+	}
+	script := writeScript(t, "grpcserver.py", grpcserverSource)
+	s, err := startProcess(t, "grpc-python", exec.Command(python, "-u", script, "0"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+//go:embed grpcserver.py
+var grpcserverSource []byte
 
 // GRPCResult is one call made by cmd/grpcclient.
 type GRPCResult struct {

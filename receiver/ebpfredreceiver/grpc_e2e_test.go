@@ -146,3 +146,28 @@ func TestGRPCClientGo(t *testing.T) {
 		t.Errorf("rpc.client.call.duration counts:\n got  %s\n want %s", fmtCounts(got), grpcWant)
 	}
 }
+
+// A non-Go gRPC implementation: Python's grpcio (C core) served, a Go
+// client calling.
+func TestGRPCServerPython(t *testing.T) {
+	requireRoot(t)
+	srv := testserver.StartGRPCPython(t)
+	h := startReceiver(t, func(c *Config) { c.OpenPort = strconv.Itoa(srv.Port) })
+	results := testserver.StartGRPCClient(t, srv.Addr, 1, grpcCalls...).Run()
+	if len(results) != len(grpcCalls) {
+		t.Fatalf("client made %d calls", len(results))
+	}
+	spans := h.waitSpans(len(grpcCalls), isServer)
+	h.stop()
+	if len(spans) != len(grpcCalls) {
+		for _, s := range spans {
+			t.Logf("span %s %s", s.span.Name(), s.attr("rpc.response.status_code"))
+		}
+		t.Fatalf("%d server spans, want %d", len(spans), len(grpcCalls))
+	}
+	checkGRPCSpans(t, spans, true)
+	got := countBy(h.histograms("rpc.server.call.duration"), "rpc.method", "rpc.response.status_code")
+	if fmtCounts(got) != grpcWant {
+		t.Errorf("rpc.server.call.duration counts:\n got  %s\n want %s", fmtCounts(got), grpcWant)
+	}
+}
