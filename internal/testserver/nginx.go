@@ -55,7 +55,7 @@ http {
     }
 
     server {
-        listen {{.Listen}};
+        listen {{.Listen}}{{if .HTTP2}} http2{{end}};
         proxy_http_version 1.1;
         proxy_set_header Connection "";
 {{range .Statuses}}
@@ -93,6 +93,18 @@ http {
 // what nginx does not answer itself: see NginxStatuses and NginxByteSizes.
 func StartNginx(t testing.TB, backend *Server) *Server {
 	t.Helper()
+	return startNginx(t, backend, false)
+}
+
+// StartNginxH2C is StartNginx speaking cleartext HTTP/2 with prior
+// knowledge (`listen … http2` without TLS) instead of HTTP/1.x.
+func StartNginxH2C(t testing.TB, backend *Server) *Server {
+	t.Helper()
+	return startNginx(t, backend, true)
+}
+
+func startNginx(t testing.TB, backend *Server, http2 bool) *Server {
+	t.Helper()
 	Require(t, "nginx")
 	if backend == nil {
 		t.Fatal("StartNginx: backend is nil: start one with StartGo")
@@ -124,6 +136,7 @@ func StartNginx(t testing.TB, backend *Server) *Server {
 			"Backend":  backend.Addr,
 			"Listen":   fmt.Sprintf("127.0.0.1:%d", port),
 			"Statuses": NginxStatuses,
+			"HTTP2":    http2,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -1,7 +1,9 @@
 package ebpfredreceiver
 
 import (
+	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,5 +171,41 @@ func TestGRPCServerPython(t *testing.T) {
 	got := countBy(h.histograms("rpc.server.call.duration"), "rpc.method", "rpc.response.status_code")
 	if fmtCounts(got) != grpcWant {
 		t.Errorf("rpc.server.call.duration counts:\n got  %s\n want %s", fmtCounts(got), grpcWant)
+	}
+}
+
+// Plain HTTP/2 (nginx, cleartext with prior knowledge) is reported with the
+// HTTP conventions and network.protocol.version=2: curl's requests one by
+// one, then h2load's multiplexed ones, with exact counts.
+func TestHTTP2NginxH2C(t *testing.T) {
+	requireRoot(t)
+	testserver.Require(t, "curl", "h2load")
+	srv := testserver.StartNginxH2C(t, testserver.StartGo(t))
+	h := startReceiver(t, func(c *Config) { c.OpenPort = strconv.Itoa(srv.Port) })
+	// Three curls: 200, 404, 503 (nginx's own `return`s). One curl per
+	// request: curl 7.88 fails to reuse a prior-knowledge connection
+	// (exit 16), with or without the receiver.
+	for _, path := range []string{"/status/200", "/status/404?x=1", "/status/503"} {
+		out, err := exec.Command("curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null",
+			"-w", "%{http_version}", srv.URL(path)).CombinedOutput()
+		if err != nil || string(out) != "2" {
+			t.Fatalf("curl %s: %v: %s", path, err, out)
+		}
+	}
+	// h2load: 200 requests over 4 connections, 10 concurrent streams each.
+	out, err := exec.Command("h2load", "-n", "200", "-c", "4", "-m", "10", srv.URL("/status/200")).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "200 succeeded") {
+		t.Fatalf("h2load: %v: %s", err, out)
+	}
+	h.waitSpans(203, isServer)
+	h.stop()
+	got := countBy(h.histograms("http.server.request.duration"), "http.request.method", "http.response.status_code", "network.protocol.version")
+	if want := "GET 200 2=201 GET 404 2=1 GET 503 2=1 "; fmtCounts(got) != want {
+		t.Errorf("counts:\n got  %s\n want %s", fmtCounts(got), want)
+	}
+	for _, s := range h.spans(isServer) {
+		if strings.Contains(s.attr("url.path"), "?") {
+			t.Errorf("query string in url.path: %q", s.attr("url.path"))
+		}
 	}
 }

@@ -37,7 +37,11 @@ func newSelfTelemetry(r *ebpfReceiver) (*selfTelemetry, error) {
 		metric.WithDescription("Requests counted in an overflow series because their service reached metrics.max_series_per_service."), metric.WithUnit("{request}"))
 	spansDropped, err10 := m.Int64ObservableCounter("otelcol_ebpfred_spans_dropped",
 		metric.WithDescription("Spans dropped because the traces pipeline did not keep up (more than 262144 waiting)."), metric.WithUnit("{span}"))
-	for _, err := range []error{err1, err2, err3, err4, err5, err6, err7, err8, err9, err10} {
+	h2Trunc, err11 := m.Int64ObservableCounter("otelcol_ebpfred_http2_truncated",
+		metric.WithDescription("HTTP/2 header blocks cut by the copy limit (fields past the cut are reported unknown)."), metric.WithUnit("{block}"))
+	h2Desync, err12 := m.Int64ObservableCounter("otelcol_ebpfred_http2_desync",
+		metric.WithDescription("HTTP/2 frame boundaries lost; the parser resynchronises and counts the streams involved as incomplete."), metric.WithUnit("{event}"))
+	for _, err := range []error{err1, err2, err3, err4, err5, err6, err7, err8, err9, err10, err11, err12} {
 		if err != nil {
 			return nil, err
 		}
@@ -60,8 +64,10 @@ func newSelfTelemetry(r *ebpfReceiver) (*selfTelemetry, error) {
 		if r.spans != nil {
 			o.ObserveInt64(spansDropped, int64(r.spans.Dropped()))
 		}
+		o.ObserveInt64(h2Trunc, int64(s.H2Truncated.Load()))
+		o.ObserveInt64(h2Desync, int64(s.H2Desync.Load()))
 		return nil
-	}, evRead, evDropped, parseErr, nonHTTP, incomplete, records, procs, conns, overflow, spansDropped)
+	}, evRead, evDropped, parseErr, nonHTTP, incomplete, records, procs, conns, overflow, spansDropped, h2Trunc, h2Desync)
 	if err != nil {
 		return nil, err
 	}
