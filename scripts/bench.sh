@@ -36,15 +36,22 @@ BASELINE_ONLY=${BENCH_BASELINE_ONLY:-0}
 APPEND=${BENCH_APPEND:-1}
 OUT=${BENCH_OUT:-BENCHMARKS.md}
 WRK_ARGS=(-t1 -c8)
+# BENCH_MODE=http1 (default): wrk, HTTP/1.1 keep-alive. h2c: nginx speaks
+# cleartext HTTP/2 (prior knowledge) and h2load drives it: 8 connections,
+# 10 concurrent streams each (h2load reports a mean latency, not
+# percentiles: the p50 column then holds the mean, p99 is left empty).
+MODE=${BENCH_MODE:-http1}
+H2LOAD_ARGS=(-t1 -c8 -m10)
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "bench: $*" >&2; }
+case $MODE in http1 | h2c) ;; *) die "BENCH_MODE=\"$MODE\": want http1 or h2c" ;; esac
 
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS=\"$ROUNDS\": want a positive integer"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] && DURATION="${DURATION}s"
 [[ $DURATION =~ ^[1-9][0-9]*[smh]$ ]] || die "BENCH_DURATION=\"$DURATION\": want seconds like 10 or 10s"
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "BENCH_WARMUP=\"$WARMUP\": want whole seconds"
-for bin in nginx wrk curl python3; do
+for bin in nginx wrk curl python3 $([ "$MODE" = h2c ] && echo h2load); do
 	command -v "$bin" >/dev/null || die "$bin is not installed (apt-get install $bin)"
 done
 if [ "$BASELINE_ONLY" != 1 ]; then
@@ -129,7 +136,7 @@ http {
     uwsgi_temp_path $TMP/nginx/uwsgi;
     scgi_temp_path $TMP/nginx/scgi;
     server {
-        listen 127.0.0.1:$NGINX_PORT;
+        listen 127.0.0.1:$NGINX_PORT$([ "$MODE" = h2c ] && echo " http2");
         default_type text/plain;
         location / { return 200 "ok"; }
     }
@@ -139,7 +146,7 @@ nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e stderr >"$TMP/nginx.log" 2>&
 NGINX_PID=$!
 URL="http://127.0.0.1:$NGINX_PORT/"
 for ((i = 0; ; i++)); do
-	if curl -sf -o /dev/null --max-time 1 "$URL"; then break; fi
+	if curl -sf -o /dev/null --max-time 1 $([ "$MODE" = h2c ] && echo --http2-prior-knowledge) "$URL"; then break; fi
 	kill -0 "$NGINX_PID" 2>/dev/null || die "nginx exited: $(cat "$TMP/nginx.log")"
 	((i < 100)) || die "nginx not answering on $URL after 10 s: $(cat "$TMP/nginx.log")"
 	sleep 0.1
@@ -235,6 +242,32 @@ run_wrk() {
 		}' "$1"
 }
 
+# run_h2load FILE: one h2load run; prints "rps mean_us nan requests".
+run_h2load() {
+	h2load "${H2LOAD_ARGS[@]}" -D "${DURATION%s}" "$URL" >"$1" 2>&1 || {
+		cat "$1" >&2
+		die "h2load failed"
+	}
+	awk '
+		function us(v) {
+			if (v ~ /us$/) return v + 0
+			if (v ~ /ms$/) return v * 1000
+			if (v ~ /s$/)  return v * 1000000
+			return v
+		}
+		/^finished in/ { rps = $4 }
+		/^requests:/ { req = $8; bad += $2 - $8 }
+		/^status codes:/ { bad += $7 + $9 }
+		/^time for request:/ { mean = us($6) }
+		END {
+			if (rps == "" || req == "") { print "unparsable"; exit }
+			if (bad > 0) { print "errors " bad; exit }
+			printf "%.0f %.1f nan %d\n", rps, mean, req
+		}' "$1"
+}
+
+run_load() { if [ "$MODE" = h2c ]; then run_h2load "$1"; else run_wrk "$1"; fi; }
+
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } m = int((NR + 1) / 2); print (NR % 2) ? v[m] : (v[m] + v[m + 1]) / 2 }'; }
 
 HZ=$(getconf CLK_TCK)
@@ -242,8 +275,8 @@ HZ=$(getconf CLK_TCK)
 : >"$TMP/collector-rounds" # round ticks hwm_kib dropped
 : >"$TMP/ebpfred-metrics"
 
-log "warm-up: 2 s of wrk"
-wrk -t1 -c8 -d2s "$URL" >/dev/null
+log "warm-up: 2 s of load"
+if [ "$MODE" = h2c ]; then h2load "${H2LOAD_ARGS[@]}" -D 2 "$URL" >/dev/null; else wrk -t1 -c8 -d2s "$URL" >/dev/null; fi
 
 modes=(without with)
 [ "$BASELINE_ONLY" = 1 ] && modes=(without)
@@ -251,7 +284,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	for mode in "${modes[@]}"; do
 		if [ "$mode" = with ]; then start_collector "$r"; c0=$(cpu_ticks "$COLLECTOR_PID"); fi
 		n0=$(cpu_ticks "$NGINX_WORKER")
-		res=$(run_wrk "$TMP/wrk-$mode-$r.txt")
+		res=$(run_load "$TMP/wrk-$mode-$r.txt")
 		n1=$(cpu_ticks "$NGINX_WORKER")
 		case $res in
 		unparsable) cat "$TMP/wrk-$mode-$r.txt" >&2; die "cannot read wrk's output (above)" ;;
@@ -316,7 +349,7 @@ if [ "$BASELINE_ONLY" != 1 ]; then
 fi
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && commit="$commit (dirty)"
-cmdline="$(env | { grep -E '^BENCH_(ROUNDS|DURATION|COLLECTOR|CONFIG|WARMUP|BASELINE_ONLY)=' || true; } | sort | tr '\n' ' ')scripts/bench.sh"
+cmdline="$(env | { grep -E '^BENCH_(MODE|ROUNDS|DURATION|COLLECTOR|CONFIG|WARMUP|BASELINE_ONLY)=' || true; } | sort | tr '\n' ' ')scripts/bench.sh"
 cmdline=${cmdline% }
 
 {
@@ -324,7 +357,7 @@ cmdline=${cmdline% }
 	echo
 	[ "$BASELINE_ONLY" = 1 ] && echo "**Baseline only: no collector was run.**" && echo
 	echo "commit $commit; kernel $(uname -r); $(nproc) cores; $(nginx -v 2>&1 | sed 's/.*: //'), 1 worker, \`return 200 \"ok\"\`;" \
-		"\`wrk ${WRK_ARGS[*]} -d$DURATION --latency\`; $ROUNDS rounds each, interleaved$collector_desc."
+		"$([ "$MODE" = h2c ] && echo "cleartext HTTP/2, \`h2load ${H2LOAD_ARGS[*]} -D ${DURATION%s}\` (p50 column: mean)" || echo "\`wrk ${WRK_ARGS[*]} -d$DURATION --latency\`"); $ROUNDS rounds each, interleaved$collector_desc."
 	echo
 	echo "| | without | with | with − without |"
 	echo "|---|---:|---:|---:|"
