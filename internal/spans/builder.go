@@ -42,9 +42,12 @@ const MaxPending = 1 << 18
 type Builder struct {
 	hostName string
 
-	mu      sync.Mutex // guards pending and dropped
+	mu      sync.Mutex // guards pending, dropped and rootRng
 	pending []entry
 	dropped uint64
+	sampled uint64
+	sampler sampler
+	rootRng *rand.ChaCha8 // trace ids of root spans, chosen at Append
 
 	buildMu sync.Mutex // guards what Take uses to build
 	spare   []entry
@@ -54,8 +57,10 @@ type Builder struct {
 }
 
 type entry struct {
-	rec  record.Record
-	info *process.Info
+	rec         record.Record
+	info        *process.Info
+	root        bool     // no usable traceparent: a new trace
+	rootTraceID [16]byte // its id, chosen at Append
 }
 
 // Option configures a Builder.
@@ -66,16 +71,30 @@ func WithHostName(name string) Option {
 	return func(b *Builder) { b.hostName = name }
 }
 
+// WithSampler keeps only the spans the sampler chooses (check the config
+// with its Check method first: an invalid one keeps everything).
+func WithSampler(c SamplerConfig) Option {
+	return func(b *Builder) {
+		if s, err := c.sampler(); err == nil {
+			b.sampler = s
+		}
+	}
+}
+
 // NewBuilder returns an empty Builder. Span and trace ids come from a
 // ChaCha8 generator seeded once from crypto/rand: unpredictable enough for
 // ids, without a system call per span.
 func NewBuilder(opts ...Option) *Builder {
 	var seed [32]byte
 	_, _ = crand.Read(seed[:]) // never fails on Linux (see crypto/rand.Read)
+	rootSeed := seed
+	rootSeed[0] ^= 0xff // a second stream from the same seed
 	b := &Builder{
-		rng:    rand.NewChaCha8(seed),
-		scopes: make(map[resource.Key]ptrace.SpanSlice),
-		addrs:  make(map[netip.Addr]string),
+		sampler: sampler{root: 1},
+		rootRng: rand.NewChaCha8(rootSeed),
+		rng:     rand.NewChaCha8(seed),
+		scopes:  make(map[resource.Key]ptrace.SpanSlice),
+		addrs:   make(map[netip.Addr]string),
 	}
 	for _, o := range opts {
 		o(b)
@@ -91,12 +110,40 @@ func (b *Builder) Append(r *record.Record, p *process.Info) {
 		return
 	}
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	traceID := r.TraceID
+	root := !r.HasTraceParent || r.TraceID == ([16]byte{}) || r.ParentSpanID == ([8]byte{})
+	if root {
+		// Chosen now, so that a ratio sampler decides on the id the span
+		// will carry.
+		traceID = randomTraceID(b.rootRng)
+	}
+	if !b.sampler.keep(r, traceID) {
+		b.sampled++
+		return
+	}
 	if len(b.pending) >= MaxPending {
 		b.dropped++
-	} else {
-		b.pending = append(b.pending, entry{rec: *r, info: p})
+		return
 	}
-	b.mu.Unlock()
+	b.pending = append(b.pending, entry{rec: *r, info: p, rootTraceID: traceID, root: root})
+}
+
+// SampledOut returns how many requests the sampler kept out of traces (they
+// are still in the metrics).
+func (b *Builder) SampledOut() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sampled
+}
+
+func randomTraceID(rng *rand.ChaCha8) [16]byte {
+	var id [16]byte
+	for id == ([16]byte{}) {
+		binary.LittleEndian.PutUint64(id[:8], rng.Uint64())
+		binary.LittleEndian.PutUint64(id[8:], rng.Uint64())
+	}
+	return id
 }
 
 // Dropped returns how many spans were dropped because MaxPending spans were
@@ -149,7 +196,7 @@ func (b *Builder) build(td ptrace.Traces, e *entry) {
 	}
 	s.SetStartTimestamp(pcommon.Timestamp(r.StartUnixNano))
 	s.SetEndTimestamp(pcommon.Timestamp(r.EndUnixNano))
-	b.setContext(s, r)
+	b.setContext(s, e)
 
 	errorType := resource.ErrorType(r)
 	if r.Protocol == record.ProtocolGRPC {
@@ -167,9 +214,10 @@ func (b *Builder) build(td ptrace.Traces, e *entry) {
 	}
 }
 
-func (b *Builder) setContext(s ptrace.Span, r *record.Record) {
+func (b *Builder) setContext(s ptrace.Span, e *entry) {
+	r := &e.rec
 	flags := uint32(flagSampled)
-	if r.HasTraceParent && r.TraceID != ([16]byte{}) && r.ParentSpanID != ([8]byte{}) {
+	if !e.root {
 		s.SetTraceID(r.TraceID)
 		s.SetParentSpanID(r.ParentSpanID)
 		flags = uint32(r.TraceFlags) & traceFlagsMask
@@ -178,19 +226,10 @@ func (b *Builder) setContext(s ptrace.Span, r *record.Record) {
 			flags |= flagContextHasRemote | flagContextIsRemote
 		}
 	} else {
-		s.SetTraceID(b.newTraceID())
+		s.SetTraceID(e.rootTraceID)
 	}
 	s.SetSpanID(b.newSpanID())
 	s.SetFlags(flags)
-}
-
-func (b *Builder) newTraceID() pcommon.TraceID {
-	var id [16]byte
-	for id == ([16]byte{}) {
-		binary.LittleEndian.PutUint64(id[:8], b.rng.Uint64())
-		binary.LittleEndian.PutUint64(id[8:], b.rng.Uint64())
-	}
-	return id
 }
 
 func (b *Builder) newSpanID() pcommon.SpanID {

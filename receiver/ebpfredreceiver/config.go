@@ -2,6 +2,7 @@ package ebpfredreceiver
 
 import (
 	"github.com/ebpfred/ebpfred/internal/routes"
+	"github.com/ebpfred/ebpfred/internal/spans"
 
 	"errors"
 	"fmt"
@@ -30,6 +31,9 @@ type Config struct {
 
 	Metrics MetricsConfig `mapstructure:"metrics"`
 
+	// Traces configures the spans (metrics always count every request).
+	Traces TracesConfig `mapstructure:"traces"`
+
 	// Routes turns paths into low-cardinality http.route values and drops
 	// ignored paths (Beyla's keys).
 	Routes routes.Config `mapstructure:"routes"`
@@ -41,6 +45,13 @@ type Config struct {
 	// DiscoveryInterval is how often /proc is rescanned for processes to
 	// instrument.
 	DiscoveryInterval time.Duration `mapstructure:"discovery_interval"`
+}
+
+// TracesConfig configures the spans.
+type TracesConfig struct {
+	// Sampler chooses which requests become spans (OTEL_TRACES_SAMPLER
+	// names); the default keeps every one.
+	Sampler spans.SamplerConfig `mapstructure:"sampler"`
 }
 
 // MetricsConfig configures the RED metrics.
@@ -111,6 +122,9 @@ func (cfg *Config) Validate() error {
 		add("metrics.max_series_per_service: %d: must be 0 (no cap) or more; e.g. 2000", cfg.Metrics.MaxSeriesPerService)
 	}
 	if err := cfg.Routes.Check(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cfg.Traces.Sampler.Check(); err != nil {
 		errs = append(errs, err)
 	}
 

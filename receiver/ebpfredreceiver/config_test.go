@@ -16,6 +16,7 @@ import (
 
 	"github.com/ebpfred/ebpfred/internal/metadata"
 	"github.com/ebpfred/ebpfred/internal/routes"
+	"github.com/ebpfred/ebpfred/internal/spans"
 )
 
 // nothingSelected is the error of a config that selects no process.
@@ -62,6 +63,7 @@ func TestLoadConfig(t *testing.T) {
 
 					MaxSeriesPerService: 500,
 				},
+				Traces: TracesConfig{Sampler: spans.SamplerConfig{Name: "parentbased_traceidratio", Arg: "0.1"}},
 				Routes: routes.Config{
 					Patterns:        []string{"/users/{id}", "/users/:id/basket/{product}", "/static/*"},
 					IgnoredPatterns: []string{"/health", "/metrics"},
@@ -112,6 +114,7 @@ func TestLoadConfig(t *testing.T) {
 
 					MaxSeriesPerService: -1,
 				},
+				Traces:            TracesConfig{Sampler: spans.SamplerConfig{Name: "traceidratio"}},
 				Routes:            routes.Config{Unmatched: "sometimes"},
 				RingBufferSize:    5000,
 				DiscoveryInterval: -time.Second,
@@ -124,6 +127,7 @@ func TestLoadConfig(t *testing.T) {
 				`metrics.size_buckets: [1, 1]: not strictly increasing (1 after 1); sort the boundaries and remove duplicates`,
 				`metrics.max_series_per_service: -1: must be 0 (no cap) or more; e.g. 2000`,
 				`routes.unmatched: "sometimes": use one of unset, path, wildcard, heuristic`,
+				`traces.sampler.arg: "": traceidratio needs a ratio from 0 to 1, e.g. "0.1" keeps one trace in ten`,
 				`ring_buffer_size: 5000: must be a power of two from 4096 (the page size) to 2147483648; e.g. 8192`,
 				`discovery_interval: -1s: must be greater than zero; e.g. 1s`,
 			}, "\n"),

@@ -109,7 +109,7 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 		}, start)
 	}
 	if r.traces != nil {
-		r.spans = spans.NewBuilder(spans.WithHostName(host))
+		r.spans = spans.NewBuilder(spans.WithHostName(host), spans.WithSampler(r.cfg.Traces.Sampler))
 	}
 	r.pipe = pipeline.New(r, r.disc, p, &r.stats, pipeline.Options{})
 	r.removed = make(chan []uint32, 16)

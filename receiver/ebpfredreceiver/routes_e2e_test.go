@@ -5,10 +5,12 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/ebpfred/ebpfred/internal/routes"
+	"github.com/ebpfred/ebpfred/internal/spans"
 	"github.com/ebpfred/ebpfred/internal/testserver"
 )
 
@@ -101,5 +103,31 @@ func TestHeuristicFloodUnderCap(t *testing.T) {
 		if r := s.attr("http.route"); r == "" || len(r) > routes.MaxRouteLen {
 			t.Fatalf("span route %q", r)
 		}
+	}
+}
+
+// A trace sampler thins spans only: metrics still count every request.
+func TestSamplerKeepsMetricsExact(t *testing.T) {
+	requireRoot(t)
+	srv := testserver.StartGo(t)
+	h := startReceiver(t, func(c *Config) {
+		c.OpenPort = strconv.Itoa(srv.Port)
+		c.Traces.Sampler = spans.SamplerConfig{Name: "traceidratio", Arg: "0.5"}
+	})
+	const n = 400
+	reqs := make([]testserver.Request, n)
+	for i := range reqs {
+		reqs[i] = testserver.Request{Path: "/status/200"}
+	}
+	testserver.Drive(t, srv.Base(), reqs, true)
+	time.Sleep(time.Second) // every span flushed (they are not all coming)
+	h.stop()
+	got := countBy(h.histograms("http.server.request.duration"), "http.request.method")
+	if got["GET"] != n {
+		t.Errorf("metrics counted %d requests, want all %d", got["GET"], n)
+	}
+	// Binomial(400, 0.5) leaves [120, 280] with probability below 1e-18.
+	if s := len(h.spans(isServer)); s < 120 || s > 280 {
+		t.Errorf("%d spans kept of %d at ratio 0.5", s, n)
 	}
 }
