@@ -29,6 +29,7 @@ func requireRoot(t *testing.T) {
 // pipeline, as in a collector with both pipelines configured.
 type harness struct {
 	t       *testing.T
+	cfg     *Config
 	traces  *consumertest.TracesSink
 	metrics *consumertest.MetricsSink
 	comps   []receiver.Metrics
@@ -45,7 +46,7 @@ func startReceiver(t *testing.T, mutate func(*Config)) *harness {
 	mutate(cfg)
 	f := NewFactory()
 	set := receivertest.NewNopSettings(metadata.Type)
-	h := &harness{t: t, traces: new(consumertest.TracesSink), metrics: new(consumertest.MetricsSink)}
+	h := &harness{t: t, cfg: cfg, traces: new(consumertest.TracesSink), metrics: new(consumertest.MetricsSink)}
 	tr, err := f.CreateTraces(context.Background(), set, cfg, h.traces)
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +65,17 @@ func startReceiver(t *testing.T, mutate func(*Config)) *harness {
 	}
 	t.Cleanup(h.stop)
 	return h
+}
+
+// receiver returns the running shared instance (for its self-telemetry).
+func (h *harness) receiver() *ebpfReceiver {
+	c, err := receivers.LoadOrStore(h.cfg, func() (*ebpfReceiver, error) {
+		return nil, fmt.Errorf("no running receiver")
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c.Unwrapped
 }
 
 // stop shuts both pipelines down; the shared instance flushes its

@@ -92,6 +92,14 @@ func checkServer(t *testing.T, srv *testserver.Server) {
 		if d := s.duration(); d < delays[i] || d > r.Latency {
 			t.Errorf("span %d (%s %s): duration %v, want within [%v, client latency %v]", i, r.Method, r.Path, d, delays[i], r.Latency)
 		}
+		// Kernel monotonic time, converted: the span lies inside the
+		// client's own wall-clock interval (2 ms of slack for the clock
+		// offset's refresh).
+		const slack = 2 * time.Millisecond
+		start, end := s.span.StartTimestamp().AsTime(), s.span.EndTimestamp().AsTime()
+		if start.Before(r.Start.Add(-slack)) || end.After(r.Start.Add(r.Latency+slack)) {
+			t.Errorf("span %d: [%v, %v] not within the client's [%v, %v]", i, start, end, r.Start, r.Start.Add(r.Latency))
+		}
 		if got := s.resource.AsRaw()["process.pid"]; fmt.Sprint(got) != fmt.Sprint(srv.PID) && !contains(srv.Children(), got) {
 			t.Errorf("span %d: process.pid %v, want the server's (%d)", i, got, srv.PID)
 		}
@@ -134,6 +142,38 @@ func TestServerNode(t *testing.T)   { requireRoot(t); checkServer(t, testserver.
 func TestServerNginx(t *testing.T) {
 	requireRoot(t)
 	checkServer(t, testserver.StartNginx(t, testserver.StartGo(t)))
+}
+
+// Garbage on an instrumented port is skipped and counted; the connection's
+// and the server's later requests are still measured exactly.
+func TestGarbageIsCountedNotFatal(t *testing.T) {
+	requireRoot(t)
+	srv := testserver.StartGo(t)
+	h := startReceiver(t, func(c *Config) { c.OpenPort = strconv.Itoa(srv.Port) })
+	for i := 0; i < 5; i++ {
+		c, err := net.Dial("tcp", srv.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		junk := make([]byte, 300+i*500)
+		for j := range junk {
+			junk[j] = byte(j*7 + i)
+		}
+		c.Write(junk)
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		io.Copy(io.Discard, c) // the server answers 400 and closes
+		c.Close()
+	}
+	testserver.Drive(t, srv.Base(), []testserver.Request{{Path: "/status/200"}, {Path: "/status/404"}}, true)
+	spans := h.waitSpans(2, isServer)
+	stats := &h.receiver().stats
+	h.stop()
+	if got := countBy(h.histograms("http.server.request.duration"), "http.response.status_code"); fmtCounts(got) != "200=1 404=1 " {
+		t.Errorf("counts after garbage: %s (spans %d)", fmtCounts(got), len(spans))
+	}
+	if n := stats.NonHTTP.Load() + stats.ParseErrors.Load(); n < 5 {
+		t.Errorf("non-HTTP + parse errors = %d, want at least one per garbage connection (5)", n)
+	}
 }
 
 // Edge cases of HTTP/1 framing on one keep-alive connection: chunked, a
