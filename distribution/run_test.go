@@ -132,6 +132,12 @@ func readLines(t *testing.T, path string) [][]byte {
 	if err != nil {
 		return nil
 	}
+	// Only complete lines: the exporter may be writing the last one.
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[:i+1]
+	} else {
+		return nil
+	}
 	var lines [][]byte
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
@@ -190,4 +196,49 @@ func lastServerCount(t *testing.T, path string) uint64 {
 		}
 	}
 	return n
+}
+
+// countSpansByHost adds the spans of one OTLP JSON line, by host.name.
+func countSpansByHost(t *testing.T, line []byte, by map[string]int) {
+	var u ptrace.JSONUnmarshaler
+	td, err := u.UnmarshalTraces(line)
+	if err != nil {
+		t.Fatalf("traces file: %v", err)
+	}
+	for i := 0; i < td.ResourceSpans().Len(); i++ {
+		rs := td.ResourceSpans().At(i)
+		host, _ := rs.Resource().Attributes().Get("host.name")
+		for j := 0; j < rs.ScopeSpans().Len(); j++ {
+			by[host.AsString()] += rs.ScopeSpans().At(j).Spans().Len()
+		}
+	}
+}
+
+// lastCountsByHost takes, for each host.name, the http.server.request.duration
+// counts by status from the newest export of that host (they are cumulative).
+func lastCountsByHost(t *testing.T, lines [][]byte, out map[string]uint64) {
+	var u pmetric.JSONUnmarshaler
+	for _, l := range lines { // later lines overwrite earlier ones
+		md, err := u.UnmarshalMetrics(l)
+		if err != nil {
+			t.Fatalf("metrics file: %v", err)
+		}
+		for i := 0; i < md.ResourceMetrics().Len(); i++ {
+			rm := md.ResourceMetrics().At(i)
+			host, _ := rm.Resource().Attributes().Get("host.name")
+			for j := 0; j < rm.ScopeMetrics().Len(); j++ {
+				ms := rm.ScopeMetrics().At(j).Metrics()
+				for k := 0; k < ms.Len(); k++ {
+					if ms.At(k).Name() != "http.server.request.duration" {
+						continue
+					}
+					dps := ms.At(k).Histogram().DataPoints()
+					for d := 0; d < dps.Len(); d++ {
+						code, _ := dps.At(d).Attributes().Get("http.response.status_code")
+						out[host.AsString()+" "+code.AsString()] = dps.At(d).Count()
+					}
+				}
+			}
+		}
+	}
 }
