@@ -3,6 +3,7 @@ package http1
 import (
 	"time"
 
+	"github.com/ebpfred/ebpfred/internal/httpfield"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/stream"
 )
@@ -514,7 +515,7 @@ func (c *Conn) beginRequest(hd *head, r parseResult, start uint64, emit func(*re
 	if c.reqDir == stream.Ingress {
 		rec.Kind = record.KindServer
 	}
-	name, known := methodName(hd.method)
+	name, known := httpfield.MethodName(hd.method)
 	rec.Method = name
 	if !known {
 		rec.MethodOriginal = string(hd.method)
@@ -527,7 +528,7 @@ func (c *Conn) beginRequest(hd *head, r parseResult, start uint64, emit func(*re
 	}
 	path, pathOK, auth, authOK := splitTarget(hd.target, hd.targetEnd, name == "CONNECT")
 	if pathOK {
-		rec.Path = intern(&c.lastPath, path)
+		rec.Path = httpfield.Intern(&c.lastPath, path)
 	}
 	// RFC 9112 §3.2.2: an absolute-form target's authority overrides Host.
 	host, hasHost := hd.host, hd.hasHost
@@ -535,15 +536,15 @@ func (c *Conn) beginRequest(hd *head, r parseResult, start uint64, emit func(*re
 		host, hasHost = auth, true
 	}
 	if hasHost {
-		name, port := splitHostPort(host)
-		rec.Host = intern(&c.lastHost, name)
+		name, port := httpfield.SplitHostPort(host)
+		rec.Host = httpfield.Intern(&c.lastHost, name)
 		rec.HostPort = port
 	}
 	if hd.tpCount == 1 { // a repeated traceparent is invalid
-		var tc traceContext
-		if parseTraceparent(hd.tp, &tc) {
+		var tc httpfield.TraceContext
+		if httpfield.ParseTraceparent(hd.tp, &tc) {
 			rec.HasTraceParent = true
-			rec.TraceID, rec.ParentSpanID, rec.TraceFlags = tc.traceID, tc.parentID, tc.flags
+			rec.TraceID, rec.ParentSpanID, rec.TraceFlags = tc.TraceID, tc.ParentID, tc.Flags
 		}
 	}
 
@@ -731,12 +732,4 @@ func skipCRLF(b []byte) []byte {
 		b = b[1:]
 	}
 	return b
-}
-
-// intern returns *last when it equals b, else makes and remembers a string.
-func intern(last *string, b []byte) string {
-	if string(b) != *last { // no allocation for the comparison
-		*last = string(b)
-	}
-	return *last
 }

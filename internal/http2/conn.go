@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ebpfred/ebpfred/internal/httpfield"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/stream"
 )
@@ -654,7 +655,7 @@ func (c *Conn) open(id uint32, start, now uint64, f *fieldSet) *h2stream {
 		Protocol:         record.ProtocolHTTP,
 		PID:              c.meta.PID,
 		StartUnixNano:    start,
-		Method:           methodOther,
+		Method:           httpfield.MethodOther,
 		Scheme:           c.meta.Scheme,
 		ProtoVersion:     "2",
 		RequestBodySize:  -1,
@@ -683,7 +684,7 @@ func (c *Conn) open(id uint32, start, now uint64, f *fieldSet) *h2stream {
 	}
 	if f.tpCount == 1 && f.tpOK { // a repeated traceparent is invalid
 		rec.HasTraceParent = true
-		rec.TraceID, rec.ParentSpanID, rec.TraceFlags = f.tp.traceID, f.tp.parentID, f.tp.flags
+		rec.TraceID, rec.ParentSpanID, rec.TraceFlags = f.tp.TraceID, f.tp.ParentID, f.tp.Flags
 	}
 	var st *h2stream
 	if n := len(c.free); n > 0 {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ebpfred/ebpfred/internal/httpfield"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/stream"
 )
@@ -78,7 +79,7 @@ func connScenarios() []scenario {
 		ex := host("api.example.com", 0)
 		return ops, []record.Record{
 			srv(100, 111, "GET", "/users/42", 404, 0, 9, host("api.example.com", 8443), withTrace()),
-			srv(200, 210, methodOther, "/dav/", 204, 100, 0, ex, other("PROPFIND")),
+			srv(200, 210, httpfield.MethodOther, "/dav/", 204, 100, 0, ex, other("PROPFIND")),
 			srv(300, 310, "OPTIONS", "*", 200, 0, 0, host("::1", 443)),
 		}, Stats{}
 	})

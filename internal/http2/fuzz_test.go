@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebpfred/ebpfred/internal/httpfield"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/stream"
 )
@@ -196,7 +197,7 @@ func checkRecord(t *testing.T, r *record.Record, latest uint64) {
 		fail("bad error type")
 	case knownMethods[r.Method] && r.MethodOriginal != "":
 		fail("original method with a known method")
-	case !knownMethods[r.Method] && r.Method != methodOther:
+	case !knownMethods[r.Method] && r.Method != httpfield.MethodOther:
 		fail("unknown method without _OTHER")
 	case r.RequestBodySize < -1 || r.ResponseBodySize < -1:
 		fail("bad body size")

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/ebpfred/ebpfred/internal/httpfield"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/stream"
 )
@@ -263,7 +264,7 @@ func errType(e string) func(*record.Record) {
 }
 
 func other(m string) func(*record.Record) {
-	return func(r *record.Record) { r.Method, r.MethodOriginal = methodOther, m }
+	return func(r *record.Record) { r.Method, r.MethodOriginal = httpfield.MethodOther, m }
 }
 
 func withTrace() func(*record.Record) {
