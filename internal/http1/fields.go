@@ -2,8 +2,6 @@ package http1
 
 import "bytes"
 
-
-
 // splitTarget returns the path of a request-target (without query or
 // fragment) and, for the absolute and authority forms, its authority.
 // complete says whether the whole target was seen; when it was not, a part
@@ -74,10 +72,3 @@ func stripUserinfo(a []byte) []byte {
 	}
 	return a
 }
-
-
-
-
-
-
-
