@@ -1,7 +1,43 @@
 // Package discovery decides which processes ebpfred instruments and under
 // which identity they are reported. It reads /proc: listening ports (through
 // each network namespace's tcp tables and the process's socket fds), the
-// executable path, and the process's own OTEL_* environment.
+// executable path, the process's own OTEL_* environment, and its cgroup
+// (container.id, k8s.pod.uid), which joins it to Kubernetes pod metadata
+// when the receiver has some (internal/kube).
+//
+// Selection: a process is selected when it matches an include entry
+// (Config.Criteria, the open_port/executable_name shorthand, then
+// Config.Services) and no entry of Config.ExcludeServices. See
+// ServicesConfig for the configuration side.
+//
+// Identity, first value found:
+//
+//	service.name:      the selecting entry's name → the process's
+//	                   OTEL_SERVICE_NAME, then service.name in its
+//	                   OTEL_RESOURCE_ATTRIBUTES → the pod annotation
+//	                   resource.opentelemetry.io/service.name → the pod's
+//	                   workload (deployment, replicaset, statefulset,
+//	                   daemonset, cronjob, job, else the pod name) → the
+//	                   executable name.
+//	service.namespace: the entry's namespace → the process's
+//	                   OTEL_RESOURCE_ATTRIBUTES service.namespace → the pod
+//	                   annotation resource.opentelemetry.io/service.namespace
+//	                   → k8s.namespace.name.
+//
+// The Kubernetes steps follow the semantic conventions' "how service.name /
+// service.namespace should be calculated" for Kubernetes
+// (https://opentelemetry.io/docs/specs/semconv/non-normative/k8s-attributes/),
+// except the app.kubernetes.io/{instance,name} labels, which the
+// conventions want opt-in and which are not used. service.instance.id stays
+// per process (a UUID from host, pid and start time), which is finer than
+// the conventions' namespace.pod.container and stays unambiguous for
+// several processes in one container.
+//
+// Resource attributes in Info.Extra: host.id, container.id, and with pod
+// metadata k8s.namespace.name, k8s.pod.name, k8s.pod.uid,
+// k8s.container.name, k8s.node.name, k8s.{deployment,replicaset,
+// statefulset,daemonset,job,cronjob}.name, plus every other
+// resource.opentelemetry.io/<key> pod annotation as <key>.
 package discovery
 
 import (
@@ -16,12 +52,16 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/ebpfred/ebpfred/internal/kube"
 	"github.com/ebpfred/ebpfred/internal/process"
 )
 
-// Criteria select processes. A process is selected when every set criterion
-// matches; a Criteria with nothing set selects nothing.
+// Criteria select processes: the receiver's top-level open_port /
+// executable_name shorthand, one more selector entry in front of
+// Config.Services. A process is selected when every set criterion matches;
+// a Criteria with nothing set selects nothing.
 type Criteria struct {
 	// Ports reports whether a listening port selects the process (nil: any
 	// process, whatever it listens on).
@@ -35,22 +75,56 @@ type Criteria struct {
 // Config configures a Discovery.
 type Config struct {
 	Criteria Criteria
+	// Services are selector entries (discovery.services); a process that
+	// matches Criteria or any of them, and none of ExcludeServices, is
+	// selected. The first entry that matches names the service.
+	Services []Selector
+	// ExcludeServices (discovery.exclude_services then
+	// default_exclude_services) win over everything that selects.
+	ExcludeServices []Selector
 	// Exclude lists pids never instrumented (the collector itself).
 	Exclude  []int
 	HostName string
+	// HostID is host.id; empty means read from /etc/machine-id, else
+	// /var/lib/dbus/machine-id, else /sys/class/dmi/id/product_uuid.
+	HostID string
+	// Pods is the Kubernetes metadata (nil: none; k8s_* criteria then
+	// match nothing).
+	Pods     PodLookup
 	ProcRoot string // "/proc" unless testing
+}
+
+const (
+	// podWait is how long a selected process whose pod is not in the
+	// Kubernetes cache keeps being looked up (its identity is completed
+	// when the pod arrives).
+	podWait = 10 * time.Minute
+	// containerWait is how long a process whose pod is known but whose
+	// container is not in the pod's status yet waits for the container
+	// name.
+	containerWait = 30 * time.Second
+)
+
+// pending is a selected process whose Kubernetes identity is incomplete.
+type pending struct {
+	since time.Time
+	sel   *Selector // the entry that selected it
 }
 
 // Discovery keeps the set of selected processes. Scan and Evaluate may run on
 // different goroutines; Lookup is lock-free for the hot path.
 type Discovery struct {
-	cfg      Config
-	exclude  map[int]bool
-	bootNano uint64
-	clkTck   uint64
-
-	mu       sync.Mutex // serialises writers of selected
-	selected atomic.Pointer[map[uint32]*process.Info]
+	cfg        Config
+	include    []Selector // Criteria (when set), then Services
+	exclude    map[int]bool
+	pods       PodLookup
+	hostID     string
+	bootNano   uint64
+	clkTck     uint64
+	now        func() time.Time
+	selected   atomic.Pointer[map[uint32]*process.Info]
+	mu         sync.Mutex          // serialises writers of selected and pending
+	incomplete map[uint32]*pending // guarded by mu
 }
 
 // New returns a Discovery that has selected nothing yet.
@@ -58,7 +132,19 @@ func New(cfg Config) *Discovery {
 	if cfg.ProcRoot == "" {
 		cfg.ProcRoot = "/proc"
 	}
-	d := &Discovery{cfg: cfg, exclude: map[int]bool{}, clkTck: 100}
+	d := &Discovery{cfg: cfg, exclude: map[int]bool{}, clkTck: 100, now: time.Now,
+		incomplete: map[uint32]*pending{}, hostID: cfg.HostID}
+	if c := cfg.Criteria; c.Ports != nil || c.ExePath != nil {
+		d.include = append(d.include, Selector{Name: c.ServiceName, Ports: c.Ports, ExePath: c.ExePath})
+	}
+	d.include = append(d.include, cfg.Services...)
+	// A nil *kube.Store in the interface would look like Kubernetes is on.
+	if s, ok := cfg.Pods.(*kube.Store); !ok || s != nil {
+		d.pods = cfg.Pods
+	}
+	if d.hostID == "" {
+		d.hostID = readHostID("/")
+	}
 	for _, p := range cfg.Exclude {
 		d.exclude[p] = true
 	}
@@ -77,7 +163,10 @@ func (d *Discovery) Lookup(pid uint32) *process.Info {
 func (d *Discovery) Count() int { return len(*d.selected.Load()) }
 
 // Scan walks /proc and returns the processes that became selected and those
-// that are no longer (exited or no longer matching).
+// that are no longer (exited, no longer matching, or excluded once their
+// Kubernetes metadata arrived). A selected process whose Kubernetes
+// metadata arrived since keeps its pid and service.instance.id; only its
+// Info is replaced (Lookup returns the new one).
 func (d *Discovery) Scan() (added []*process.Info, removed []uint32) {
 	ents, err := os.ReadDir(d.cfg.ProcRoot)
 	if err != nil {
@@ -96,17 +185,29 @@ func (d *Discovery) Scan() (added []*process.Info, removed []uint32) {
 		if old, ok := cur[uint32(pid)]; ok && d.sameProcess(old) {
 			// Selection is sticky for a process's life: a server that
 			// stops listening for a moment keeps its identity.
+			if p := d.incomplete[uint32(pid)]; p != nil {
+				if info := d.complete(old, p, listen); info != nil {
+					next[uint32(pid)] = info
+				}
+				continue
+			}
 			next[uint32(pid)] = old
 			continue
 		}
-		if info := d.evaluate(uint32(pid), "", listen); info != nil {
+		if info, p := d.evaluate(uint32(pid), "", listen); info != nil {
 			next[uint32(pid)] = info
+			d.setIncomplete(uint32(pid), p)
 			added = append(added, info)
 		}
 	}
 	for pid := range cur {
 		if _, ok := next[pid]; !ok {
 			removed = append(removed, pid)
+		}
+	}
+	for pid := range d.incomplete {
+		if _, ok := next[pid]; !ok {
+			delete(d.incomplete, pid)
 		}
 	}
 	d.selected.Store(&next)
@@ -122,8 +223,9 @@ func (d *Discovery) Evaluate(pid uint32, exeHint string) *process.Info {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	info := d.evaluate(pid, exeHint, map[string]map[uint64]uint16{})
+	info, p := d.evaluate(pid, exeHint, map[string]map[uint64]uint16{})
 	d.store(pid, info)
+	d.setIncomplete(pid, p)
 	return info
 }
 
@@ -140,6 +242,9 @@ func (d *Discovery) Inherit(child, parent uint32) *process.Info {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.store(child, &info)
+	if pp := d.incomplete[parent]; pp != nil {
+		d.setIncomplete(child, &pending{since: pp.since, sel: pp.sel})
+	}
 	return &info
 }
 
@@ -152,6 +257,9 @@ func (d *Discovery) Forget(pid uint32) {
 
 // store replaces pid's entry (nil deletes) copy-on-write. Callers hold mu.
 func (d *Discovery) store(pid uint32, info *process.Info) {
+	if info == nil {
+		delete(d.incomplete, pid)
+	}
 	cur := *d.selected.Load()
 	if _, had := cur[pid]; !had && info == nil {
 		return
@@ -168,37 +276,124 @@ func (d *Discovery) store(pid uint32, info *process.Info) {
 	d.selected.Store(&next)
 }
 
+// setIncomplete records (p != nil) or clears whether pid waits for its
+// Kubernetes metadata. Callers hold mu.
+func (d *Discovery) setIncomplete(pid uint32, p *pending) {
+	if p == nil {
+		delete(d.incomplete, pid)
+		return
+	}
+	d.incomplete[pid] = p
+}
+
 func (d *Discovery) sameProcess(info *process.Info) bool {
 	st := d.startTime(info.PID)
 	return st != 0 && st == info.StartTimeUnixNano
 }
 
-func (d *Discovery) evaluate(pid uint32, exeHint string, listen map[string]map[uint64]uint16) *process.Info {
-	c := d.cfg.Criteria
-	if c.Ports == nil && c.ExePath == nil {
-		return nil
+// evaluate returns the identity of pid when it is to be instrumented, and
+// whether that identity still waits for Kubernetes metadata.
+func (d *Discovery) evaluate(pid uint32, exeHint string, listen map[string]map[uint64]uint16) (*process.Info, *pending) {
+	if len(d.include) == 0 {
+		return nil, nil
 	}
 	dir := filepath.Join(d.cfg.ProcRoot, strconv.Itoa(int(pid)))
 	exe, err := os.Readlink(filepath.Join(dir, "exe"))
 	if err != nil {
 		if exeHint == "" {
-			return nil // kernel thread, gone, or not ours to read
+			return nil, nil // kernel thread, gone, or not ours to read
 		}
 		exe = exeHint
 	}
 	exe = strings.TrimSuffix(exe, " (deleted)")
-	if c.ExePath != nil && !c.ExePath.MatchString(exe) {
+	c := &candidate{d: d, pid: pid, dir: dir, exe: exe, listen: listen}
+	sel := d.match(c)
+	if sel == nil {
+		return nil, nil
+	}
+	info := d.identify(c, sel)
+	if d.waitsForPod(c) {
+		return info, &pending{since: d.now(), sel: sel}
+	}
+	return info, nil
+}
+
+// match returns the first include entry c matches, unless an exclusion
+// matches too.
+func (d *Discovery) match(c *candidate) *Selector {
+	for i := range d.include {
+		if d.include[i].matches(c) {
+			if d.excluded(c) {
+				return nil
+			}
+			return &d.include[i]
+		}
+	}
+	return nil
+}
+
+func (d *Discovery) excluded(c *candidate) bool {
+	for i := range d.cfg.ExcludeServices {
+		if d.cfg.ExcludeServices[i].matches(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitsForPod reports whether c runs in a pod whose metadata (or whose
+// container's) is not in the cache yet.
+func (d *Discovery) waitsForPod(c *candidate) bool {
+	if d.pods == nil {
+		return false
+	}
+	ids := c.cgroup()
+	if ids.PodUID == "" && ids.ContainerID == "" {
+		return false
+	}
+	p := c.pod()
+	if p == nil {
+		return ids.PodUID != "" // a container outside Kubernetes never gets a pod
+	}
+	return ids.ContainerID != "" && p.ContainerName == ""
+}
+
+// complete re-identifies a selected process whose Kubernetes metadata was
+// missing, once it is there (or the wait is over). It returns nil when the
+// metadata now excludes the process. Callers hold mu.
+func (d *Discovery) complete(old *process.Info, p *pending, listen map[string]map[uint64]uint16) *process.Info {
+	dir := filepath.Join(d.cfg.ProcRoot, strconv.Itoa(int(old.PID)))
+	c := &candidate{d: d, pid: old.PID, dir: dir, exe: old.ExecutablePath, listen: listen}
+	waited := d.now().Sub(p.since)
+	pod := c.pod()
+	switch {
+	case pod == nil && waited < podWait:
+		return old
+	case pod == nil:
+		delete(d.incomplete, old.PID) // give up: keep the identity it has
+		return old
+	case pod.ContainerName == "" && c.cgroup().ContainerID != "" && waited < containerWait:
+		return old
+	}
+	delete(d.incomplete, old.PID)
+	if d.excluded(c) {
 		return nil
 	}
-	if c.Ports != nil && !d.listensOn(dir, c.Ports, listen) {
-		return nil
+	sel := p.sel
+	for i := range d.include {
+		if d.include[i].matches(c) {
+			sel = &d.include[i]
+			break
+		}
 	}
-	return d.identify(pid, dir, exe)
+	info := d.identify(c, sel)
+	info.StartTimeUnixNano, info.InstanceID = old.StartTimeUnixNano, old.InstanceID
+	return info
 }
 
 // listensOn reports whether the process holds a listening TCP socket on a
 // selected port.
-func (d *Discovery) listensOn(dir string, ports func(uint16) bool, cache map[string]map[uint64]uint16) bool {
+func listensOn(dir string, ports func(uint16) bool, cache map[string]map[uint64]uint16) bool {
 	ns, err := os.Readlink(filepath.Join(dir, "ns", "net"))
 	if err != nil {
 		return false
@@ -267,32 +462,6 @@ func readListening(path string, into map[uint64]uint16) {
 			into[ino] = uint16(port)
 		}
 	}
-}
-
-func (d *Discovery) identify(pid uint32, dir, exe string) *process.Info {
-	info := &process.Info{
-		PID:            pid,
-		ExecutablePath: exe,
-		ExecutableName: filepath.Base(exe),
-	}
-	if cmd, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil {
-		if i := bytes.IndexByte(cmd, 0); i >= 0 {
-			cmd = cmd[:i]
-		}
-		info.Command = string(cmd)
-	}
-	env := readEnv(filepath.Join(dir, "environ"))
-	info.ServiceName = d.cfg.Criteria.ServiceName
-	if info.ServiceName == "" {
-		info.ServiceName = env.serviceName
-	}
-	if info.ServiceName == "" {
-		info.ServiceName = info.ExecutableName
-	}
-	info.ServiceNamespace = env.serviceNamespace
-	info.StartTimeUnixNano = d.startTime(pid)
-	info.InstanceID = d.instanceID(pid, info.StartTimeUnixNano)
-	return info
 }
 
 // instanceID is stable for one process's life and different for the next
