@@ -1,6 +1,9 @@
 package ebpfredreceiver
 
 import (
+	"github.com/ebpfred/ebpfred/internal/discovery"
+	"github.com/ebpfred/ebpfred/internal/kube"
+
 	"github.com/ebpfred/ebpfred/internal/routes"
 	"github.com/ebpfred/ebpfred/internal/spans"
 
@@ -33,6 +36,13 @@ type Config struct {
 
 	// Traces configures the spans (metrics always count every request).
 	Traces TracesConfig `mapstructure:"traces"`
+
+	// Discovery selects processes with Beyla-style selector lists; the
+	// top-level open_port/executable_name are a shorthand for one entry.
+	Discovery discovery.ServicesConfig `mapstructure:"discovery"`
+
+	// Kubernetes metadata for selectors and resource attributes.
+	Kubernetes kube.Config `mapstructure:"kubernetes"`
 
 	// Routes turns paths into low-cardinality http.route values and drops
 	// ignored paths (Beyla's keys).
@@ -104,8 +114,17 @@ func (cfg *Config) Validate() error {
 			add("executable_name: %q: not a valid Go regular expression (%v); see https://pkg.go.dev/regexp/syntax", cfg.ExecutableName, regexpProblem(cfg.ExecutableName, err))
 		}
 	}
-	if strings.TrimSpace(cfg.OpenPort) == "" && cfg.ExecutableName == "" {
-		add("open_port and executable_name are both empty, so no process would be instrumented; set at least one, e.g. open_port: %q", exampleOpenPort)
+	if strings.TrimSpace(cfg.OpenPort) == "" && cfg.ExecutableName == "" && len(cfg.Discovery.Services) == 0 {
+		add("open_port, executable_name and discovery.services are all empty, so no process would be instrumented; set one, e.g. open_port: %q", exampleOpenPort)
+	}
+	if err := cfg.Discovery.Check(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cfg.Kubernetes.Check(); err != nil {
+		errs = append(errs, err)
+	}
+	if k := cfg.Discovery.UsesKubernetes(); k != "" && cfg.Kubernetes.Enable == kube.EnableFalse {
+		add("%s: needs Kubernetes metadata, but kubernetes.enable is false; set kubernetes.enable: autodetect, or remove the key", k)
 	}
 
 	if cfg.Metrics.Interval <= 0 {

@@ -14,13 +14,15 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/ebpfred/ebpfred/internal/discovery"
+	"github.com/ebpfred/ebpfred/internal/kube"
 	"github.com/ebpfred/ebpfred/internal/metadata"
 	"github.com/ebpfred/ebpfred/internal/routes"
 	"github.com/ebpfred/ebpfred/internal/spans"
 )
 
 // nothingSelected is the error of a config that selects no process.
-const nothingSelected = `open_port and executable_name are both empty, so no process would be instrumented; set at least one, e.g. open_port: "80,443,8000-8999"`
+const nothingSelected = `open_port, executable_name and discovery.services are all empty, so no process would be instrumented; set one, e.g. open_port: "80,443,8000-8999"`
 
 // TestLoadConfig unmarshals every instance of testdata/config.yaml the way
 // the collector does, then compares the whole struct and the exact
@@ -64,6 +66,12 @@ func TestLoadConfig(t *testing.T) {
 					MaxSeriesPerService: 500,
 				},
 				Traces: TracesConfig{Sampler: spans.SamplerConfig{Name: "parentbased_traceidratio", Arg: "0.1"}},
+				Discovery: discovery.ServicesConfig{
+					Services:               []discovery.SelectorConfig{{Name: "checkout", OpenPorts: "8080", ExePathRegexp: "java"}},
+					ExcludeServices:        []discovery.SelectorConfig{{ExePathRegexp: "sidecar"}},
+					DefaultExcludeServices: discovery.DefaultExcludeServices(),
+				},
+				Kubernetes: func() kube.Config { k := kube.DefaultConfig(); k.Enable = kube.EnableFalse; return k }(),
 				Routes: routes.Config{
 					Patterns:        []string{"/users/{id}", "/users/:id/basket/{product}", "/static/*"},
 					IgnoredPatterns: []string{"/health", "/metrics"},
@@ -114,7 +122,12 @@ func TestLoadConfig(t *testing.T) {
 
 					MaxSeriesPerService: -1,
 				},
-				Traces:            TracesConfig{Sampler: spans.SamplerConfig{Name: "traceidratio"}},
+				Traces: TracesConfig{Sampler: spans.SamplerConfig{Name: "traceidratio"}},
+				Discovery: discovery.ServicesConfig{
+					Services:               []discovery.SelectorConfig{{OpenPorts: "90-80"}},
+					DefaultExcludeServices: discovery.DefaultExcludeServices(),
+				},
+				Kubernetes:        kube.DefaultConfig(),
 				Routes:            routes.Config{Unmatched: "sometimes"},
 				RingBufferSize:    5000,
 				DiscoveryInterval: -time.Second,
@@ -122,6 +135,7 @@ func TestLoadConfig(t *testing.T) {
 			wantErr: strings.Join([]string{
 				`open_port: "0": port out of range; ports go from 1 to 65535`,
 				`executable_name: "[": not a valid Go regular expression (missing closing ]); see https://pkg.go.dev/regexp/syntax`,
+				`discovery.services[0].open_ports: "90-80": range end before start; write "80-90"`,
 				`metrics.interval: 0s: must be greater than zero; e.g. 60s`,
 				`metrics.duration_buckets: [1, 0.5]: not strictly increasing (0.5 after 1); sort the boundaries and remove duplicates`,
 				`metrics.size_buckets: [1, 1]: not strictly increasing (1 after 1); sort the boundaries and remove duplicates`,

@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 
+	"github.com/ebpfred/ebpfred/internal/discovery"
+	"github.com/ebpfred/ebpfred/internal/kube"
 	"github.com/ebpfred/ebpfred/internal/metadata"
 	"github.com/ebpfred/ebpfred/internal/sharedcomponent"
 )
@@ -45,6 +47,8 @@ func createDefaultConfig() component.Config {
 			// A bill-protecting default: one process rarely needs more.
 			MaxSeriesPerService: 2000,
 		},
+		Discovery:         discovery.ServicesConfig{DefaultExcludeServices: discovery.DefaultExcludeServices()},
+		Kubernetes:        kube.DefaultConfig(),
 		RingBufferSize:    16 << 20,
 		DiscoveryInterval: time.Second,
 	}

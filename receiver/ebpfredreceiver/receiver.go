@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ebpfred/ebpfred/internal/discovery"
+	"github.com/ebpfred/ebpfred/internal/kube"
 	"github.com/ebpfred/ebpfred/internal/pipeline"
 	"github.com/ebpfred/ebpfred/internal/portrange"
 	"github.com/ebpfred/ebpfred/internal/probes"
@@ -53,6 +54,7 @@ type ebpfReceiver struct {
 	agg    *red.Aggregator
 	spans  *spans.Builder
 	router *routes.Router
+	kube   *kube.Store // nil without Kubernetes metadata
 
 	removed chan []uint32
 	cancel  context.CancelFunc
@@ -76,25 +78,48 @@ func (r *ebpfReceiver) logger() *zap.Logger { return r.set.Logger }
 
 // Start loads the probes, selects processes and starts the readers. Every
 // failure is one sentence that says what to do.
-func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
+func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 	crit, err := r.criteria()
 	if err != nil {
 		return err
 	}
-	host, _ := os.Hostname()
-	r.disc = discovery.New(discovery.Config{Criteria: crit, Exclude: []int{os.Getpid()}, HostName: host})
-
+	include, exclude, err := r.cfg.Discovery.Compile()
+	if err != nil {
+		return err
+	}
 	if r.router, err = routes.New(r.cfg.Routes); err != nil {
 		return err
 	}
-	p, err := probes.Load(probes.Options{
-		RingBufferSize: r.cfg.RingBufferSize,
-		TrackExecs:     r.cfg.ExecutableName != "",
-	})
+	r.kube, err = kube.New(r.cfg.Kubernetes, kube.Options{Logger: r.logger(), Annotations: r.cfg.Discovery.PodAnnotationKeys()})
 	if err != nil {
 		return fmt.Errorf("ebpfred cannot start: %w", err)
 	}
+	p, err := probes.Load(probes.Options{
+		RingBufferSize: r.cfg.RingBufferSize,
+		TrackExecs:     r.cfg.ExecutableName != "" || r.cfg.Discovery.SelectsByExecutable(),
+	})
+	if err != nil {
+		r.kube.Stop()
+		return fmt.Errorf("ebpfred cannot start: %w", err)
+	}
 	r.probes = p
+
+	host, _ := os.Hostname()
+	dcfg := discovery.Config{Criteria: crit, Services: include, ExcludeServices: exclude,
+		Exclude: []int{os.Getpid()}, HostName: host}
+	if r.kube != nil {
+		r.kube.Start()
+		wctx, cancel := context.WithTimeout(ctx, r.cfg.Kubernetes.SyncTimeout)
+		if !r.kube.WaitForSync(wctx) {
+			r.logger().Warn("ebpfred: the pods of this node are not listed yet; identities are completed when they arrive",
+				zap.String("node", r.kube.NodeName()))
+		}
+		cancel()
+		dcfg.Pods = r.kube
+	} else if k := r.cfg.Discovery.UsesKubernetes(); k != "" {
+		r.logger().Warn("ebpfred: " + k + " needs Kubernetes metadata, which is off here: it matches nothing")
+	}
+	r.disc = discovery.New(dcfg)
 
 	start := uint64(time.Now().UnixNano())
 	if r.metrics != nil {
@@ -289,6 +314,7 @@ func (r *ebpfReceiver) Shutdown(context.Context) error {
 		errs = append(errs, r.probes.Close())
 	}
 	r.wg.Wait()
+	r.kube.Stop()
 	if r.telem != nil {
 		errs = append(errs, r.telem.close())
 	}

@@ -1,0 +1,75 @@
+package ebpfredreceiver
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/ebpfred/ebpfred/internal/discovery"
+	"github.com/ebpfred/ebpfred/internal/testserver"
+)
+
+// discovery.services through the real receiver: a port selector with a
+// configured name, an executable selector, an exclusion that wins, a
+// process started after the collector, and one that exits.
+func TestDiscoveryServicesThroughReceiver(t *testing.T) {
+	requireRoot(t)
+	goSrv := testserver.StartGo(t)
+	nodeSrv := testserver.StartNode(t)
+	h := startReceiver(t, func(c *Config) {
+		c.Discovery.Services = []discovery.SelectorConfig{
+			{Name: "checkout", Namespace: "shop", OpenPorts: strconv.Itoa(goSrv.Port)},
+			{ExePathRegexp: "python"},
+			{OpenPorts: strconv.Itoa(nodeSrv.Port)},
+		}
+		c.Discovery.ExcludeServices = []discovery.SelectorConfig{{ExePathRegexp: "node"}}
+	})
+	// Started after the collector: picked up by exec tracking / rescans.
+	pySrv := testserver.StartPython(t)
+	time.Sleep(500 * time.Millisecond)
+	for _, s := range []*testserver.Server{goSrv, nodeSrv, pySrv} {
+		testserver.Drive(t, s.Base(), []testserver.Request{{Path: "/status/200"}, {Path: "/status/404"}}, true)
+	}
+	spans := h.waitSpans(4, isServer)
+	byService := map[string]int{}
+	for _, s := range spans {
+		byService[fmt.Sprint(s.resource.AsRaw()["service.name"], "/", s.resource.AsRaw()["service.namespace"], " ", s.resource.AsRaw()["process.pid"])]++
+	}
+	want := map[string]int{
+		fmt.Sprintf("checkout/shop %d", goSrv.PID):                     2,
+		fmt.Sprintf("%s/<nil> %d", pyServiceName(t, pySrv), pySrv.PID): 2,
+	}
+	if fmt.Sprint(byService) != fmt.Sprint(want) {
+		t.Errorf("spans by service: %v, want %v (node excluded)", byService, want)
+	}
+
+	// The python server exits: it leaves discovery and the kernel's map.
+	r := h.receiver()
+	before := r.probes.TrackedCount()
+	pySrv.Stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for r.disc.Lookup(uint32(pySrv.PID)) != nil || r.probes.TrackedCount() >= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("exited process still tracked: discovery %v, kernel map %d (was %d)",
+				r.disc.Lookup(uint32(pySrv.PID)) != nil, r.probes.TrackedCount(), before)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	h.stop()
+	_ = ptrace.SpanKindServer
+}
+
+// pyServiceName is what a python server with no OTEL_SERVICE_NAME is
+// called: its executable's name.
+func pyServiceName(t *testing.T, s *testserver.Server) string {
+	info := discovery.New(discovery.Config{Criteria: discovery.Criteria{Ports: func(p uint16) bool { return int(p) == s.Port }}})
+	info.Scan()
+	i := info.Lookup(uint32(s.PID))
+	if i == nil {
+		t.Fatalf("python server %d not found by port", s.PID)
+	}
+	return i.ServiceName
+}
