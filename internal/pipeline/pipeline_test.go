@@ -1,0 +1,215 @@
+package pipeline
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/ebpfred/ebpfred/internal/probes"
+	"github.com/ebpfred/ebpfred/internal/process"
+	"github.com/ebpfred/ebpfred/internal/record"
+)
+
+// fakes that remember what the pipeline asked of them.
+
+type recSel struct {
+	infos  map[uint32]*process.Info
+	forgot []uint32
+}
+
+func (s *recSel) Lookup(pid uint32) *process.Info { return s.infos[pid] }
+func (s *recSel) Evaluate(pid uint32, exe string) *process.Info {
+	if !strings.Contains(exe, "selected") {
+		return nil
+	}
+	s.infos[pid] = &process.Info{PID: pid, ServiceName: "svc"}
+	return s.infos[pid]
+}
+func (s *recSel) Inherit(child, parent uint32) *process.Info {
+	if p := s.infos[parent]; p != nil {
+		c := *p
+		c.PID = child
+		s.infos[child] = &c
+		return &c
+	}
+	return nil
+}
+func (s *recSel) Forget(pid uint32) { delete(s.infos, pid); s.forgot = append(s.forgot, pid) }
+
+type recTracker struct {
+	tracked   map[uint32]uint32
+	untracked []uint32
+	http2     [][2]uint32
+}
+
+func (t *recTracker) SetTracked(pid, flags uint32) error { t.tracked[pid] = flags; return nil }
+func (t *recTracker) Untrack(pid uint32) error {
+	delete(t.tracked, pid)
+	t.untracked = append(t.untracked, pid)
+	return nil
+}
+func (t *recTracker) MarkHTTP2(pid, fd uint32) error { t.http2 = append(t.http2, [2]uint32{pid, fd}); return nil }
+
+type recSink struct {
+	recs []record.Record
+	gone []uint32
+}
+
+func (s *recSink) Record(r *record.Record, _ *process.Info) { s.recs = append(s.recs, *r) }
+func (s *recSink) ProcessGone(pid uint32)                   { s.gone = append(s.gone, pid) }
+
+type fixture struct {
+	p     *Pipeline
+	sel   *recSel
+	trk   *recTracker
+	sink  *recSink
+	stats *Stats
+}
+
+func newFixture(selected ...uint32) *fixture {
+	f := &fixture{sel: &recSel{infos: map[uint32]*process.Info{}}, trk: &recTracker{tracked: map[uint32]uint32{}},
+		sink: &recSink{}, stats: &Stats{}}
+	for _, pid := range selected {
+		f.sel.infos[pid] = &process.Info{PID: pid, ServiceName: "svc"}
+	}
+	f.p = New(f.sink, f.sel, f.trk, f.stats, Options{})
+	return f
+}
+
+func connEv(pid, fd uint32, sock uint64, local, remote string) *probes.Event {
+	l, r := netip.MustParseAddrPort(local), netip.MustParseAddrPort(remote)
+	e := &probes.Event{Type: probes.EventConn, TGID: pid, FD: fd, Sock: sock, Family: 2,
+		LocalPort: l.Port(), RemotePort: r.Port()}
+	a, b := l.Addr().As4(), r.Addr().As4()
+	copy(e.LocalAddr[:], a[:])
+	copy(e.RemoteAddr[:], b[:])
+	return e
+}
+
+func dataEv(typ probes.EventType, pid, fd uint32, sock, mono uint64, payload string) *probes.Event {
+	b := []byte(payload)
+	return &probes.Event{Type: typ, TGID: pid, FD: fd, Sock: sock, Mono: mono, Len: uint32(len(b)), Payload: b}
+}
+
+const (
+	req  = "GET /a?secret=1 HTTP/1.1\r\nHost: shop\r\n\r\n"
+	resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+)
+
+func TestRecordsCarryEndpointsAndWallTime(t *testing.T) {
+	f := newFixture(7)
+	f.p.Handle(connEv(7, 5, 1, "10.0.0.1:80", "10.0.0.2:5555"))
+	f.p.Handle(dataEv(probes.EventDataIn, 7, 5, 1, 1000, req))
+	f.p.Handle(dataEv(probes.EventDataOut, 7, 5, 1, 6000, resp))
+	if len(f.sink.recs) != 1 {
+		t.Fatalf("%d records, want 1", len(f.sink.recs))
+	}
+	r := f.sink.recs[0]
+	if r.Kind != record.KindServer || r.Path != "/a" || r.StatusCode != 200 ||
+		r.Local.String() != "10.0.0.1:80" || r.Peer.String() != "10.0.0.2:5555" {
+		t.Errorf("record %+v", r)
+	}
+	if r.EndUnixNano-r.StartUnixNano != 5000 || r.StartUnixNano < 1e18 {
+		t.Errorf("times %d..%d: want wall-clock ns, 5000 apart", r.StartUnixNano, r.EndUnixNano)
+	}
+}
+
+// A new socket on a known fd means the close was missed: the old
+// connection ends (a client request without response fails) and the new one
+// starts clean.
+func TestFdReuseEndsTheOldConnection(t *testing.T) {
+	f := newFixture(7)
+	f.p.Handle(connEv(7, 5, 1, "10.0.0.1:40000", "10.0.0.9:80"))
+	f.p.Handle(dataEv(probes.EventDataOut, 7, 5, 1, 1000, req))
+	f.p.Handle(connEv(7, 5, 2, "10.0.0.1:40001", "10.0.0.9:80"))
+	if len(f.sink.recs) != 1 || f.sink.recs[0].ErrorType != "connection_closed" || f.sink.recs[0].Kind != record.KindClient {
+		t.Fatalf("records %+v, want one failed client request", f.sink.recs)
+	}
+	f.p.Handle(dataEv(probes.EventDataOut, 7, 5, 2, 2000, req))
+	f.p.Handle(dataEv(probes.EventDataIn, 7, 5, 2, 3000, resp))
+	if len(f.sink.recs) != 2 || f.sink.recs[1].StatusCode != 200 || f.sink.recs[1].Local.Port() != 40001 {
+		t.Errorf("after reuse: %+v", f.sink.recs)
+	}
+	if n := f.stats.OpenConns.Load(); n != 1 {
+		t.Errorf("open connections %d, want 1", n)
+	}
+}
+
+func TestExitForgetsEverything(t *testing.T) {
+	f := newFixture(7)
+	f.trk.tracked[7] = probes.FlagConfirmed
+	f.p.Handle(connEv(7, 5, 1, "10.0.0.1:80", "10.0.0.2:5555"))
+	f.p.Handle(dataEv(probes.EventDataIn, 7, 5, 1, 1000, req))
+	f.p.Handle(&probes.Event{Type: probes.EventExit, TGID: 7})
+	if len(f.sink.gone) != 1 || f.sink.gone[0] != 7 || len(f.trk.untracked) != 1 || len(f.sel.forgot) != 1 {
+		t.Errorf("gone %v untracked %v forgot %v", f.sink.gone, f.trk.untracked, f.sel.forgot)
+	}
+	if n := f.stats.OpenConns.Load(); n != 0 {
+		t.Errorf("open connections %d after exit", n)
+	}
+	f.p.Tick()
+	if n := f.stats.Incomplete.Load(); n != 1 {
+		t.Errorf("incomplete %d: the unanswered request must be counted", n)
+	}
+}
+
+func TestExecSelectsOrDrops(t *testing.T) {
+	f := newFixture()
+	f.p.Handle(&probes.Event{Type: probes.EventExec, TGID: 8, Payload: []byte("/usr/bin/selected\x00")})
+	f.p.Handle(&probes.Event{Type: probes.EventExec, TGID: 9, Payload: []byte("/usr/bin/other\x00")})
+	if f.trk.tracked[8] != probes.FlagConfirmed {
+		t.Errorf("matching exec not confirmed: %v", f.trk.tracked)
+	}
+	if len(f.trk.untracked) != 1 || f.trk.untracked[0] != 9 {
+		t.Errorf("non-matching exec not dropped: %v", f.trk.untracked)
+	}
+	// A selected process's child is followed under its identity.
+	f.p.Handle(&probes.Event{Type: probes.EventFork, TGID: 10, FD: 8})
+	if f.sel.infos[10] == nil || f.trk.tracked[10] != probes.FlagConfirmed {
+		t.Errorf("forked child not followed")
+	}
+}
+
+// h2 frame: 9-byte header then payload.
+func frame(typ, flags byte, stream uint32, payload ...byte) string {
+	n := len(payload)
+	h := []byte{byte(n >> 16), byte(n >> 8), byte(n), typ, flags, byte(stream >> 24), byte(stream >> 16), byte(stream >> 8), byte(stream)}
+	return string(append(h, payload...))
+}
+
+const (
+	preface    = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+	endStream  = 0x1
+	endHeaders = 0x4
+)
+
+func TestHTTP2AfterPreface(t *testing.T) {
+	f := newFixture(7)
+	f.p.Handle(connEv(7, 5, 1, "10.0.0.1:80", "10.0.0.2:5555"))
+	// :method GET, :path /, :scheme http (static table 2, 4, 6)
+	in := preface + frame(4, 0, 0) + frame(1, endHeaders|endStream, 1, 0x82, 0x84, 0x86)
+	f.p.Handle(dataEv(probes.EventDataIn, 7, 5, 1, 1000, in))
+	// :status 200 (static table 8)
+	f.p.Handle(dataEv(probes.EventDataOut, 7, 5, 1, 4000, frame(4, 0, 0)+frame(1, endHeaders|endStream, 1, 0x88)))
+	if len(f.sink.recs) != 1 {
+		t.Fatalf("%d records, want 1", len(f.sink.recs))
+	}
+	r := f.sink.recs[0]
+	if r.Method != "GET" || r.Path != "/" || r.StatusCode != 200 || r.ProtoVersion != "2" || r.EndUnixNano-r.StartUnixNano != 3000 {
+		t.Errorf("record %+v", r)
+	}
+	if len(f.trk.http2) != 0 {
+		t.Errorf("MarkHTTP2 %v: the kernel saw the preface itself", f.trk.http2)
+	}
+}
+
+// Frames on a connection first seen mid-way: the pipeline recognises them
+// and asks the kernel to copy every transfer of this connection.
+func TestHTTP2MidConnectionMarksKernel(t *testing.T) {
+	f := newFixture(7)
+	f.p.Handle(connEv(7, 5, 1, "10.0.0.1:80", "10.0.0.2:5555"))
+	f.p.Handle(dataEv(probes.EventDataIn, 7, 5, 1, 1000, frame(1, endHeaders|endStream, 3, 0x82, 0x84, 0x86)))
+	if len(f.trk.http2) != 1 || f.trk.http2[0] != [2]uint32{7, 5} {
+		t.Errorf("MarkHTTP2 calls %v, want (7, 5)", f.trk.http2)
+	}
+}
