@@ -15,28 +15,38 @@ import (
 // startListener runs a python process listening on a free port, with env.
 func startListener(t *testing.T, env ...string) (pid int, port int) {
 	t.Helper()
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 not installed")
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port = ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
+	pid, err = startListenerOn(t, port, env...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid, port
+}
+
+// startListenerOn runs a python process listening on port, with env.
+func startListenerOn(t *testing.T, port int, env ...string) (int, error) {
+	t.Helper()
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not installed")
+	}
 	cmd := exec.Command("python3", "-c", fmt.Sprintf(
 		"import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',%d))\ns.listen()\nprint('up',flush=True)\ntime.sleep(60)", port))
 	cmd.Env = append(os.Environ(), env...)
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	buf := make([]byte, 3)
 	if _, err := out.Read(buf); err != nil {
-		t.Fatal(err)
+		return 0, fmt.Errorf("listener on %d did not come up: %w", port, err)
 	}
-	return cmd.Process.Pid, port
+	return cmd.Process.Pid, nil
 }
 
 func TestScanSelectsByPortAndExe(t *testing.T) {
@@ -146,5 +156,42 @@ func TestReadEnvAndListening(t *testing.T) {
 	readListening(tcp, m)
 	if len(m) != 1 || m[12345] != 8080 {
 		t.Errorf("listening = %v, want {12345: 8080}", m)
+	}
+}
+
+// A restarted service keeps its service.name and gets a new
+// service.instance.id: the id is per process start.
+func TestRestartKeepsNameNewInstance(t *testing.T) {
+	pid1, port := startListener(t, "OTEL_SERVICE_NAME=payments")
+	d := New(Config{Criteria: Criteria{Ports: func(p uint16) bool { return int(p) == port }}, HostName: "h"})
+	d.Scan()
+	first := d.Lookup(uint32(pid1))
+	if first == nil {
+		t.Fatal("first instance not selected")
+	}
+	p, _ := os.FindProcess(pid1)
+	p.Kill()
+	p.Wait()
+	// The same service again, on the same port.
+	deadline := time.Now().Add(5 * time.Second)
+	var pid2 int
+	for {
+		var err error
+		if pid2, err = startListenerOn(t, port, "OTEL_SERVICE_NAME=payments"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port %d not free again: %v", port, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	added, removed := d.Scan()
+	if len(removed) != 1 || removed[0] != uint32(pid1) || len(added) != 1 || added[0].PID != uint32(pid2) {
+		t.Fatalf("added %v removed %v", added, removed)
+	}
+	second := added[0]
+	if second.ServiceName != "payments" || second.InstanceID == first.InstanceID || second.InstanceID == "" {
+		t.Errorf("restart: name %q (want payments), instance %q (first %q): want the same name and a new instance",
+			second.ServiceName, second.InstanceID, first.InstanceID)
 	}
 }
