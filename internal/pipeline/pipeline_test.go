@@ -48,7 +48,10 @@ func (t *recTracker) Untrack(pid uint32) error {
 	t.untracked = append(t.untracked, pid)
 	return nil
 }
-func (t *recTracker) MarkHTTP2(pid, fd uint32) error { t.http2 = append(t.http2, [2]uint32{pid, fd}); return nil }
+func (t *recTracker) MarkHTTP2(pid, fd uint32) error {
+	t.http2 = append(t.http2, [2]uint32{pid, fd})
+	return nil
+}
 
 type recSink struct {
 	recs []record.Record
