@@ -62,6 +62,12 @@ struct conn_info {
 	 * after an h2c upgrade), or by user space when it recognises frames on
 	 * a connection that was open before we started. */
 	__u8 h2;
+	__u8 sniffed; /* its first transfer was looked at for a TLS record */
+	/* TLS: the socket carries TLS records (its first transfer began with a
+	 * record header, or a TLS probe produced plaintext for it). Its socket
+	 * bytes are ciphertext and never sent; the plaintext comes from the
+	 * uprobes on SSL_read/SSL_write or Go's crypto/tls. */
+	__u8 tls;
 };
 
 struct {
@@ -89,6 +95,53 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
+
+/* TLS: one entry per TLS read/write call in flight, keyed by the thread
+ * (OpenSSL: kind TLS_KEY_THREAD, id = thread id) or by the goroutine (Go:
+ * kind TLS_KEY_GOROUTINE, id = the g pointer in R14, since a goroutine can
+ * move between threads inside a call). tls_fds remembers which socket an
+ * SSL object or Go *tls.Conn (kind TLS_KEY_HANDLE) was last seen using, for
+ * reads served from the library's buffer without a syscall. */
+enum tls_key_kind {
+	TLS_KEY_HANDLE = 0,
+	TLS_KEY_THREAD = 1,
+	TLS_KEY_GOROUTINE = 2,
+	/* the TLS socket a thread last read ciphertext from outside any TLS
+	 * call: libraries fed through a memory BIO (Node.js) read the socket
+	 * first, then call SSL_read on the same thread without a syscall. */
+	TLS_KEY_LAST_READ = 3,
+};
+
+struct tls_key {
+	__u32 tgid;
+	__u32 kind;
+	__u64 id;
+};
+
+struct tls_call {
+	__u64 handle; /* SSL *, or Go *tls.Conn */
+	__u64 buf;    /* the caller's plaintext buffer */
+	__u64 lenp;   /* SSL_*_ex: size_t *readbytes / *written */
+	__u32 fd;     /* fd + 1 of the socket the call used, 0 if none yet */
+	__u8 type;    /* EVENT_DATA_IN or EVENT_DATA_OUT; 0: a handshake, whose
+		       * socket I/O only tells which socket the handle uses */
+	__u8 ex;
+	__u8 pad[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tls_key);
+	__type(value, struct tls_call);
+} tls_calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tls_key);
+	__type(value, __u32); /* fd */
+} tls_fds SEC(".maps");
 
 /* x86_64 syscall numbers. */
 #define NR_read 0
@@ -284,6 +337,8 @@ struct xfer {
 	__u32 fd;
 	__u8 type;
 	__u8 vectored;
+	__u8 tls;   /* the bytes are TLS plaintext from a uprobe */
+	__u64 g;    /* syscalls: R14 (a Go program's current goroutine) */
 	const void *ptr; /* the buffer, or the iovec array */
 	__u64 iovcnt;
 	__u64 n;
@@ -364,22 +419,73 @@ static __always_inline long walk_iov(__u64 i, void *ctx)
 	return 0;
 }
 
+/* tls_syscall: a socket transfer on a TLS connection. When the thread (or
+ * goroutine) is inside a probed TLS call, remember which socket the call
+ * uses. The ciphertext itself is never sent. */
+static __always_inline void tls_syscall(__u32 tgid, __u32 fd, __u64 g, __u8 type)
+{
+	struct tls_key k = {.tgid = tgid, .kind = TLS_KEY_THREAD, .id = (__u32)bpf_get_current_pid_tgid()};
+	struct tls_call *c = bpf_map_lookup_elem(&tls_calls, &k);
+	if (!c && g) {
+		k.kind = TLS_KEY_GOROUTINE;
+		k.id = g;
+		c = bpf_map_lookup_elem(&tls_calls, &k);
+	}
+	if (!c) {
+		if (type == EVENT_DATA_IN) {
+			k.kind = TLS_KEY_LAST_READ;
+			k.id = (__u32)bpf_get_current_pid_tgid();
+			bpf_map_update_elem(&tls_fds, &k, &fd, BPF_ANY);
+		}
+		return;
+	}
+	c->fd = fd + 1;
+	struct tls_key h = {.tgid = tgid, .kind = TLS_KEY_HANDLE, .id = c->handle};
+	bpf_map_update_elem(&tls_fds, &h, &fd, BPF_ANY);
+}
+
+/* is_tls_record: a TLS record header, handshake (0x16) or application
+ * data (0x17), version 0x03 0x00-0x04. */
+static __always_inline int is_tls_record(const __u8 *p)
+{
+	return (p[0] == 0x16 || p[0] == 0x17) && p[1] == 0x03 && p[2] <= 0x04;
+}
+
 static __always_inline void data(__u32 tgid, const struct xfer *x)
 {
 	struct conn_key k = {.tgid = tgid, .fd = x->fd};
 	struct conn_info *ci = lookup_conn(&k);
 	if (!ci)
 		return;
+	struct ebpfred_iovec v = {};
+	int have_v = iov_at(x, 0, &v) == 0;
+	if (x->tls) {
+		ci->tls = 1;
+		ci->sniffed = 1;
+	} else {
+		if (!ci->sniffed) {
+			__u8 hd[3] = {};
+			ci->sniffed = 1;
+			if (have_v && v.iov_len >= 3 && x->n >= 3 && bpf_probe_read_user(hd, 3, v.iov_base) == 0 &&
+			    is_tls_record(hd))
+				ci->tls = 1;
+		}
+		if (ci->tls) {
+			tls_syscall(tgid, x->fd, x->g, x->type);
+			return;
+		}
+	}
 	send_tuple(tgid, x->fd, ci);
 	struct event *e = new_event(x->type, tgid, x->fd);
 	if (!e)
 		return;
+	if (x->tls)
+		e->type |= EVENT_FLAG_TLS;
 	e->sk = ci->sk;
 	__u64 n = x->n;
 	e->len = n;
 
-	struct ebpfred_iovec v = {};
-	if (iov_at(x, 0, &v) != 0) {
+	if (!have_v) {
 		submit(e, EVENT_HDR_SIZE);
 		return;
 	}
@@ -498,7 +604,7 @@ int ebpfred_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 			return 0;
 		struct conn_key k = {.tgid = tgid, .fd = regs->di};
 		struct conn_info *ci = lookup_conn(&k);
-		if (!ci)
+		if (!ci || ci->tls)
 			return 0;
 		send_tuple(tgid, k.fd, ci);
 		struct event *e = new_event(EVENT_DATA_OUT, tgid, k.fd);
@@ -525,7 +631,167 @@ int ebpfred_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	x.fd = regs->di;
 	x.n = ret;
+	x.g = regs->r14;
 	data(tgid, &x);
+	return 0;
+}
+
+/* ---- TLS plaintext: OpenSSL (shared or static) and Go crypto/tls ----
+ *
+ * Entry uprobes remember the call's buffer per thread (OpenSSL) or per
+ * goroutine (Go); the socket transfers the call makes are seen by sys_exit
+ * above, which records the fd and suppresses the ciphertext; the return
+ * probe emits the plaintext through data(), with the same copy rules as
+ * socket bytes. The programs fire for every process that maps the library,
+ * so each one checks tracked_pids first. */
+
+static __always_inline int tls_enter(__u32 kind, __u64 id, __u64 handle, __u64 buf, __u64 lenp, __u8 type,
+				     __u8 ex)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!bpf_map_lookup_elem(&tracked_pids, &tgid))
+		return 0;
+	struct tls_key k = {.tgid = tgid, .kind = kind, .id = id};
+	struct tls_call c = {.handle = handle, .buf = buf, .lenp = lenp, .type = type, .ex = ex};
+	/* a handshake nested in a read or write must not replace it */
+	bpf_map_update_elem(&tls_calls, &k, &c, type ? BPF_ANY : BPF_NOEXIST);
+	return 0;
+}
+
+/* tls_exit emits n plaintext bytes of the call in flight under k. */
+static __always_inline void tls_exit(struct tls_key *k, struct tls_call *c, __s64 n)
+{
+	__u32 fd;
+	if (c->fd) {
+		fd = c->fd - 1;
+	} else {
+		struct tls_key h = {.tgid = k->tgid, .kind = TLS_KEY_HANDLE, .id = c->handle};
+		__u32 *f = bpf_map_lookup_elem(&tls_fds, &h);
+		if (!f && c->type == EVENT_DATA_IN && k->kind == TLS_KEY_THREAD) {
+			/* memory BIO: the socket this thread just read */
+			struct tls_key l = {.tgid = k->tgid, .kind = TLS_KEY_LAST_READ, .id = k->id};
+			f = bpf_map_lookup_elem(&tls_fds, &l);
+			if (f) {
+				fd = *f;
+				bpf_map_update_elem(&tls_fds, &h, &fd, BPF_ANY);
+			}
+		}
+		if (!f) {
+			count(COUNTER_TLS_NO_FD);
+			return;
+		}
+		fd = *f;
+	}
+	struct xfer x = {.fd = fd, .type = c->type, .tls = 1, .ptr = (const void *)c->buf, .n = n};
+	data(k->tgid, &x);
+}
+
+static __always_inline int ssl_enter(struct user_regs *r, __u8 type, __u8 ex)
+{
+	/* SSL_read(ssl, buf, num) / SSL_read_ex(ssl, buf, num, &readbytes) */
+	return tls_enter(TLS_KEY_THREAD, (__u32)bpf_get_current_pid_tgid(), r->di, r->si, ex ? r->cx : 0, type,
+			 ex);
+}
+
+SEC("uprobe")
+int ebpfred_ssl_read(struct user_regs *r) { return ssl_enter(r, EVENT_DATA_IN, 0); }
+
+SEC("uprobe")
+int ebpfred_ssl_read_ex(struct user_regs *r) { return ssl_enter(r, EVENT_DATA_IN, 1); }
+
+SEC("uprobe")
+int ebpfred_ssl_write(struct user_regs *r) { return ssl_enter(r, EVENT_DATA_OUT, 0); }
+
+SEC("uprobe")
+int ebpfred_ssl_write_ex(struct user_regs *r) { return ssl_enter(r, EVENT_DATA_OUT, 1); }
+
+/* SSL_do_handshake (SSL_accept and SSL_connect call it): its socket I/O ties
+ * the SSL object to its fd before the first SSL_read, which may be served
+ * from bytes the handshake already read. */
+SEC("uprobe")
+int ebpfred_ssl_handshake(struct user_regs *r) { return ssl_enter(r, 0, 0); }
+
+/* tls_handshake_done ends a handshake entry, and only that: a handshake
+ * nested in a read or write (Go's Read and Write call Handshake first, every
+ * time) must leave the outer call's entry alone. */
+static __always_inline int tls_handshake_done(__u32 kind, __u64 id)
+{
+	struct tls_key k = {.tgid = bpf_get_current_pid_tgid() >> 32, .kind = kind, .id = id};
+	struct tls_call *p = bpf_map_lookup_elem(&tls_calls, &k);
+	if (p && p->type == 0)
+		bpf_map_delete_elem(&tls_calls, &k);
+	return 0;
+}
+
+SEC("uretprobe")
+int ebpfred_ssl_handshake_ret(struct user_regs *r)
+{
+	return tls_handshake_done(TLS_KEY_THREAD, (__u32)bpf_get_current_pid_tgid());
+}
+
+/* One return probe for the four functions: what the call was is in its
+ * tls_calls entry. */
+SEC("uretprobe")
+int ebpfred_ssl_ret(struct user_regs *r)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_key k = {.tgid = id >> 32, .kind = TLS_KEY_THREAD, .id = (__u32)id};
+	struct tls_call *p = bpf_map_lookup_elem(&tls_calls, &k);
+	if (!p)
+		return 0;
+	struct tls_call c = *p;
+	bpf_map_delete_elem(&tls_calls, &k);
+	int rc = (int)r->ax;
+	__s64 n = rc;
+	if (c.ex) {
+		__u64 got = 0;
+		if (rc != 1 || bpf_probe_read_user(&got, sizeof(got), (void *)c.lenp) != 0)
+			return 0;
+		n = got;
+	}
+	if (n > 0 && c.type)
+		tls_exit(&k, &c, n);
+	return 0;
+}
+
+/* Go crypto/tls.(*Conn).Read / Write, register ABI (Go >= 1.17): at entry
+ * RAX = *Conn, RBX = buffer, RCX = length; R14 = the current g. */
+static __always_inline int go_enter(struct user_regs *r, __u8 type)
+{
+	return tls_enter(TLS_KEY_GOROUTINE, r->r14, r->ax, r->bx, 0, type, 0);
+}
+
+SEC("uprobe")
+int ebpfred_go_tls_read(struct user_regs *r) { return go_enter(r, EVENT_DATA_IN); }
+
+SEC("uprobe")
+int ebpfred_go_tls_write(struct user_regs *r) { return go_enter(r, EVENT_DATA_OUT); }
+
+/* crypto/tls.(*Conn).handshakeContext: net/http's server completes the
+ * handshake before its first Read, and the read that ends the handshake
+ * often brings the first request too, which Read then serves without a
+ * syscall. The handshake's socket I/O ties the *Conn to its fd. */
+SEC("uprobe")
+int ebpfred_go_tls_handshake(struct user_regs *r) { return go_enter(r, 0); }
+
+SEC("uprobe")
+int ebpfred_go_tls_handshake_ret(struct user_regs *r) { return tls_handshake_done(TLS_KEY_GOROUTINE, r->r14); }
+
+/* Attached at every RET instruction of both functions (never a uretprobe
+ * on Go code: it breaks stack growth and traceback). RAX = n. */
+SEC("uprobe")
+int ebpfred_go_tls_ret(struct user_regs *r)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tls_key k = {.tgid = tgid, .kind = TLS_KEY_GOROUTINE, .id = r->r14};
+	struct tls_call *p = bpf_map_lookup_elem(&tls_calls, &k);
+	if (!p)
+		return 0;
+	struct tls_call c = *p;
+	bpf_map_delete_elem(&tls_calls, &k);
+	__s64 n = (__s64)r->ax;
+	if (n > 0 && c.type)
+		tls_exit(&k, &c, n);
 	return 0;
 }
 

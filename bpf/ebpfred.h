@@ -18,6 +18,11 @@ enum event_type {
 			     * once before its first data event */
 };
 
+/* Or'ed into a data event's type: the payload is TLS plaintext captured by
+ * a uprobe (OpenSSL SSL_read/SSL_write, Go crypto/tls), not socket bytes.
+ * User space then reports the connection with url.scheme "https". */
+#define EVENT_FLAG_TLS 0x80
+
 enum track_flags {
 	TRACK_CONFIRMED = 1,
 	TRACK_PENDING = 2, /* exec'd, not yet matched by user space */
@@ -26,7 +31,8 @@ enum track_flags {
 enum counter {
 	COUNTER_DROPPED = 0,        /* records lost: ring full */
 	COUNTER_CONNS_RESOLVED = 1, /* fds resolved to TCP sockets */
-	COUNTER_MAX = 2,
+	COUNTER_TLS_NO_FD = 2,      /* TLS plaintext with no known socket: dropped */
+	COUNTER_MAX = 3,
 };
 
 /* A data, close, exec, fork or exit event. The connection's endpoints are
@@ -39,7 +45,7 @@ struct event {
 	__u32 fd;
 	__u32 len; /* bytes transferred */
 	__u16 payload_len;
-	__u8 type;
+	__u8 type;     /* enum event_type, | EVENT_FLAG_TLS for plaintext */
 	__u8 tail_len; /* 0 when the payload holds the whole transfer */
 	__u8 tail[8];
 	/* twice MAX_PAYLOAD so the verifier can bound masked offsets */

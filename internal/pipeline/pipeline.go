@@ -42,6 +42,19 @@ type Tracker interface {
 	MarkHTTP2(tgid, fd uint32) error
 }
 
+// tlsInstrumenter is implemented by the probe set (issue 4: TLS): attach
+// the TLS library probes a newly selected process needs. Optional, so that
+// test fakes of Tracker need not implement it.
+type tlsInstrumenter interface {
+	InstrumentTLSAsync(tgid uint32)
+}
+
+func (p *Pipeline) instrumentTLS(pid uint32) {
+	if t, ok := p.tracker.(tlsInstrumenter); ok {
+		t.InstrumentTLSAsync(pid)
+	}
+}
+
 // Stats are the pipeline's self-telemetry; read them with atomic loads from
 // any goroutine.
 type Stats struct {
@@ -151,6 +164,7 @@ func (p *Pipeline) Handle(e *probes.Event) {
 		exe := string(trimNul(e.Payload))
 		if info := p.sel.Evaluate(e.TGID, exe); info != nil {
 			_ = p.tracker.SetTracked(e.TGID, probes.FlagConfirmed)
+			p.instrumentTLS(e.TGID) // TLS: a Go or statically linked OpenSSL executable
 		} else {
 			p.drop(e.TGID)
 		}
@@ -174,9 +188,18 @@ func (p *Pipeline) data(e *probes.Event) {
 			return
 		}
 		_ = p.tracker.SetTracked(e.TGID, probes.FlagConfirmed)
+		p.instrumentTLS(e.TGID) // TLS: its libssl is mapped by now
 	}
 	now := e.Mono + p.offset
 	c := p.conn(e, stream.Meta{PID: e.TGID, Scheme: "http"})
+	if e.TLS && c.meta.Scheme != "https" {
+		// TLS: plaintext from a TLS library probe. The kernel never sends
+		// the ciphertext, so the parsers start over on the plaintext.
+		c.meta.Scheme = "https"
+		c.h1 = http1.NewConn(c.meta, &p.http)
+		c.h2 = nil
+		c.seen = false
+	}
 	c.lastSeen = now
 	ev := &p.ev
 	ev.Dir = stream.Ingress

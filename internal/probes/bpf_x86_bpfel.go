@@ -25,7 +25,9 @@ type bpfConnInfo struct {
 	CopyNext  uint8
 	TupleSent uint8
 	H2        uint8
-	_         [6]byte
+	Sniffed   uint8
+	Tls       uint8
+	_         [4]byte
 }
 
 type bpfConnKey struct {
@@ -48,22 +50,54 @@ type bpfEvent struct {
 	Payload    [8192]uint8
 }
 
+type bpfTlsCall struct {
+	_      structs.HostLayout
+	Handle uint64
+	Buf    uint64
+	Lenp   uint64
+	Fd     uint32
+	Type   uint8
+	Ex     uint8
+	Pad    [2]uint8
+}
+
+type bpfTlsKey struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Kind uint32
+	Id   uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	bpfMapConns           = "conns"
-	bpfMapCounters        = "counters"
-	bpfMapEvents          = "events"
-	bpfMapScratch         = "scratch"
-	bpfMapTrackedPids     = "tracked_pids"
-	bpfProgEbpfredExec    = "ebpfred_exec"
-	bpfProgEbpfredExit    = "ebpfred_exit"
-	bpfProgEbpfredFork    = "ebpfred_fork"
-	bpfProgEbpfredSysExit = "ebpfred_sys_exit"
-	bpfVarSelfTgid        = "self_tgid"
-	bpfVarTrackExecs      = "track_execs"
-	bpfVarWakeupBytes     = "wakeup_bytes"
+	bpfMapConns                     = "conns"
+	bpfMapCounters                  = "counters"
+	bpfMapEvents                    = "events"
+	bpfMapScratch                   = "scratch"
+	bpfMapTlsCalls                  = "tls_calls"
+	bpfMapTlsFds                    = "tls_fds"
+	bpfMapTrackedPids               = "tracked_pids"
+	bpfProgEbpfredExec              = "ebpfred_exec"
+	bpfProgEbpfredExit              = "ebpfred_exit"
+	bpfProgEbpfredFork              = "ebpfred_fork"
+	bpfProgEbpfredGoTlsHandshake    = "ebpfred_go_tls_handshake"
+	bpfProgEbpfredGoTlsHandshakeRet = "ebpfred_go_tls_handshake_ret"
+	bpfProgEbpfredGoTlsRead         = "ebpfred_go_tls_read"
+	bpfProgEbpfredGoTlsRet          = "ebpfred_go_tls_ret"
+	bpfProgEbpfredGoTlsWrite        = "ebpfred_go_tls_write"
+	bpfProgEbpfredSslHandshake      = "ebpfred_ssl_handshake"
+	bpfProgEbpfredSslHandshakeRet   = "ebpfred_ssl_handshake_ret"
+	bpfProgEbpfredSslRead           = "ebpfred_ssl_read"
+	bpfProgEbpfredSslReadEx         = "ebpfred_ssl_read_ex"
+	bpfProgEbpfredSslRet            = "ebpfred_ssl_ret"
+	bpfProgEbpfredSslWrite          = "ebpfred_ssl_write"
+	bpfProgEbpfredSslWriteEx        = "ebpfred_ssl_write_ex"
+	bpfProgEbpfredSysExit           = "ebpfred_sys_exit"
+	bpfVarSelfTgid                  = "self_tgid"
+	bpfVarTrackExecs                = "track_execs"
+	bpfVarWakeupBytes               = "wakeup_bytes"
 )
 
 // loadBpf returns the embedded CollectionSpec for bpf.
@@ -108,10 +142,22 @@ type bpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfProgramSpecs struct {
-	EbpfredExec    *ebpf.ProgramSpec `ebpf:"ebpfred_exec"`
-	EbpfredExit    *ebpf.ProgramSpec `ebpf:"ebpfred_exit"`
-	EbpfredFork    *ebpf.ProgramSpec `ebpf:"ebpfred_fork"`
-	EbpfredSysExit *ebpf.ProgramSpec `ebpf:"ebpfred_sys_exit"`
+	EbpfredExec              *ebpf.ProgramSpec `ebpf:"ebpfred_exec"`
+	EbpfredExit              *ebpf.ProgramSpec `ebpf:"ebpfred_exit"`
+	EbpfredFork              *ebpf.ProgramSpec `ebpf:"ebpfred_fork"`
+	EbpfredGoTlsHandshake    *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_handshake"`
+	EbpfredGoTlsHandshakeRet *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_handshake_ret"`
+	EbpfredGoTlsRead         *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_read"`
+	EbpfredGoTlsRet          *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_ret"`
+	EbpfredGoTlsWrite        *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_write"`
+	EbpfredSslHandshake      *ebpf.ProgramSpec `ebpf:"ebpfred_ssl_handshake"`
+	EbpfredSslHandshakeRet   *ebpf.ProgramSpec `ebpf:"ebpfred_ssl_handshake_ret"`
+	EbpfredSslRead           *ebpf.ProgramSpec `ebpf:"ebpfred_ssl_read"`
+	EbpfredSslReadEx         *ebpf.ProgramSpec `ebpf:"ebpfred_ssl_read_ex"`
+	EbpfredSslRet            *ebpf.ProgramSpec `ebpf:"ebpfred_ssl_ret"`
+	EbpfredSslWrite          *ebpf.ProgramSpec `ebpf:"ebpfred_ssl_write"`
+	EbpfredSslWriteEx        *ebpf.ProgramSpec `ebpf:"ebpfred_ssl_write_ex"`
+	EbpfredSysExit           *ebpf.ProgramSpec `ebpf:"ebpfred_sys_exit"`
 }
 
 // bpfMapSpecs contains maps before they are loaded into the kernel.
@@ -122,6 +168,8 @@ type bpfMapSpecs struct {
 	Counters    *ebpf.MapSpec `ebpf:"counters"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
+	TlsCalls    *ebpf.MapSpec `ebpf:"tls_calls"`
+	TlsFds      *ebpf.MapSpec `ebpf:"tls_fds"`
 	TrackedPids *ebpf.MapSpec `ebpf:"tracked_pids"`
 }
 
@@ -158,6 +206,8 @@ type bpfMaps struct {
 	Counters    *ebpf.Map `ebpf:"counters"`
 	Events      *ebpf.Map `ebpf:"events"`
 	Scratch     *ebpf.Map `ebpf:"scratch"`
+	TlsCalls    *ebpf.Map `ebpf:"tls_calls"`
+	TlsFds      *ebpf.Map `ebpf:"tls_fds"`
 	TrackedPids *ebpf.Map `ebpf:"tracked_pids"`
 }
 
@@ -167,6 +217,8 @@ func (m *bpfMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.Scratch,
+		m.TlsCalls,
+		m.TlsFds,
 		m.TrackedPids,
 	)
 }
@@ -184,10 +236,22 @@ type bpfVariables struct {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfPrograms struct {
-	EbpfredExec    *ebpf.Program `ebpf:"ebpfred_exec"`
-	EbpfredExit    *ebpf.Program `ebpf:"ebpfred_exit"`
-	EbpfredFork    *ebpf.Program `ebpf:"ebpfred_fork"`
-	EbpfredSysExit *ebpf.Program `ebpf:"ebpfred_sys_exit"`
+	EbpfredExec              *ebpf.Program `ebpf:"ebpfred_exec"`
+	EbpfredExit              *ebpf.Program `ebpf:"ebpfred_exit"`
+	EbpfredFork              *ebpf.Program `ebpf:"ebpfred_fork"`
+	EbpfredGoTlsHandshake    *ebpf.Program `ebpf:"ebpfred_go_tls_handshake"`
+	EbpfredGoTlsHandshakeRet *ebpf.Program `ebpf:"ebpfred_go_tls_handshake_ret"`
+	EbpfredGoTlsRead         *ebpf.Program `ebpf:"ebpfred_go_tls_read"`
+	EbpfredGoTlsRet          *ebpf.Program `ebpf:"ebpfred_go_tls_ret"`
+	EbpfredGoTlsWrite        *ebpf.Program `ebpf:"ebpfred_go_tls_write"`
+	EbpfredSslHandshake      *ebpf.Program `ebpf:"ebpfred_ssl_handshake"`
+	EbpfredSslHandshakeRet   *ebpf.Program `ebpf:"ebpfred_ssl_handshake_ret"`
+	EbpfredSslRead           *ebpf.Program `ebpf:"ebpfred_ssl_read"`
+	EbpfredSslReadEx         *ebpf.Program `ebpf:"ebpfred_ssl_read_ex"`
+	EbpfredSslRet            *ebpf.Program `ebpf:"ebpfred_ssl_ret"`
+	EbpfredSslWrite          *ebpf.Program `ebpf:"ebpfred_ssl_write"`
+	EbpfredSslWriteEx        *ebpf.Program `ebpf:"ebpfred_ssl_write_ex"`
+	EbpfredSysExit           *ebpf.Program `ebpf:"ebpfred_sys_exit"`
 }
 
 func (p *bpfPrograms) Close() error {
@@ -195,6 +259,18 @@ func (p *bpfPrograms) Close() error {
 		p.EbpfredExec,
 		p.EbpfredExit,
 		p.EbpfredFork,
+		p.EbpfredGoTlsHandshake,
+		p.EbpfredGoTlsHandshakeRet,
+		p.EbpfredGoTlsRead,
+		p.EbpfredGoTlsRet,
+		p.EbpfredGoTlsWrite,
+		p.EbpfredSslHandshake,
+		p.EbpfredSslHandshakeRet,
+		p.EbpfredSslRead,
+		p.EbpfredSslReadEx,
+		p.EbpfredSslRet,
+		p.EbpfredSslWrite,
+		p.EbpfredSslWriteEx,
 		p.EbpfredSysExit,
 	)
 }

@@ -6,6 +6,8 @@ import "net/netip"
 const (
 	hdrSize  = 40
 	connSize = 72
+	// eventFlagTLS is EVENT_FLAG_TLS, or'ed into a data event's type.
+	eventFlagTLS = 0x80
 )
 
 // EventType mirrors enum event_type in bpf/ebpfred.h.
@@ -23,7 +25,10 @@ const (
 
 // Event is one record from the kernel ring, decoded without allocation.
 type Event struct {
-	Type    EventType
+	Type EventType
+	// TLS: the payload is TLS plaintext from a TLS library probe, not the
+	// socket's bytes.
+	TLS     bool
 	Mono    uint64 // CLOCK_MONOTONIC ns at the syscall's return
 	Sock    uint64 // kernel socket address: connection identity
 	TGID    uint32

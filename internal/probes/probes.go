@@ -45,6 +45,7 @@ type Probes struct {
 	reader *ringbuf.Reader
 	rec    ringbuf.Record
 	ev     Event
+	tls    tlsState
 }
 
 // Load checks that this kernel can run ebpfred, loads the programs and
@@ -123,6 +124,7 @@ func (p *Probes) Close() error {
 	if p.reader != nil {
 		errs = append(errs, p.reader.Close())
 	}
+	errs = append(errs, p.closeTLS())
 	for _, l := range p.links {
 		errs = append(errs, l.Close())
 	}
@@ -190,12 +192,15 @@ func (p *Probes) ForgetConns(tgid uint32) {
 // Counters are the kernel side's own counts, summed over CPUs.
 type Counters struct {
 	Dropped, ConnsResolved uint64
+	// TLSNoFD: TLS plaintext dropped because the socket under the call
+	// was never seen (a connection that was open before the probes).
+	TLSNoFD uint64
 }
 
 // Counters reads the per-CPU counters.
 func (p *Probes) Counters() (Counters, error) {
 	var c Counters
-	dst := []*uint64{&c.Dropped, &c.ConnsResolved}
+	dst := []*uint64{&c.Dropped, &c.ConnsResolved, &c.TLSNoFD}
 	for i, d := range dst {
 		var per []uint64
 		if err := p.objs.Counters.Lookup(uint32(i), &per); err != nil {
@@ -250,7 +255,8 @@ func decode(b []byte, e *Event) bool {
 	e.Sock = le.Uint64(b[8:])
 	e.TGID = le.Uint32(b[16:])
 	e.FD = le.Uint32(b[20:])
-	e.Type = EventType(b[30])
+	e.Type = EventType(b[30] &^ eventFlagTLS)
+	e.TLS = b[30]&eventFlagTLS != 0
 	if e.Type == EventConn {
 		if len(b) < connSize {
 			return false

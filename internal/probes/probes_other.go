@@ -4,6 +4,7 @@ package probes
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,7 +24,7 @@ const (
 type Probes struct{}
 
 // Counters are the kernel side's own counts.
-type Counters struct{ Dropped, ConnsResolved uint64 }
+type Counters struct{ Dropped, ConnsResolved, TLSNoFD uint64 }
 
 // Load always fails here: ebpfred's probes are built for Linux on x86_64.
 func Load(Options) (*Probes, error) {
@@ -37,3 +38,15 @@ func (p *Probes) TrackedCount() int                              { return 0 }
 func (p *Probes) ForgetConns(uint32)                             {}
 func (p *Probes) Counters() (Counters, error)                    { return Counters{}, nil }
 func (p *Probes) Read(time.Duration, func(*Event), func()) error { return nil }
+
+// TLSStats count TLS instrumentation outcomes.
+type TLSStats struct{ FilesInstrumented, FilesFailed atomic.Uint64 }
+
+// TLSLog receives TLS instrumentation news.
+type TLSLog func(pid uint32, path, kind string, err error)
+
+func (p *Probes) SetTLSLog(TLSLog)           {}
+func (p *Probes) TLSStats() *TLSStats        { return &TLSStats{} }
+func (p *Probes) InstrumentTLS(uint32) error { return nil }
+func (p *Probes) InstrumentTLSAsync(uint32)  {}
+func IsNoTLS(error) bool                     { return false }

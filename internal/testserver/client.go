@@ -123,6 +123,7 @@ type ClientOptions struct {
 	Repeat      int      // send the list this many times (default 1)
 	BodySize    int      // request body bytes for POST, PUT and PATCH
 	Headers     []string // "Name: value", e.g. a traceparent
+	InsecureTLS bool     // https: accept the test servers' self-signed certificates
 }
 
 // Client is a started, paused run of the Go client program: it has a PID the
@@ -152,6 +153,9 @@ func StartGoClient(t testing.TB, opts ClientOptions, targets ...string) *Client 
 		"-body", strconv.Itoa(opts.BodySize)}
 	for _, h := range opts.Headers {
 		args = append(args, "-H", h)
+	}
+	if opts.InsecureTLS {
+		args = append(args, "-insecure")
 	}
 	args = append(args, "--")
 	args = append(args, targets...)

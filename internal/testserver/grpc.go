@@ -71,7 +71,37 @@ type GRPCClient struct {
 // concurrency times at once over one connection.
 func StartGRPCClient(t testing.TB, addr string, concurrency int, calls ...string) *GRPCClient {
 	t.Helper()
-	args := append([]string{"-addr", addr, "-c", strconv.Itoa(max(concurrency, 1)), "-wait-stdin", "--"}, calls...)
+	return startGRPCClient(t, addr, concurrency, false, calls...)
+}
+
+// StartGRPCClientTLS is StartGRPCClient over TLS (any server certificate
+// accepted).
+func StartGRPCClientTLS(t testing.TB, addr string, concurrency int, calls ...string) *GRPCClient {
+	t.Helper()
+	return startGRPCClient(t, addr, concurrency, true, calls...)
+}
+
+// StartGRPCGoTLS is StartGRPCGo over TLS with SelfSignedCert.
+func StartGRPCGoTLS(t testing.TB) *Server {
+	t.Helper()
+	cert, key := SelfSignedCert(t)
+	s, err := startProcess(t, "grpc-go", exec.Command(GoBinary(t, "grpcserver"), "-tls-cert", cert, "-tls-key", key), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Scheme = "https"
+	return s
+}
+
+func startGRPCClient(t testing.TB, addr string, concurrency int, useTLS bool, calls ...string) *GRPCClient {
+	t.Helper()
+	args := []string{"-addr", addr, "-c", strconv.Itoa(max(concurrency, 1)), "-wait-stdin"}
+	if useTLS {
+		// connect at the first call: a TLS read already in flight when the
+		// probes attach is not seen (its entry probe never fired)
+		args = append(args, "-tls", "-lazy")
+	}
+	args = append(append(args, "--"), calls...)
 	c := &GRPCClient{t: t, cmd: exec.Command(GoBinary(t, "grpcclient"), args...)}
 	c.errb.max = 16 << 10
 	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.errb

@@ -55,7 +55,13 @@ http {
     }
 
     server {
-        listen {{.Listen}}{{if .HTTP2}} http2{{end}};
+        listen {{.Listen}}{{if .TLS}} ssl{{end}}{{if .HTTP2}} http2{{end}};
+{{- if .TLS}}
+        ssl_certificate {{.Cert}};
+        ssl_certificate_key {{.Key}};
+        ssl_session_cache off;
+        ssl_session_tickets off;
+{{- end}}
         proxy_http_version 1.1;
         proxy_set_header Connection "";
 {{range .Statuses}}
@@ -93,17 +99,25 @@ http {
 // what nginx does not answer itself: see NginxStatuses and NginxByteSizes.
 func StartNginx(t testing.TB, backend *Server) *Server {
 	t.Helper()
-	return startNginx(t, backend, false)
+	return startNginx(t, backend, false, false)
 }
 
 // StartNginxH2C is StartNginx speaking cleartext HTTP/2 with prior
 // knowledge (`listen … http2` without TLS) instead of HTTP/1.x.
 func StartNginxH2C(t testing.TB, backend *Server) *Server {
 	t.Helper()
-	return startNginx(t, backend, true)
+	return startNginx(t, backend, true, false)
 }
 
-func startNginx(t testing.TB, backend *Server, http2 bool) *Server {
+// StartNginxTLS is StartNginx over HTTPS (HTTP/1.1, and HTTP/2 when the
+// client offers h2 by ALPN) with a self-signed certificate made by the
+// openssl CLI; its URLs are https://.
+func StartNginxTLS(t testing.TB, backend *Server) *Server {
+	t.Helper()
+	return startNginx(t, backend, false, true)
+}
+
+func startNginx(t testing.TB, backend *Server, http2, tls bool) *Server {
 	t.Helper()
 	Require(t, "nginx")
 	if backend == nil {
@@ -121,6 +135,10 @@ func startNginx(t testing.TB, backend *Server, http2 bool) *Server {
 		}
 	}
 	accessLog := filepath.Join(dir, "access.log")
+	var cert, key string
+	if tls {
+		cert, key = SelfSignedCert(t)
+	}
 
 	// The port is chosen before nginx binds it: retry if someone took it.
 	var lastErr error
@@ -137,6 +155,9 @@ func startNginx(t testing.TB, backend *Server, http2 bool) *Server {
 			"Listen":   fmt.Sprintf("127.0.0.1:%d", port),
 			"Statuses": NginxStatuses,
 			"HTTP2":    http2,
+			"TLS":      tls,
+			"Cert":     cert,
+			"Key":      key,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -150,7 +171,11 @@ func startNginx(t testing.TB, backend *Server, http2 bool) *Server {
 		cmd := exec.Command(bin, "-p", dir, "-c", confPath, "-e", "stderr")
 		s, err := startProcess(t, "nginx", cmd, port)
 		if err == nil {
+			if tls {
+				s.Scheme = "https"
+			}
 			s.extraLog = func() string { return "nginx access log:\n" + tailFile(accessLog, 8<<10) }
+			s.accessLog = accessLog
 			return s
 		}
 		lastErr = err
@@ -180,4 +205,14 @@ func tailFile(path string, n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+// AccessLogLines returns how many requests nginx logged (nginx servers
+// only): the ground truth for load tests whose client cannot count exactly.
+func (s *Server) AccessLogLines() int {
+	b, err := os.ReadFile(s.accessLog)
+	if err != nil {
+		return -1
+	}
+	return bytes.Count(b, []byte("\n"))
 }

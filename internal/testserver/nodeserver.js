@@ -76,11 +76,16 @@ function serve(req, res) {
   plain(res, 404, 'not found\n');
 }
 
-const server = http.createServer((req, res) => {
+// HTTPS when argv[3] (certificate) and argv[4] (key) are given.
+const tlsOpts = process.argv[4]
+  ? { cert: require('fs').readFileSync(process.argv[3]), key: require('fs').readFileSync(process.argv[4]) }
+  : null;
+const handler = (req, res) => {
   // Read the whole request body before answering; the bytes are discarded.
   req.on('data', () => {});
   req.on('end', () => serve(req, res));
-});
+};
+const server = tlsOpts ? require('https').createServer(tlsOpts, handler) : http.createServer(handler);
 // Tests may pause between requests on one connection: keep it open.
 server.keepAliveTimeout = 120 * 1000;
 server.headersTimeout = 130 * 1000;

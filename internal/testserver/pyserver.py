@@ -128,6 +128,12 @@ class Server(ThreadingHTTPServer):
 def main():
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     srv = Server(("127.0.0.1", port), Handler)
+    if len(sys.argv) > 3:
+        # HTTPS: argv[2] = certificate, argv[3] = key (ssl module, libssl)
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print("LISTENING %d" % srv.server_address[1], flush=True)
     srv.serve_forever()
 

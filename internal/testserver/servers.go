@@ -1,7 +1,9 @@
 package testserver
 
 import (
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,6 +29,50 @@ func StartGo(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// StartGoTLS starts cmd/goserver over HTTPS (HTTP/1.1, or HTTP/2 when the
+// client offers h2 by ALPN) with SelfSignedCert.
+func StartGoTLS(t testing.TB) *Server {
+	t.Helper()
+	cert, key := SelfSignedCert(t)
+	bin := GoBinary(t, "goserver")
+	s, err := startProcess(t, "go", exec.Command(bin, "-tls-cert", cert, "-tls-key", key), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Scheme = "https"
+	return s
+}
+
+// StartPythonTLS starts pyserver.py over HTTPS (the ssl module, which
+// links libssl dynamically) with SelfSignedCert.
+func StartPythonTLS(t testing.TB) *Server {
+	t.Helper()
+	Require(t, "python3")
+	cert, key := SelfSignedCert(t)
+	script := writeScript(t, "pyserver.py", pyserverSource)
+	s, err := startProcess(t, "python", exec.Command("python3", "-u", script, "0", cert, key), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Scheme = "https"
+	return s
+}
+
+// StartNodeTLS starts nodeserver.js over HTTPS (Node's OpenSSL, linked
+// statically into the node executable or dynamically, whichever it is).
+func StartNodeTLS(t testing.TB) *Server {
+	t.Helper()
+	Require(t, "node")
+	cert, key := SelfSignedCert(t)
+	script := writeScript(t, "nodeserver.js", nodeserverSource)
+	s, err := startProcess(t, "node", exec.Command("node", script, "0", cert, key), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Scheme = "https"
 	return s
 }
 
@@ -127,7 +173,20 @@ func goBuild(name string) (string, error) {
 		os.Remove(tmp)
 		return "", fmt.Errorf("go build %s: %v\n%s", pkgDir, err, strings.TrimSpace(string(out)))
 	}
-	final := filepath.Join(dir, name)
+	// One directory per version of the sources: test binaries of other
+	// trees (or of this one at another time) running at the same moment
+	// must not replace this binary with theirs. The file keeps its name
+	// (tests select processes by executable name).
+	sub, err := sourceHash(pkgDir)
+	if err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	final := filepath.Join(dir, sub, name)
 	if err := os.Rename(tmp, final); err != nil {
 		os.Remove(tmp)
 		return "", err
@@ -138,4 +197,22 @@ func goBuild(name string) (string, error) {
 func ownedByMe(st os.FileInfo) bool {
 	sys, ok := st.Sys().(*syscall.Stat_t)
 	return ok && int(sys.Uid) == os.Getuid()
+}
+
+// sourceHash names a version of the Go files of dir.
+func sourceHash(dir string) (string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %d\n", filepath.Base(f), len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12], nil
 }

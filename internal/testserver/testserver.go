@@ -84,19 +84,27 @@ type Server struct {
 	Port int
 	PID  int // the process started (nginx: the master; see Children)
 	Cmd  *exec.Cmd
+	// Scheme is "https" for TLS servers; "" means "http".
+	Scheme string
 
-	logs     *tailBuffer
-	done     chan struct{} // closed when the process has exited
-	waitErr  error
-	stopOnce sync.Once
-	extraLog func() string // more to show on failure (nginx access log)
+	logs      *tailBuffer
+	done      chan struct{} // closed when the process has exited
+	waitErr   error
+	stopOnce  sync.Once
+	extraLog  func() string // more to show on failure (nginx access log)
+	accessLog string        // nginx: its access log
 }
 
-// URL returns http://127.0.0.1:port + path.
-func (s *Server) URL(path string) string { return "http://" + s.Addr + path }
+// URL returns http://127.0.0.1:port + path (https:// for TLS servers).
+func (s *Server) URL(path string) string { return s.Base() + path }
 
-// Base returns http://127.0.0.1:port.
-func (s *Server) Base() string { return "http://" + s.Addr }
+// Base returns http://127.0.0.1:port (https:// for TLS servers).
+func (s *Server) Base() string {
+	if s.Scheme != "" {
+		return s.Scheme + "://" + s.Addr
+	}
+	return "http://" + s.Addr
+}
 
 // Logs returns the tail of the server's stdout and stderr.
 func (s *Server) Logs() string { return s.logs.String() }

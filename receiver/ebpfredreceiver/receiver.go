@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/ebpfred/ebpfred/internal/discovery"
@@ -60,6 +61,8 @@ type ebpfReceiver struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	telem   *selfTelemetry
+
+	tlsTelem metric.Registration // TLS: see tls.go
 }
 
 func newReceiver(set receiver.Settings, cfg *Config) (*ebpfReceiver, error) {
@@ -139,9 +142,11 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 	r.pipe = pipeline.New(r, r.disc, p, &r.stats, pipeline.Options{})
 	r.removed = make(chan []uint32, 16)
 
+	p.SetTLSLog(r.logTLS) // TLS: see tls.go
 	added, _ := r.disc.Scan()
 	for _, info := range added {
 		_ = p.SetTracked(info.PID, probes.FlagConfirmed)
+		_ = p.InstrumentTLS(info.PID) // TLS: attach libssl / Go crypto/tls probes
 	}
 	r.logger().Info("ebpfred started: instrumenting HTTP/1.x of the selected processes",
 		zap.String("open_port", r.cfg.OpenPort),
@@ -153,6 +158,9 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 
 	if r.telem, err = newSelfTelemetry(r); err != nil {
 		r.logger().Warn("ebpfred self-telemetry unavailable", zap.Error(err))
+	}
+	if r.tlsTelem, err = newTLSTelemetry(r); err != nil { // TLS: see tls.go
+		r.logger().Warn("ebpfred TLS self-telemetry unavailable", zap.Error(err))
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -216,6 +224,7 @@ func (r *ebpfReceiver) discoveryLoop(ctx context.Context) {
 		added, removed := r.disc.Scan()
 		for _, info := range added {
 			_ = r.probes.SetTracked(info.PID, probes.FlagConfirmed)
+			_ = r.probes.InstrumentTLS(info.PID) // TLS: attach libssl / Go crypto/tls probes
 			r.logger().Debug("ebpfred: instrumenting process", zap.Uint32("pid", info.PID),
 				zap.String("service.name", info.ServiceName), zap.String("executable", info.ExecutablePath))
 		}
@@ -317,6 +326,9 @@ func (r *ebpfReceiver) Shutdown(context.Context) error {
 	r.kube.Stop()
 	if r.telem != nil {
 		errs = append(errs, r.telem.close())
+	}
+	if r.tlsTelem != nil {
+		errs = append(errs, r.tlsTelem.Unregister())
 	}
 	r.flushSpans()
 	r.flushMetrics()

@@ -14,6 +14,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -53,6 +54,7 @@ func main() {
 	concurrency := flag.Int("c", 1, "requests in flight at once (one connection each with -keepalive)")
 	repeat := flag.Int("repeat", 1, "send the whole URL list this many times")
 	bodySize := flag.Int("body", 0, "request body size in bytes for POST, PUT and PATCH")
+	insecure := flag.Bool("insecure", false, "https: accept any server certificate (self-signed test servers)")
 	waitStdin := flag.Bool("wait-stdin", false, "wait for one line on stdin before the first request")
 	timeout := flag.Duration("timeout", 30*time.Second, "per-request timeout")
 	var headers headerFlags
@@ -94,6 +96,7 @@ func main() {
 			DisableKeepAlives:   !*keepAlive,
 			DisableCompression:  true,
 			MaxIdleConnsPerHost: *concurrency,
+			TLSClientConfig:     &tls.Config{InsecureSkipVerify: *insecure},
 		},
 		Timeout: *timeout,
 	}

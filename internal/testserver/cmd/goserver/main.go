@@ -26,6 +26,8 @@ const maxBytes = 1 << 30
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
+	tlsCert := flag.String("tls-cert", "", "serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with this certificate")
+	tlsKey := flag.String("tls-key", "", "the key of -tls-cert")
 	flag.Parse()
 	log.SetPrefix("goserver: ")
 
@@ -36,6 +38,9 @@ func main() {
 	srv := &http.Server{Handler: newMux(), ReadHeaderTimeout: 30 * time.Second}
 	fmt.Printf("LISTENING %d\n", ln.Addr().(*net.TCPAddr).Port)
 	os.Stdout.Sync()
+	if *tlsCert != "" {
+		log.Fatal(srv.ServeTLS(ln, *tlsCert, *tlsKey))
+	}
 	log.Fatal(srv.Serve(ln))
 }
 

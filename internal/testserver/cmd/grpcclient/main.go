@@ -11,9 +11,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"google.golang.org/grpc/credentials"
 	"io"
 	"os"
 	"strconv"
@@ -47,15 +49,23 @@ func main() {
 	addr := flag.String("addr", "", "server host:port")
 	conc := flag.Int("c", 1, "run the call list this many times concurrently")
 	wait := flag.Bool("wait-stdin", false, "wait for a line on stdin before calling")
+	useTLS := flag.Bool("tls", false, "TLS, accepting any server certificate (self-signed test servers)")
+	lazy := flag.Bool("lazy", false, "connect at the first call, not before -wait-stdin's line")
 	flag.Parse()
 	encoding.RegisterCodec(rawCodec{})
-	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if *useTLS {
+		creds = credentials.NewTLS(&tls.Config{InsecureSkipVerify: true})
+	}
+	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	defer conn.Close()
-	conn.Connect()
+	if !*lazy {
+		conn.Connect()
+	}
 	if *wait {
 		bufio.NewReader(os.Stdin).ReadString('\n')
 	}

@@ -14,6 +14,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"google.golang.org/grpc/credentials"
 	"net"
 	"os"
 	"strconv"
@@ -89,6 +90,8 @@ var desc = grpc.ServiceDesc{
 
 func main() {
 	port := flag.Int("port", 0, "port on 127.0.0.1 (0: any free port)")
+	tlsCert := flag.String("tls-cert", "", "serve over TLS with this certificate")
+	tlsKey := flag.String("tls-key", "", "the key of -tls-cert")
 	flag.Parse()
 	encoding.RegisterCodec(rawCodec{})
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", *port))
@@ -96,7 +99,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	s := grpc.NewServer()
+	var opts []grpc.ServerOption
+	if *tlsCert != "" {
+		creds, err := credentials.NewServerTLSFromFile(*tlsCert, *tlsKey)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		opts = append(opts, grpc.Creds(creds))
+	}
+	s := grpc.NewServer(opts...)
 	s.RegisterService(&desc, struct{}{})
 	fmt.Printf("LISTENING %d\n", ln.Addr().(*net.TCPAddr).Port)
 	if err := s.Serve(ln); err != nil {

@@ -1,0 +1,327 @@
+//go:build linux && amd64
+
+package probes
+
+import (
+	"bufio"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/ebpfred/ebpfred/internal/golang"
+)
+
+// TLS instrumentation: uprobes on the TLS libraries a tracked process maps.
+//
+//   - OpenSSL (libssl.so.1.1, libssl.so.3, or linked statically into the
+//     executable, as in Node.js): SSL_read, SSL_read_ex, SSL_write,
+//     SSL_write_ex, entry uprobes + a uretprobe.
+//   - Go crypto/tls: (*Conn).Read and (*Conn).Write, an entry uprobe and a
+//     uprobe at every RET (found by disassembling the function), found in
+//     .symtab or, for stripped binaries, .gopclntab.
+//
+// The socket under a TLS call is learned in the kernel from the syscalls the
+// call makes (sys_exit looks the thread, or for Go the goroutine in R14, up
+// in the calls in flight), and remembered per SSL object / *tls.Conn for
+// reads served from the library's buffer. This needs no struct offsets, so
+// it works for every OpenSSL and Go version alike; reading Conn.conn →
+// netFD → pfd.Sysfd would tie us to Go's internal layouts.
+//
+// Uprobes are attached once per file (device + inode), and fire for every
+// process that maps it; the programs check tracked_pids first.
+
+// TLSStats count TLS instrumentation outcomes per file.
+type TLSStats struct {
+	// FilesInstrumented: library or executable files with TLS probes.
+	FilesInstrumented atomic.Uint64
+	// FilesFailed: files that have TLS functions but could not be
+	// instrumented (the reason is logged through the TLSLog callback).
+	FilesFailed atomic.Uint64
+}
+
+// TLSLog receives one line per file that was instrumented (err == nil) or
+// could not be (err says why). kind is "openssl" or "go".
+type TLSLog func(pid uint32, path, kind string, err error)
+
+type tlsState struct {
+	mu    sync.Mutex
+	files map[string]bool // dev:inode → done (attached, failed, or nothing to do)
+	links []link.Link
+	log   TLSLog
+	stats TLSStats
+	wg    sync.WaitGroup
+}
+
+// SetTLSLog sets the callback told about each file's TLS instrumentation.
+func (p *Probes) SetTLSLog(f TLSLog) {
+	p.tls.mu.Lock()
+	p.tls.log = f
+	p.tls.mu.Unlock()
+}
+
+// TLSStats returns the TLS instrumentation counters.
+func (p *Probes) TLSStats() *TLSStats { return &p.tls.stats }
+
+// InstrumentTLSAsync runs InstrumentTLS on its own goroutine (parsing a
+// large executable's symbols takes a while; the event reader must not wait).
+func (p *Probes) InstrumentTLSAsync(pid uint32) {
+	p.tls.wg.Add(1)
+	go func() {
+		defer p.tls.wg.Done()
+		_ = p.InstrumentTLS(pid)
+	}()
+}
+
+// InstrumentTLS attaches the TLS uprobes to the OpenSSL libraries and Go
+// crypto/tls code that process pid maps. It is idempotent per file: a file
+// already handled (for this or another process) is skipped. The error joins
+// the reasons files could not be instrumented; they are also logged.
+func (p *Probes) InstrumentTLS(pid uint32) error {
+	files, err := mappedFiles(pid)
+	if err != nil {
+		return nil // the process is gone
+	}
+	var errs []error
+	for _, m := range files {
+		p.tls.mu.Lock()
+		done := p.tls.files[m.id]
+		if !done {
+			if p.tls.files == nil {
+				p.tls.files = map[string]bool{}
+			}
+			p.tls.files[m.id] = true
+		}
+		p.tls.mu.Unlock()
+		if done {
+			continue
+		}
+		path := filepath.Join(fmt.Sprintf("/proc/%d/root", pid), m.path)
+		kind, err := p.instrumentFile(path, m.exe)
+		if kind == "" {
+			continue
+		}
+		p.tls.mu.Lock()
+		log := p.tls.log
+		p.tls.mu.Unlock()
+		if err != nil {
+			p.tls.stats.FilesFailed.Add(1)
+			errs = append(errs, fmt.Errorf("%s (%s): %w", m.path, kind, err))
+		} else {
+			p.tls.stats.FilesInstrumented.Add(1)
+		}
+		if log != nil {
+			log(pid, m.path, kind, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type mapped struct {
+	id, path string
+	exe      bool
+}
+
+// mappedFiles lists the executable file mappings of pid worth a look: the
+// executable itself and libssl.
+func mappedFiles(pid uint32) ([]mapped, error) {
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []mapped
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// addr perms offset dev inode path
+		fs := strings.Fields(sc.Text())
+		if len(fs) < 6 || fs[4] == "0" || !strings.HasPrefix(fs[5], "/") {
+			continue
+		}
+		path := strings.Join(fs[5:], " ")
+		isExe := path == exe
+		if !isExe && !strings.HasPrefix(filepath.Base(path), "libssl.so") {
+			continue
+		}
+		id := fs[3] + ":" + fs[4]
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		out = append(out, mapped{id: id, path: path, exe: isExe})
+	}
+	return out, sc.Err()
+}
+
+var sslFuncs = []string{"SSL_read", "SSL_read_ex", "SSL_write", "SSL_write_ex", "SSL_do_handshake"}
+
+const (
+	goRead      = "crypto/tls.(*Conn).Read"
+	goWrite     = "crypto/tls.(*Conn).Write"
+	goHandshake = "crypto/tls.(*Conn).handshakeContext" // Go >= 1.17
+)
+
+// instrumentFile attaches what fits path. kind is "" when the file has no
+// TLS code we know.
+func (p *Probes) instrumentFile(path string, exe bool) (kind string, err error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return "", nil
+	}
+	defer f.Close()
+	if exe && golang.IsGo(f) {
+		return "go", p.attachGo(path, f)
+	}
+	if !hasSSL(f) {
+		return "", nil
+	}
+	return "openssl", p.attachOpenSSL(path)
+}
+
+// hasSSL: the file defines SSL_read (dynamic or static symbol table).
+func hasSSL(f *elf.File) bool {
+	for _, get := range []func() ([]elf.Symbol, error){f.DynamicSymbols, f.Symbols} {
+		syms, _ := get()
+		for _, s := range syms {
+			if s.Name == "SSL_read" && s.Value != 0 && s.Section != elf.SHN_UNDEF {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (p *Probes) attachOpenSSL(path string) error {
+	ex, err := link.OpenExecutable(path)
+	if err != nil {
+		return err
+	}
+	progs := map[string]*ebpf.Program{
+		"SSL_read":     p.objs.EbpfredSslRead,
+		"SSL_read_ex":  p.objs.EbpfredSslReadEx,
+		"SSL_write":    p.objs.EbpfredSslWrite,
+		"SSL_write_ex": p.objs.EbpfredSslWriteEx,
+		// no plaintext: ties the SSL object to its socket early
+		"SSL_do_handshake": p.objs.EbpfredSslHandshake,
+	}
+	var ls []link.Link
+	for _, fn := range sslFuncs {
+		l, err := ex.Uprobe(fn, progs[fn], nil)
+		if errors.Is(err, link.ErrNoSymbol) && strings.HasSuffix(fn, "_ex") {
+			continue // OpenSSL 1.1.0 and older have no _ex functions
+		}
+		if err != nil {
+			closeAll(ls)
+			return fmt.Errorf("uprobe on %s: %w", fn, err)
+		}
+		ls = append(ls, l)
+		ret := p.objs.EbpfredSslRet
+		if fn == "SSL_do_handshake" {
+			ret = p.objs.EbpfredSslHandshakeRet
+		}
+		r, err := ex.Uretprobe(fn, ret, nil)
+		if err != nil {
+			closeAll(ls)
+			return fmt.Errorf("uretprobe on %s: %w", fn, err)
+		}
+		ls = append(ls, r)
+	}
+	p.keep(ls)
+	return nil
+}
+
+func (p *Probes) attachGo(path string, f *elf.File) error {
+	funcs, source, err := golang.Lookup(f, goRead, goWrite, goHandshake)
+	if err != nil {
+		return fmt.Errorf("finding crypto/tls in the binary: %w", err)
+	}
+	if funcs[goRead] == nil || funcs[goWrite] == nil {
+		if len(funcs) == 0 {
+			return errNoGoTLS{source}
+		}
+		return fmt.Errorf("only part of crypto/tls.(*Conn).Read/Write found (in %s)", source)
+	}
+	ex, err := link.OpenExecutable(path)
+	if err != nil {
+		return err
+	}
+	var ls []link.Link
+	entries := map[string]*ebpf.Program{goRead: p.objs.EbpfredGoTlsRead, goWrite: p.objs.EbpfredGoTlsWrite,
+		goHandshake: p.objs.EbpfredGoTlsHandshake}
+	for name, entry := range entries {
+		fn := funcs[name]
+		if fn == nil {
+			continue // handshakeContext: optional (older Go)
+		}
+		l, err := ex.Uprobe(name, entry, &link.UprobeOptions{Address: fn.Offset})
+		if err != nil {
+			closeAll(ls)
+			return fmt.Errorf("uprobe on %s: %w", name, err)
+		}
+		ls = append(ls, l)
+		ret := p.objs.EbpfredGoTlsRet
+		if name == goHandshake {
+			ret = p.objs.EbpfredGoTlsHandshakeRet
+		}
+		for _, r := range fn.Rets {
+			l, err := ex.Uprobe(name, ret, &link.UprobeOptions{Address: fn.Offset, Offset: r})
+			if err != nil {
+				closeAll(ls)
+				return fmt.Errorf("uprobe on %s+%#x (RET): %w", name, r, err)
+			}
+			ls = append(ls, l)
+		}
+	}
+	p.keep(ls)
+	return nil
+}
+
+// errNoGoTLS: a Go program without crypto/tls (nothing to instrument, not
+// a failure).
+type errNoGoTLS struct{ source string }
+
+func (e errNoGoTLS) Error() string {
+	return "the program does not use crypto/tls (looked in " + e.source + ")"
+}
+
+// IsNoTLS says whether err only means that there was no TLS code to
+// instrument.
+func IsNoTLS(err error) bool {
+	var e errNoGoTLS
+	return errors.As(err, &e)
+}
+
+func (p *Probes) keep(ls []link.Link) {
+	p.tls.mu.Lock()
+	p.tls.links = append(p.tls.links, ls...)
+	p.tls.mu.Unlock()
+}
+
+func closeAll(ls []link.Link) {
+	for _, l := range ls {
+		_ = l.Close()
+	}
+}
+
+// closeTLS waits for asynchronous instrumentation and detaches every TLS
+// probe.
+func (p *Probes) closeTLS() error {
+	p.tls.wg.Wait()
+	p.tls.mu.Lock()
+	defer p.tls.mu.Unlock()
+	var errs []error
+	for _, l := range p.tls.links {
+		errs = append(errs, l.Close())
+	}
+	p.tls.links = nil
+	return errors.Join(errs...)
+}
