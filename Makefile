@@ -26,7 +26,7 @@ help:
 	@echo 'make build     build $(DIST) with ocb $(OCB_VERSION) (only when a source changed)'
 	@echo 'make run       build, then run $(DIST) --config $(DIST_CONFIG) (needs root)'
 	@echo 'make test      build, then go test -count=1 -timeout 40m ./... (root-only tests skip otherwise)'
-	@echo 'make bench     build, then scripts/bench.sh for HTTP/1.1 (wrk) and HTTP/2 (h2load)'
+	@echo 'make bench     build, then scripts/bench.sh for HTTP/1.1 (wrk), HTTP/2 (h2load) and HTTPS (wrk)'
 	@echo 'make generate  go generate ./... (bpf2go; needs clang)'
 	@echo 'make fmt | vet | clean'
 
@@ -58,12 +58,14 @@ test: build
 	$(GO) test -count=1 -timeout 40m ./...
 
 # scripts/bench.sh drives the built collector: nginx under wrk (HTTP/1.1)
-# and under h2load (cleartext HTTP/2), each without and with the collector;
+# under h2load (cleartext HTTP/2) and under wrk over HTTPS (TLS probes),
+# each without and with the collector;
 # results are appended to BENCHMARKS.md.
 .PHONY: bench
 bench: build
 	BENCH_MODE=http1 bash scripts/bench.sh
 	BENCH_MODE=h2c bash scripts/bench.sh
+	BENCH_MODE=https bash scripts/bench.sh
 
 .PHONY: generate
 generate:

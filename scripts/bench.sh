@@ -40,18 +40,21 @@ WRK_ARGS=(-t1 -c8)
 # cleartext HTTP/2 (prior knowledge) and h2load drives it: 8 connections,
 # 10 concurrent streams each (h2load reports a mean latency, not
 # percentiles: the p50 column then holds the mean, p99 is left empty).
+# https: nginx with TLS (a self-signed certificate made with the openssl
+# CLI, HTTP/1.1), wrk over https: the TLS probes (SSL_read/SSL_write
+# uprobes + uretprobes) on top of the syscall capture.
 MODE=${BENCH_MODE:-http1}
 H2LOAD_ARGS=(-t1 -c8 -m10)
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "bench: $*" >&2; }
-case $MODE in http1 | h2c) ;; *) die "BENCH_MODE=\"$MODE\": want http1 or h2c" ;; esac
+case $MODE in http1 | h2c | https) ;; *) die "BENCH_MODE=\"$MODE\": want http1, h2c or https" ;; esac
 
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS=\"$ROUNDS\": want a positive integer"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] && DURATION="${DURATION}s"
 [[ $DURATION =~ ^[1-9][0-9]*[smh]$ ]] || die "BENCH_DURATION=\"$DURATION\": want seconds like 10 or 10s"
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "BENCH_WARMUP=\"$WARMUP\": want whole seconds"
-for bin in nginx wrk curl python3 $([ "$MODE" = h2c ] && echo h2load); do
+for bin in nginx wrk curl python3 $([ "$MODE" = h2c ] && echo h2load) $([ "$MODE" = https ] && echo openssl); do
 	command -v "$bin" >/dev/null || die "$bin is not installed (apt-get install $bin)"
 done
 if [ "$BASELINE_ONLY" != 1 ]; then
@@ -118,6 +121,13 @@ free_port() {
 # --- nginx ---------------------------------------------------------------
 NGINX_PORT=$(free_port)
 mkdir -p "$TMP/nginx"
+TLS_CONF=""
+if [ "$MODE" = https ]; then
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/nginx/key.pem" -out "$TMP/nginx/cert.pem" \
+		-days 2 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 ||
+		die "openssl req failed"
+	TLS_CONF="ssl_certificate $TMP/nginx/cert.pem; ssl_certificate_key $TMP/nginx/key.pem;"
+fi
 cat >"$TMP/nginx/nginx.conf" <<CONF
 daemon off;
 master_process on;
@@ -136,7 +146,8 @@ http {
     uwsgi_temp_path $TMP/nginx/uwsgi;
     scgi_temp_path $TMP/nginx/scgi;
     server {
-        listen 127.0.0.1:$NGINX_PORT$([ "$MODE" = h2c ] && echo " http2");
+        listen 127.0.0.1:$NGINX_PORT$([ "$MODE" = h2c ] && echo " http2")$([ "$MODE" = https ] && echo " ssl");
+        $TLS_CONF
         default_type text/plain;
         location / { return 200 "ok"; }
     }
@@ -145,8 +156,9 @@ CONF
 nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e stderr >"$TMP/nginx.log" 2>&1 &
 NGINX_PID=$!
 URL="http://127.0.0.1:$NGINX_PORT/"
+[ "$MODE" = https ] && URL="https://127.0.0.1:$NGINX_PORT/"
 for ((i = 0; ; i++)); do
-	if curl -sf -o /dev/null --max-time 1 $([ "$MODE" = h2c ] && echo --http2-prior-knowledge) "$URL"; then break; fi
+	if curl -ksf -o /dev/null --max-time 1 $([ "$MODE" = h2c ] && echo --http2-prior-knowledge) "$URL"; then break; fi
 	kill -0 "$NGINX_PID" 2>/dev/null || die "nginx exited: $(cat "$TMP/nginx.log")"
 	((i < 100)) || die "nginx not answering on $URL after 10 s: $(cat "$TMP/nginx.log")"
 	sleep 0.1
@@ -357,7 +369,7 @@ cmdline=${cmdline% }
 	echo
 	[ "$BASELINE_ONLY" = 1 ] && echo "**Baseline only: no collector was run.**" && echo
 	echo "commit $commit; kernel $(uname -r); $(nproc) cores; $(nginx -v 2>&1 | sed 's/.*: //'), 1 worker, \`return 200 \"ok\"\`;" \
-		"$([ "$MODE" = h2c ] && echo "cleartext HTTP/2, \`h2load ${H2LOAD_ARGS[*]} -D ${DURATION%s}\` (p50 column: mean)" || echo "\`wrk ${WRK_ARGS[*]} -d$DURATION --latency\`"); $ROUNDS rounds each, interleaved$collector_desc."
+		"$([ "$MODE" = h2c ] && echo "cleartext HTTP/2, \`h2load ${H2LOAD_ARGS[*]} -D ${DURATION%s}\` (p50 column: mean)" || echo "$([ "$MODE" = https ] && echo "HTTPS, ")\`wrk ${WRK_ARGS[*]} -d$DURATION --latency\`"); $ROUNDS rounds each, interleaved$collector_desc."
 	echo
 	echo "| | without | with | with − without |"
 	echo "|---|---:|---:|---:|"
