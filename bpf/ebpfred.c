@@ -122,6 +122,7 @@ struct tls_call {
 	__u64 handle; /* SSL *, or Go *tls.Conn */
 	__u64 buf;    /* the caller's plaintext buffer */
 	__u64 lenp;   /* SSL_*_ex: size_t *readbytes / *written */
+	__u64 sk;     /* the struct sock behind fd, when fd is set */
 	__u32 fd;     /* fd + 1 of the socket the call used, 0 if none yet */
 	__u8 type;    /* EVENT_DATA_IN or EVENT_DATA_OUT; 0: a handshake, whose
 		       * socket I/O only tells which socket the handle uses */
@@ -339,6 +340,7 @@ struct xfer {
 	__u8 vectored;
 	__u8 tls;   /* the bytes are TLS plaintext from a uprobe */
 	__u64 g;    /* syscalls: R14 (a Go program's current goroutine) */
+	__u64 sk;   /* TLS: the socket the call's syscalls used, 0 if unknown */
 	const void *ptr; /* the buffer, or the iovec array */
 	__u64 iovcnt;
 	__u64 n;
@@ -422,7 +424,7 @@ static __always_inline long walk_iov(__u64 i, void *ctx)
 /* tls_syscall: a socket transfer on a TLS connection. When the thread (or
  * goroutine) is inside a probed TLS call, remember which socket the call
  * uses. The ciphertext itself is never sent. */
-static __always_inline void tls_syscall(__u32 tgid, __u32 fd, __u64 g, __u8 type)
+static __always_inline void tls_syscall(__u32 tgid, __u32 fd, __u64 sk, __u64 g, __u8 type)
 {
 	struct tls_key k = {.tgid = tgid, .kind = TLS_KEY_THREAD, .id = (__u32)bpf_get_current_pid_tgid()};
 	struct tls_call *c = bpf_map_lookup_elem(&tls_calls, &k);
@@ -440,6 +442,7 @@ static __always_inline void tls_syscall(__u32 tgid, __u32 fd, __u64 g, __u8 type
 		return;
 	}
 	c->fd = fd + 1;
+	c->sk = sk;
 	struct tls_key h = {.tgid = tgid, .kind = TLS_KEY_HANDLE, .id = c->handle};
 	bpf_map_update_elem(&tls_fds, &h, &fd, BPF_ANY);
 }
@@ -454,9 +457,28 @@ static __always_inline int is_tls_record(const __u8 *p)
 static __always_inline void data(__u32 tgid, const struct xfer *x)
 {
 	struct conn_key k = {.tgid = tgid, .fd = x->fd};
-	struct conn_info *ci = lookup_conn(&k);
-	if (!ci)
-		return;
+	struct conn_info *ci;
+	if (x->tls) {
+		/* TLS plaintext names the fd a syscall of the call (or an
+		 * earlier one on the handle) used, so the fd was cached then.
+		 * No entry now means it was closed meanwhile, and the fd number
+		 * may already be free or name the next connection: never
+		 * resolve it here. (Go: when another goroutine closes a
+		 * *tls.Conn during a Write, the runtime issues the close(2)
+		 * from the writer, between its last write(2) and its RET. A
+		 * resolve there cached the free fd as "not a socket", and the
+		 * next connection accepted on that fd number was lost whole.)
+		 * A sk that differs means the fd number was reused. */
+		ci = bpf_map_lookup_elem(&conns, &k);
+		if (!ci || !ci->is_tcp || (x->sk && x->sk != ci->sk)) {
+			count(COUNTER_TLS_NO_FD);
+			return;
+		}
+	} else {
+		ci = lookup_conn(&k);
+		if (!ci)
+			return;
+	}
 	struct ebpfred_iovec v = {};
 	int have_v = iov_at(x, 0, &v) == 0;
 	if (x->tls) {
@@ -471,7 +493,7 @@ static __always_inline void data(__u32 tgid, const struct xfer *x)
 				ci->tls = 1;
 		}
 		if (ci->tls) {
-			tls_syscall(tgid, x->fd, x->g, x->type);
+			tls_syscall(tgid, x->fd, ci->sk, x->g, x->type);
 			return;
 		}
 	}
@@ -662,8 +684,10 @@ static __always_inline int tls_enter(__u32 kind, __u64 id, __u64 handle, __u64 b
 static __always_inline void tls_exit(struct tls_key *k, struct tls_call *c, __s64 n)
 {
 	__u32 fd;
+	__u64 sk = 0;
 	if (c->fd) {
 		fd = c->fd - 1;
+		sk = c->sk;
 	} else {
 		struct tls_key h = {.tgid = k->tgid, .kind = TLS_KEY_HANDLE, .id = c->handle};
 		__u32 *f = bpf_map_lookup_elem(&tls_fds, &h);
@@ -682,7 +706,7 @@ static __always_inline void tls_exit(struct tls_key *k, struct tls_call *c, __s6
 		}
 		fd = *f;
 	}
-	struct xfer x = {.fd = fd, .type = c->type, .tls = 1, .ptr = (const void *)c->buf, .n = n};
+	struct xfer x = {.fd = fd, .type = c->type, .tls = 1, .sk = sk, .ptr = (const void *)c->buf, .n = n};
 	data(k->tgid, &x);
 }
 

@@ -31,7 +31,7 @@ enum track_flags {
 enum counter {
 	COUNTER_DROPPED = 0,        /* records lost: ring full */
 	COUNTER_CONNS_RESOLVED = 1, /* fds resolved to TCP sockets */
-	COUNTER_TLS_NO_FD = 2,      /* TLS plaintext with no known socket: dropped */
+	COUNTER_TLS_NO_FD = 2,      /* TLS plaintext with no known (or a closed) socket: dropped */
 	COUNTER_MAX = 3,
 };
 

@@ -55,6 +55,7 @@ type bpfTlsCall struct {
 	Handle uint64
 	Buf    uint64
 	Lenp   uint64
+	Sk     uint64
 	Fd     uint32
 	Type   uint8
 	Ex     uint8

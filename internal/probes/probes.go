@@ -193,7 +193,8 @@ func (p *Probes) ForgetConns(tgid uint32) {
 type Counters struct {
 	Dropped, ConnsResolved uint64
 	// TLSNoFD: TLS plaintext dropped because the socket under the call
-	// was never seen (a connection that was open before the probes).
+	// was never seen (a connection that was open before the probes), or
+	// was closed before the call returned.
 	TLSNoFD uint64
 }
 

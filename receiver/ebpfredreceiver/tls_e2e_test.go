@@ -2,7 +2,6 @@ package ebpfredreceiver
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -160,20 +159,16 @@ func TestTLSNginxWrk(t *testing.T) {
 
 // Go net/http over TLS: crypto/tls.(*Conn).Read/Write probed at entry and
 // at every RET, keyed by goroutine. HTTP/1.1 (curl --http1.1) and HTTP/2
-// over TLS (curl --http2, ALPN h2) give the same exact counts.
+// over TLS (curl --http2, ALPN h2) give the same exact counts. With h2 the
+// serve goroutine closes a connection while a writer goroutine is still in
+// Write, so the close(2) happens inside that Write: its plaintext must not
+// make the kernel re-resolve (and cache as "not a socket") the freed fd
+// number the next connection gets.
 func TestTLSGoServer(t *testing.T) {
 	requireRoot(t)
 	testserver.Require(t, "curl")
 	for _, proto := range []string{"--http1.1", "--http2"} {
 		t.Run(proto[2:], func(t *testing.T) {
-			if proto == "--http2" && os.Getenv("EBPFRED_TLS_H2_FLAKY") == "" {
-				// KNOWN FLAKE (issue 4, open): when this runs after other
-				// receivers in the same test binary, 1-3 of the 12 h2
-				// connections are sometimes never resolved in the kernel
-				// (ConnsResolved < 12, TLSNoFD > 0). Passes alone and in
-				// `-run TestTLS`. Set EBPFRED_TLS_H2_FLAKY=1 to run it.
-				t.Skip("known flaky, see comment; EBPFRED_TLS_H2_FLAKY=1 runs it")
-			}
 			srv := testserver.StartGoTLS(t)
 			checkTLSServer(t, srv, func(r tlsReq) int { return curlTLS(t, srv.Base(), r, proto) })
 		})
