@@ -144,6 +144,26 @@ struct {
 	__type(value, __u32); /* fd */
 } tls_fds SEC(".maps");
 
+/* Go net/http: the pattern (*ServeMux).findHandler returned, per goroutine,
+ * until the goroutine's next response write (struct route_event). */
+struct go_route_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 g;
+};
+
+struct go_route {
+	__u32 len;
+	__u8 buf[ROUTE_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_route_key);
+	__type(value, struct go_route);
+} go_routes SEC(".maps");
+
 /* x86_64 syscall numbers. */
 #define NR_read 0
 #define NR_write 1
@@ -317,6 +337,37 @@ static __always_inline void send_tuple(__u32 tgid, __u32 fd, struct conn_info *c
 		ci->tuple_sent = 1;
 	else
 		count(COUNTER_DROPPED);
+}
+
+/* send_route: the first response write of a goroutine that matched a
+ * ServeMux pattern carries that pattern, in an EVENT_ROUTE just before it. */
+static __always_inline void send_route(__u32 tgid, __u32 fd, __u64 sk, __u64 g)
+{
+	struct go_route_key k = {.tgid = tgid, .g = g};
+	struct go_route *r = bpf_map_lookup_elem(&go_routes, &k);
+	if (!r)
+		return;
+	__u32 n = r->len;
+	if (n > ROUTE_MAX)
+		n = ROUTE_MAX;
+	struct route_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(COUNTER_DROPPED);
+		bpf_map_delete_elem(&go_routes, &k);
+		return;
+	}
+	e->ts = bpf_ktime_get_ns();
+	e->sk = sk;
+	e->tgid = tgid;
+	e->fd = fd;
+	e->len = n;
+	e->payload_len = n;
+	e->type = EVENT_ROUTE;
+	e->tail_len = 0;
+	__builtin_memset(e->tail, 0, 8);
+	__builtin_memcpy(e->route, r->buf, ROUTE_MAX);
+	bpf_map_delete_elem(&go_routes, &k);
+	bpf_ringbuf_submit(e, wakeup_flag());
 }
 
 static __always_inline void read_tail(struct event *e, const __u8 *buf, __u64 n)
@@ -498,6 +549,8 @@ static __always_inline void data(__u32 tgid, const struct xfer *x)
 		}
 	}
 	send_tuple(tgid, x->fd, ci);
+	if (x->type == EVENT_DATA_OUT && x->g)
+		send_route(tgid, x->fd, ci->sk, x->g);
 	struct event *e = new_event(x->type, tgid, x->fd);
 	if (!e)
 		return;
@@ -706,7 +759,8 @@ static __always_inline void tls_exit(struct tls_key *k, struct tls_call *c, __s6
 		}
 		fd = *f;
 	}
-	struct xfer x = {.fd = fd, .type = c->type, .tls = 1, .sk = sk, .ptr = (const void *)c->buf, .n = n};
+	struct xfer x = {.fd = fd, .type = c->type, .tls = 1, .sk = sk, .ptr = (const void *)c->buf, .n = n,
+			 .g = k->kind == TLS_KEY_GOROUTINE ? k->id : 0};
 	data(k->tgid, &x);
 }
 
@@ -816,6 +870,32 @@ int ebpfred_go_tls_ret(struct user_regs *r)
 	__s64 n = (__s64)r->ax;
 	if (n > 0 && c.type)
 		tls_exit(&k, &c, n);
+	return 0;
+}
+
+/* Go net/http.(*ServeMux).findHandler (Go >= 1.22), at every RET. Results,
+ * register ABI: RAX,RBX = Handler, RCX,RDI = patStr, RSI = *pattern, R8-R10 =
+ * matches. A nil *pattern means a redirect (patStr is then a concrete
+ * path), a 404 or a 405: nothing to remember. */
+SEC("uprobe")
+int ebpfred_go_mux_ret(struct user_regs *r)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!bpf_map_lookup_elem(&tracked_pids, &tgid))
+		return 0;
+	struct go_route_key k = {.tgid = tgid, .g = r->r14};
+	if (!r->si || !r->cx || !r->di) {
+		bpf_map_delete_elem(&go_routes, &k);
+		return 0;
+	}
+	struct go_route v = {};
+	__u64 n = r->di;
+	if (n > ROUTE_MAX)
+		n = ROUTE_MAX;
+	if (bpf_probe_read_user(v.buf, n, (const void *)r->cx) != 0)
+		return 0;
+	v.len = n;
+	bpf_map_update_elem(&go_routes, &k, &v, BPF_ANY);
 	return 0;
 }
 

@@ -16,6 +16,9 @@ enum event_type {
 	EVENT_EXIT = 6,     /* a tracked process exited */
 	EVENT_CONN = 7,     /* a connection's endpoints (struct conn_event), sent
 			     * once before its first data event */
+	EVENT_ROUTE = 8,    /* Go net/http: the ServeMux pattern the goroutine
+			     * matched (struct route_event), sent just before
+			     * the first response write on that goroutine */
 };
 
 /* Or'ed into a data event's type: the payload is TLS plaintext captured by
@@ -74,5 +77,25 @@ struct conn_event {
 
 #define CONN_EVENT_SIZE 72
 _Static_assert(sizeof(struct conn_event) == CONN_EVENT_SIZE, "CONN_EVENT_SIZE");
+
+/* Go ServeMux patterns longer than this are cut. */
+#define ROUTE_MAX 128
+
+/* The header is struct event's; payload = the pattern as registered, e.g.
+ * "GET example.com/items/{id}" (user space strips method and host). */
+struct route_event {
+	__u64 ts;
+	__u64 sk;
+	__u32 tgid;
+	__u32 fd;
+	__u32 len;
+	__u16 payload_len;
+	__u8 type; /* EVENT_ROUTE */
+	__u8 tail_len;
+	__u8 tail[8];
+	__u8 route[ROUTE_MAX];
+};
+
+_Static_assert(__builtin_offsetof(struct route_event, route) == EVENT_HDR_SIZE, "route_event header");
 
 #endif

@@ -5,6 +5,7 @@
 package pipeline
 
 import (
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -84,6 +85,10 @@ type conn struct {
 	h2       *http2.Conn
 	seen     bool   // a data event arrived (the protocol was sniffed)
 	lastSeen uint64 // Unix ns of the last event
+	// Go net/http: the route the process itself matched for the request
+	// being answered (EventRoute), for the next server record emitted.
+	route        string
+	routePending bool
 }
 
 // Pipeline is not safe for concurrent use: Handle and Tick run on the
@@ -102,6 +107,7 @@ type Pipeline struct {
 	maxIdle time.Duration
 	emitFn  func(*record.Record)
 	ev      stream.Event
+	cur     *conn // the connection whose parser may emit now
 }
 
 // Options tune timing.
@@ -140,6 +146,13 @@ func (p *Pipeline) syncClock() {
 }
 
 func (p *Pipeline) emit(r *record.Record) {
+	if c := p.cur; c != nil && c.routePending && r.Kind == record.KindServer {
+		// The process's own route wins over configured patterns.
+		if r.Route == "" {
+			r.Route = c.route
+		}
+		c.routePending = false
+	}
 	p.stats.Records.Add(1)
 	if info := p.sel.Lookup(r.PID); info != nil {
 		p.sink.Record(r, info)
@@ -155,6 +168,15 @@ func (p *Pipeline) Handle(e *probes.Event) {
 		p.data(e)
 	case probes.EventConn:
 		p.connOpen(e)
+	case probes.EventRoute:
+		if c := p.conns[connKey{e.TGID, e.FD}]; c != nil && c.sock == e.Sock {
+			if r := muxRoute(e.Payload); r != "" {
+				if r != c.route {
+					c.route = r
+				}
+				c.routePending = true
+			}
+		}
 	case probes.EventClose:
 		k := connKey{e.TGID, e.FD}
 		if c := p.conns[k]; c != nil && c.sock == e.Sock {
@@ -212,6 +234,8 @@ func (p *Pipeline) data(e *probes.Event) {
 	ev.Tail = e.Tail
 	first := !c.seen
 	c.seen = true
+	p.cur = c
+	defer func() { p.cur = nil }()
 	switch {
 	case c.h2 != nil:
 		c.h2.Feed(ev, p.emitFn)
@@ -263,6 +287,8 @@ func (p *Pipeline) conn(e *probes.Event, meta stream.Meta) *conn {
 }
 
 func (p *Pipeline) closeConn(k connKey, c *conn, at uint64) {
+	p.cur = c
+	defer func() { p.cur = nil }()
 	if c.h2 != nil {
 		c.h2.Close(at, p.emitFn)
 	} else {
@@ -307,11 +333,13 @@ func (p *Pipeline) Tick() {
 			p.closeConn(k, c, c.lastSeen)
 			continue
 		}
+		p.cur = c
 		if c.h2 != nil {
 			c.h2.Flush(now, p.idle, p.emitFn)
 		} else {
 			c.h1.Flush(now, p.idle, p.emitFn)
 		}
+		p.cur = nil
 	}
 	p.syncStats()
 }
@@ -322,6 +350,25 @@ func (p *Pipeline) syncStats() {
 	p.stats.Incomplete.Store(p.http.Incomplete + p.h2stats.Incomplete)
 	p.stats.H2Truncated.Store(p.h2stats.Truncated)
 	p.stats.H2Desync.Store(p.h2stats.Desync)
+}
+
+// muxRoute turns a Go 1.22 ServeMux pattern, "[METHOD ][HOST]/PATH", into
+// its path part: "GET example.com/items/{id}" → "/items/{id}". Wildcards
+// stay as they are; the end anchor "{$}" is dropped ("/{$}" → "/").
+func muxRoute(b []byte) string {
+	s := string(trimNul(b))
+	if i := strings.IndexAny(s, " \t"); i >= 0 {
+		s = strings.TrimLeft(s[i:], " \t")
+	}
+	i := strings.IndexByte(s, '/')
+	if i < 0 {
+		return ""
+	}
+	s = s[i:]
+	if t, ok := strings.CutSuffix(s, "{$}"); ok {
+		s = t
+	}
+	return s
 }
 
 func trimNul(b []byte) []byte {

@@ -50,6 +50,19 @@ type bpfEvent struct {
 	Payload    [8192]uint8
 }
 
+type bpfGoRoute struct {
+	_   structs.HostLayout
+	Len uint32
+	Buf [128]uint8
+}
+
+type bpfGoRouteKey struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Pad  uint32
+	G    uint64
+}
+
 type bpfTlsCall struct {
 	_      structs.HostLayout
 	Handle uint64
@@ -76,6 +89,7 @@ const (
 	bpfMapConns                     = "conns"
 	bpfMapCounters                  = "counters"
 	bpfMapEvents                    = "events"
+	bpfMapGoRoutes                  = "go_routes"
 	bpfMapScratch                   = "scratch"
 	bpfMapTlsCalls                  = "tls_calls"
 	bpfMapTlsFds                    = "tls_fds"
@@ -83,6 +97,7 @@ const (
 	bpfProgEbpfredExec              = "ebpfred_exec"
 	bpfProgEbpfredExit              = "ebpfred_exit"
 	bpfProgEbpfredFork              = "ebpfred_fork"
+	bpfProgEbpfredGoMuxRet          = "ebpfred_go_mux_ret"
 	bpfProgEbpfredGoTlsHandshake    = "ebpfred_go_tls_handshake"
 	bpfProgEbpfredGoTlsHandshakeRet = "ebpfred_go_tls_handshake_ret"
 	bpfProgEbpfredGoTlsRead         = "ebpfred_go_tls_read"
@@ -146,6 +161,7 @@ type bpfProgramSpecs struct {
 	EbpfredExec              *ebpf.ProgramSpec `ebpf:"ebpfred_exec"`
 	EbpfredExit              *ebpf.ProgramSpec `ebpf:"ebpfred_exit"`
 	EbpfredFork              *ebpf.ProgramSpec `ebpf:"ebpfred_fork"`
+	EbpfredGoMuxRet          *ebpf.ProgramSpec `ebpf:"ebpfred_go_mux_ret"`
 	EbpfredGoTlsHandshake    *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_handshake"`
 	EbpfredGoTlsHandshakeRet *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_handshake_ret"`
 	EbpfredGoTlsRead         *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_read"`
@@ -168,6 +184,7 @@ type bpfMapSpecs struct {
 	Conns       *ebpf.MapSpec `ebpf:"conns"`
 	Counters    *ebpf.MapSpec `ebpf:"counters"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
+	GoRoutes    *ebpf.MapSpec `ebpf:"go_routes"`
 	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
 	TlsCalls    *ebpf.MapSpec `ebpf:"tls_calls"`
 	TlsFds      *ebpf.MapSpec `ebpf:"tls_fds"`
@@ -206,6 +223,7 @@ type bpfMaps struct {
 	Conns       *ebpf.Map `ebpf:"conns"`
 	Counters    *ebpf.Map `ebpf:"counters"`
 	Events      *ebpf.Map `ebpf:"events"`
+	GoRoutes    *ebpf.Map `ebpf:"go_routes"`
 	Scratch     *ebpf.Map `ebpf:"scratch"`
 	TlsCalls    *ebpf.Map `ebpf:"tls_calls"`
 	TlsFds      *ebpf.Map `ebpf:"tls_fds"`
@@ -217,6 +235,7 @@ func (m *bpfMaps) Close() error {
 		m.Conns,
 		m.Counters,
 		m.Events,
+		m.GoRoutes,
 		m.Scratch,
 		m.TlsCalls,
 		m.TlsFds,
@@ -240,6 +259,7 @@ type bpfPrograms struct {
 	EbpfredExec              *ebpf.Program `ebpf:"ebpfred_exec"`
 	EbpfredExit              *ebpf.Program `ebpf:"ebpfred_exit"`
 	EbpfredFork              *ebpf.Program `ebpf:"ebpfred_fork"`
+	EbpfredGoMuxRet          *ebpf.Program `ebpf:"ebpfred_go_mux_ret"`
 	EbpfredGoTlsHandshake    *ebpf.Program `ebpf:"ebpfred_go_tls_handshake"`
 	EbpfredGoTlsHandshakeRet *ebpf.Program `ebpf:"ebpfred_go_tls_handshake_ret"`
 	EbpfredGoTlsRead         *ebpf.Program `ebpf:"ebpfred_go_tls_read"`
@@ -260,6 +280,7 @@ func (p *bpfPrograms) Close() error {
 		p.EbpfredExec,
 		p.EbpfredExit,
 		p.EbpfredFork,
+		p.EbpfredGoMuxRet,
 		p.EbpfredGoTlsHandshake,
 		p.EbpfredGoTlsHandshakeRet,
 		p.EbpfredGoTlsRead,

@@ -21,6 +21,10 @@ const (
 	EventFork    EventType = 5 // TGID = child, FD = parent tgid
 	EventExit    EventType = 6
 	EventConn    EventType = 7 // a connection's endpoints, before its first data
+	// EventRoute: Go net/http; Payload = the ServeMux pattern the request
+	// matched, as registered ("GET host/items/{id}"), just before the data
+	// event of the first response write.
+	EventRoute EventType = 8
 )
 
 // Event is one record from the kernel ring, decoded without allocation.

@@ -168,6 +168,8 @@ const (
 	goRead      = "crypto/tls.(*Conn).Read"
 	goWrite     = "crypto/tls.(*Conn).Write"
 	goHandshake = "crypto/tls.(*Conn).handshakeContext" // Go >= 1.17
+	// Go >= 1.22: returns the pattern a request matched.
+	goFindHandler = "net/http.(*ServeMux).findHandler"
 )
 
 // instrumentFile attaches what fits path. kind is "" when the file has no
@@ -240,11 +242,13 @@ func (p *Probes) attachOpenSSL(path string) error {
 }
 
 func (p *Probes) attachGo(path string, f *elf.File) error {
-	funcs, source, err := golang.Lookup(f, goRead, goWrite, goHandshake)
+	funcs, source, err := golang.Lookup(f, goRead, goWrite, goHandshake, goFindHandler)
 	if err != nil {
 		return fmt.Errorf("finding crypto/tls in the binary: %w", err)
 	}
-	if funcs[goRead] == nil || funcs[goWrite] == nil {
+	tls := funcs[goRead] != nil && funcs[goWrite] != nil
+	mux := funcs[goFindHandler] != nil
+	if !tls && !mux {
 		if len(funcs) == 0 {
 			return errNoGoTLS{source}
 		}
@@ -255,30 +259,46 @@ func (p *Probes) attachGo(path string, f *elf.File) error {
 		return err
 	}
 	var ls []link.Link
-	entries := map[string]*ebpf.Program{goRead: p.objs.EbpfredGoTlsRead, goWrite: p.objs.EbpfredGoTlsWrite,
-		goHandshake: p.objs.EbpfredGoTlsHandshake}
-	for name, entry := range entries {
-		fn := funcs[name]
-		if fn == nil {
-			continue // handshakeContext: optional (older Go)
-		}
-		l, err := ex.Uprobe(name, entry, &link.UprobeOptions{Address: fn.Offset})
+	attach := func(name string, prog *ebpf.Program, fn *golang.Func, off uint64) error {
+		l, err := ex.Uprobe(name, prog, &link.UprobeOptions{Address: fn.Offset, Offset: off})
 		if err != nil {
 			closeAll(ls)
-			return fmt.Errorf("uprobe on %s: %w", name, err)
+			return fmt.Errorf("uprobe on %s+%#x: %w", name, off, err)
 		}
 		ls = append(ls, l)
-		ret := p.objs.EbpfredGoTlsRet
-		if name == goHandshake {
-			ret = p.objs.EbpfredGoTlsHandshakeRet
-		}
-		for _, r := range fn.Rets {
-			l, err := ex.Uprobe(name, ret, &link.UprobeOptions{Address: fn.Offset, Offset: r})
-			if err != nil {
-				closeAll(ls)
-				return fmt.Errorf("uprobe on %s+%#x (RET): %w", name, r, err)
+		return nil
+	}
+	if tls {
+		entries := map[string]*ebpf.Program{goRead: p.objs.EbpfredGoTlsRead, goWrite: p.objs.EbpfredGoTlsWrite,
+			goHandshake: p.objs.EbpfredGoTlsHandshake}
+		for name, entry := range entries {
+			fn := funcs[name]
+			if fn == nil {
+				continue // handshakeContext: optional (older Go)
 			}
-			ls = append(ls, l)
+			if err := attach(name, entry, fn, 0); err != nil {
+				return err
+			}
+			ret := p.objs.EbpfredGoTlsRet
+			if name == goHandshake {
+				ret = p.objs.EbpfredGoTlsHandshakeRet
+			}
+			for _, r := range fn.Rets {
+				if err := attach(name, ret, fn, r); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if mux {
+		// Go >= 1.22 ServeMux: the matched pattern, at every RET. (Older
+		// Go has no such function; GODEBUG=httpmuxgo121=1 routes through
+		// (*serveMux121).findHandler instead, which is not probed.)
+		fn := funcs[goFindHandler]
+		for _, r := range fn.Rets {
+			if err := attach(goFindHandler, p.objs.EbpfredGoMuxRet, fn, r); err != nil {
+				return err
+			}
 		}
 	}
 	p.keep(ls)

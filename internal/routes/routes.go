@@ -156,9 +156,17 @@ func New(c Config) (*Router, error) {
 // modes may return a substring of path; the heuristic mode allocates the
 // route it builds (at most MaxRouteLen bytes) when it differs from path.
 func (r *Router) Route(path string) (route string, ignore Ignore) {
+	return r.Resolve(path, "")
+}
+
+// Resolve is Route for a request whose route the application itself
+// reported (known, e.g. the pattern Go's ServeMux matched; "" if none). A
+// configured pattern that matches wins (the user said so explicitly); else
+// known; else the unmatched rule.
+func (r *Router) Resolve(path, known string) (route string, ignore Ignore) {
 	path = cutQuery(path)
 	if r == nil || path == "" || path[0] != '/' {
-		return "", IgnoreNone
+		return known, IgnoreNone
 	}
 	if r.ignored != nil && r.ignored.match(path) != "" {
 		ignore = r.ignore
@@ -170,6 +178,9 @@ func (r *Router) Route(path string) (route string, ignore Ignore) {
 		if route = r.routes.match(path); route != "" {
 			return route, ignore
 		}
+	}
+	if known != "" {
+		return known, ignore
 	}
 	switch r.unmatched {
 	case UnmatchedPath:

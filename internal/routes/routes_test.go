@@ -277,3 +277,26 @@ func TestManyLiterals(t *testing.T) {
 		t.Errorf("/p999/1: %q, want no route", got)
 	}
 }
+
+// A route the application reported is kept unless a configured pattern
+// matches; the unmatched rule applies only when neither exists.
+func TestResolvePrecedence(t *testing.T) {
+	r, err := New(Config{Patterns: []string{"/users/{id}"}, Unmatched: "wildcard"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, known, want string }{
+		{"/users/7", "/", "/users/{id}"},           // configured pattern wins
+		{"/items/7", "/items/{id}", "/items/{id}"}, // the application's route
+		{"/items/7", "", "/**"},                    // the unmatched rule
+		{"*", "/x", "/x"},                          // not a path: the known route stands
+	} {
+		if got, _ := r.Resolve(tc.path, tc.known); got != tc.want {
+			t.Errorf("Resolve(%q, %q) = %q, want %q", tc.path, tc.known, got, tc.want)
+		}
+	}
+	var none *Router
+	if got, _ := none.Resolve("/a", "/a/{b}"); got != "/a/{b}" {
+		t.Errorf("nil router dropped the known route: %q", got)
+	}
+}

@@ -288,12 +288,16 @@ func (r *ebpfReceiver) flushMetrics() {
 func (r *ebpfReceiver) Record(rec *record.Record, info *process.Info) {
 	var ign routes.Ignore
 	if rec.Protocol == record.ProtocolHTTP {
+		// A configured pattern wins over the route the application
+		// reported (rec.Route, e.g. Go's ServeMux pattern), which wins over
+		// the unmatched rule. semconv: http.route is the server's route
+		// template; a client does not know the server's routes.
 		var route string
-		route, ign = r.router.Route(rec.Path)
-		// semconv: http.route is the server's route template; a client
-		// does not know the server's routes.
-		if rec.Kind == record.KindServer && rec.Route == "" {
+		route, ign = r.router.Resolve(rec.Path, rec.Route)
+		if rec.Kind == record.KindServer {
 			rec.Route = route
+		} else {
+			rec.Route = ""
 		}
 	}
 	if r.agg != nil && !ign.Metrics() {
