@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/ptrace"
-
 	"github.com/ebpfred/ebpfred/internal/discovery"
 	"github.com/ebpfred/ebpfred/internal/testserver"
 )
@@ -59,7 +57,6 @@ func TestDiscoveryServicesThroughReceiver(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	h.stop()
-	_ = ptrace.SpanKindServer
 }
 
 // pyServiceName is what a python server with no OTEL_SERVICE_NAME is
