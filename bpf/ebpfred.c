@@ -31,11 +31,20 @@ volatile const __u8 track_execs = 0;
 /* Wake the reader only when this many bytes are waiting; it polls otherwise. */
 volatile const __u64 wakeup_bytes = 256 * 1024;
 
+/* A tracked process. gen is new for every process that gets a tgid: cached
+ * connections carry the gen they were resolved under, so a process's
+ * entries never outlive it in effect (another process with the same tgid
+ * re-resolves its fds) and nobody has to walk the cache when it exits. */
+struct track {
+	__u32 flags; /* TRACK_* */
+	__u32 gen;   /* never 0 */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
-	__type(key, __u32);   /* tgid */
-	__type(value, __u32); /* TRACK_* flags */
+	__type(key, __u32); /* tgid */
+	__type(value, struct track);
 } tracked_pids SEC(".maps");
 
 struct conn_key {
@@ -68,6 +77,7 @@ struct conn_info {
 	 * bytes are ciphertext and never sent; the plaintext comes from the
 	 * uprobes on SSL_read/SSL_write or Go's crypto/tls. */
 	__u8 tls;
+	__u32 gen; /* the tracked process's gen when this was resolved */
 };
 
 struct {
@@ -255,16 +265,17 @@ static __always_inline void resolve(__u32 fd, struct conn_info *ci)
 
 /* lookup_conn returns the cached connection for (tgid, fd), resolving and
  * caching it (negatively too, for files and pipes) on first sight. */
-static __always_inline struct conn_info *lookup_conn(struct conn_key *k)
+static __always_inline struct conn_info *lookup_conn(struct conn_key *k, __u32 gen)
 {
 	struct conn_info *ci = bpf_map_lookup_elem(&conns, k);
-	if (ci)
+	if (ci && ci->gen == gen)
 		return ci->is_tcp ? ci : NULL;
-	/* First sight, often mid-connection (opened before we started): copy
-	 * the first transfer each way so user space can tell the protocol. */
-	struct conn_info fresh = {.copy_next = 3};
+	/* First sight (often mid-connection: opened before we started), or an
+	 * entry left by an earlier process with this tgid. Copy the first
+	 * transfer each way so user space can tell the protocol. */
+	struct conn_info fresh = {.copy_next = 3, .gen = gen};
 	resolve(k->fd, &fresh);
-	bpf_map_update_elem(&conns, k, &fresh, BPF_NOEXIST);
+	bpf_map_update_elem(&conns, k, &fresh, BPF_ANY);
 	if (!fresh.is_tcp)
 		return NULL;
 	count(COUNTER_CONNS_RESOLVED);
@@ -392,6 +403,7 @@ struct xfer {
 	__u8 tls;   /* the bytes are TLS plaintext from a uprobe */
 	__u64 g;    /* syscalls: R14 (a Go program's current goroutine) */
 	__u64 sk;   /* TLS: the socket the call's syscalls used, 0 if unknown */
+	__u32 gen;  /* the process's struct track gen */
 	const void *ptr; /* the buffer, or the iovec array */
 	__u64 iovcnt;
 	__u64 n;
@@ -521,12 +533,12 @@ static __always_inline void data(__u32 tgid, const struct xfer *x)
 		 * next connection accepted on that fd number was lost whole.)
 		 * A sk that differs means the fd number was reused. */
 		ci = bpf_map_lookup_elem(&conns, &k);
-		if (!ci || !ci->is_tcp || (x->sk && x->sk != ci->sk)) {
+		if (!ci || !ci->is_tcp || ci->gen != x->gen || (x->sk && x->sk != ci->sk)) {
 			count(COUNTER_TLS_NO_FD);
 			return;
 		}
 	} else {
-		ci = lookup_conn(&k);
+		ci = lookup_conn(&k, x->gen);
 		if (!ci)
 			return;
 	}
@@ -630,8 +642,10 @@ SEC("raw_tracepoint/sys_exit")
 int ebpfred_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!bpf_map_lookup_elem(&tracked_pids, &tgid))
+	struct track *t = bpf_map_lookup_elem(&tracked_pids, &tgid);
+	if (!t)
 		return 0;
+	__u32 gen = t->gen;
 
 	/* One read of the saved user registers (x86-64 struct pt_regs, a stable
 	 * ABI) instead of a helper call per field. */
@@ -678,7 +692,7 @@ int ebpfred_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		if (ret <= 0)
 			return 0;
 		struct conn_key k = {.tgid = tgid, .fd = regs->di};
-		struct conn_info *ci = lookup_conn(&k);
+		struct conn_info *ci = lookup_conn(&k, gen);
 		if (!ci || ci->tls)
 			return 0;
 		send_tuple(tgid, k.fd, ci);
@@ -705,6 +719,7 @@ int ebpfred_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (ret <= 0)
 		return 0;
 	x.fd = regs->di;
+	x.gen = gen;
 	x.n = ret;
 	x.g = regs->r14;
 	data(tgid, &x);
@@ -736,6 +751,10 @@ static __always_inline int tls_enter(__u32 kind, __u64 id, __u64 handle, __u64 b
 /* tls_exit emits n plaintext bytes of the call in flight under k. */
 static __always_inline void tls_exit(struct tls_key *k, struct tls_call *c, __s64 n)
 {
+	struct track *t = bpf_map_lookup_elem(&tracked_pids, &k->tgid);
+	if (!t)
+		return;
+	__u32 gen = t->gen;
 	__u32 fd;
 	__u64 sk = 0;
 	if (c->fd) {
@@ -759,7 +778,7 @@ static __always_inline void tls_exit(struct tls_key *k, struct tls_call *c, __s6
 		}
 		fd = *f;
 	}
-	struct xfer x = {.fd = fd, .type = c->type, .tls = 1, .sk = sk, .ptr = (const void *)c->buf, .n = n,
+	struct xfer x = {.fd = fd, .type = c->type, .tls = 1, .sk = sk, .gen = gen, .ptr = (const void *)c->buf, .n = n,
 			 .g = k->kind == TLS_KEY_GOROUTINE ? k->id : 0};
 	data(k->tgid, &x);
 }
@@ -911,11 +930,12 @@ int ebpfred_fork(struct bpf_raw_tracepoint_args *ctx)
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
 	if (cpid != ctgid || ctgid == self_tgid)
 		return 0; /* a thread, or ourselves */
-	__u32 *flags = bpf_map_lookup_elem(&tracked_pids, &ptgid);
-	if (!flags)
+	struct track *pt = bpf_map_lookup_elem(&tracked_pids, &ptgid);
+	if (!pt)
 		return 0;
-	__u32 f = *flags;
-	bpf_map_update_elem(&tracked_pids, &ctgid, &f, BPF_NOEXIST);
+	/* a new process: its own gen, though it inherited the parent's fds */
+	struct track ct = {.flags = pt->flags, .gen = bpf_get_prandom_u32() | 1};
+	bpf_map_update_elem(&tracked_pids, &ctgid, &ct, BPF_NOEXIST);
 	struct event *e = new_event(EVENT_FORK, ctgid, ptgid);
 	if (e)
 		submit(e, EVENT_HDR_SIZE);
@@ -934,8 +954,9 @@ int ebpfred_exec(struct bpf_raw_tracepoint_args *ctx)
 	if (!tracked && !track_execs)
 		return 0;
 	if (!tracked) {
-		__u32 f = TRACK_PENDING;
-		bpf_map_update_elem(&tracked_pids, &tgid, &f, BPF_NOEXIST);
+		/* (A tracked process that execs keeps its gen: its fds survive.) */
+		struct track t = {.flags = TRACK_PENDING, .gen = bpf_get_prandom_u32() | 1};
+		bpf_map_update_elem(&tracked_pids, &tgid, &t, BPF_NOEXIST);
 	}
 	struct event *e = new_event(EVENT_EXEC, tgid, 0);
 	if (!e)

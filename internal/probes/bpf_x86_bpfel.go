@@ -27,7 +27,7 @@ type bpfConnInfo struct {
 	H2        uint8
 	Sniffed   uint8
 	Tls       uint8
-	_         [4]byte
+	Gen       uint32
 }
 
 type bpfConnKey struct {
@@ -80,6 +80,12 @@ type bpfTlsKey struct {
 	Tgid uint32
 	Kind uint32
 	Id   uint64
+}
+
+type bpfTrack struct {
+	_     structs.HostLayout
+	Flags uint32
+	Gen   uint32
 }
 
 // Names of all BPF objects in the ELF.

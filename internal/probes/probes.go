@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"time"
 
@@ -133,18 +134,27 @@ func (p *Probes) Close() error {
 	return errors.Join(errs...)
 }
 
-// SetTracked tracks tgid with the given flags.
+// SetTracked tracks tgid with the given flags. A process the kernel already
+// tracks (from its exec or fork) keeps its generation, and with it its
+// cached connections; a new one gets a fresh generation, so that whatever
+// an earlier process with the same tgid left in the connection cache is
+// re-resolved rather than trusted.
 func (p *Probes) SetTracked(tgid, flags uint32) error {
-	return p.objs.TrackedPids.Update(tgid, flags, ebpf.UpdateAny)
+	var t bpfTrack
+	if err := p.objs.TrackedPids.Lookup(tgid, &t); err != nil || t.Gen == 0 {
+		t.Gen = rand.Uint32() | 1
+	}
+	t.Flags = flags
+	return p.objs.TrackedPids.Update(tgid, &t, ebpf.UpdateAny)
 }
 
-// Untrack stops tracking tgid and forgets its cached connections.
+// Untrack stops tracking tgid. Its cached connections are left to the
+// LRU: the next process with this tgid has another generation.
 func (p *Probes) Untrack(tgid uint32) error {
 	err := p.objs.TrackedPids.Delete(tgid)
 	if errors.Is(err, ebpf.ErrKeyNotExist) {
 		err = nil
 	}
-	p.ForgetConns(tgid)
 	return err
 }
 
@@ -165,28 +175,13 @@ func (p *Probes) MarkHTTP2(tgid, fd uint32) error {
 // TrackedCount returns the number of tgids in the kernel's tracked map.
 func (p *Probes) TrackedCount() int {
 	n := 0
-	var k, v uint32
+	var k uint32
+	var v bpfTrack
 	it := p.objs.TrackedPids.Iterate()
 	for it.Next(&k, &v) {
 		n++
 	}
 	return n
-}
-
-// ForgetConns deletes tgid's cached connections from the kernel map.
-func (p *Probes) ForgetConns(tgid uint32) {
-	var k bpfConnKey
-	var v bpfConnInfo
-	var del []bpfConnKey
-	it := p.objs.Conns.Iterate()
-	for it.Next(&k, &v) {
-		if k.Tgid == tgid {
-			del = append(del, k)
-		}
-	}
-	for i := range del {
-		_ = p.objs.Conns.Delete(&del[i])
-	}
 }
 
 // Counters are the kernel side's own counts, summed over CPUs.

@@ -35,7 +35,6 @@ func (p *Probes) Close() error                                   { return nil }
 func (p *Probes) SetTracked(uint32, uint32) error                { return nil }
 func (p *Probes) Untrack(uint32) error                           { return nil }
 func (p *Probes) TrackedCount() int                              { return 0 }
-func (p *Probes) ForgetConns(uint32)                             {}
 func (p *Probes) Counters() (Counters, error)                    { return Counters{}, nil }
 func (p *Probes) Read(time.Duration, func(*Event), func()) error { return nil }
 

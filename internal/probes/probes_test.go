@@ -23,13 +23,15 @@ func requireRoot(t *testing.T) {
 // A python server that is already listening and holds a keep-alive
 // connection before the probes load is still captured: its fd is resolved
 // through the task's fd table on first use.
-func TestCapturesPreexistingKeepAliveConnection(t *testing.T) {
-	requireRoot(t)
+// keepAliveServer starts a python HTTP/1.1 server and opens one keep-alive
+// connection to it; get sends a request on it and waits for the response.
+func keepAliveServer(t *testing.T) (pid, port int, get func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
+	port = ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	script := fmt.Sprintf(`
 import http.server
@@ -60,8 +62,8 @@ http.server.HTTPServer(("127.0.0.1", %d), H).serve_forever()
 	if conn == nil {
 		t.Fatal("server did not start")
 	}
-	defer conn.Close()
-	get := func() {
+	t.Cleanup(func() { conn.Close() })
+	get = func() {
 		fmt.Fprintf(conn, "GET /before?q=1 HTTP/1.1\r\nHost: x\r\n\r\n")
 		var resp []byte
 		buf := make([]byte, 4096)
@@ -74,6 +76,12 @@ http.server.HTTPServer(("127.0.0.1", %d), H).serve_forever()
 			resp = append(resp, buf[:n]...)
 		}
 	}
+	return cmd.Process.Pid, port, get
+}
+
+func TestCapturesPreexistingKeepAliveConnection(t *testing.T) {
+	requireRoot(t)
+	pid, port, get := keepAliveServer(t)
 	get() // on the connection before the probes exist
 
 	p, err := Load(Options{RingBufferSize: 1 << 20, WakeupBytes: 1})
@@ -81,7 +89,7 @@ http.server.HTTPServer(("127.0.0.1", %d), H).serve_forever()
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if err := p.SetTracked(uint32(cmd.Process.Pid), FlagConfirmed); err != nil {
+	if err := p.SetTracked(uint32(pid), FlagConfirmed); err != nil {
 		t.Fatal(err)
 	}
 	get()
@@ -98,10 +106,10 @@ http.server.HTTPServer(("127.0.0.1", %d), H).serve_forever()
 	go func() {
 		local := ""
 		p.Read(20*time.Millisecond, func(e *Event) {
-			if e.TGID == uint32(cmd.Process.Pid) && e.Type == EventConn {
+			if e.TGID == uint32(pid) && e.Type == EventConn {
 				local = e.Local().String()
 			}
-			if e.TGID == uint32(cmd.Process.Pid) && (e.Type == EventDataIn || e.Type == EventDataOut) {
+			if e.TGID == uint32(pid) && (e.Type == EventDataIn || e.Type == EventDataOut) {
 				got = append(got, seen{e.Type, string(e.Payload), e.Len, local})
 			}
 		}, func() {
@@ -127,5 +135,51 @@ http.server.HTTPServer(("127.0.0.1", %d), H).serve_forever()
 	c, err := p.Counters()
 	if err != nil || c.ConnsResolved < 1 || c.Dropped != 0 {
 		t.Errorf("counters = %+v, %v", c, err)
+	}
+}
+
+// Cached connections belong to a process generation: re-tracking a process
+// the kernel already tracks keeps its cache, while a new process with the
+// same tgid (a new generation) re-resolves its fds instead of trusting what
+// an earlier process left — nobody walks the cache when a process goes.
+func TestGenerationsInvalidateCachedConnections(t *testing.T) {
+	requireRoot(t)
+	pid, _, get := keepAliveServer(t)
+	p, err := Load(Options{RingBufferSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	resolved := func() uint64 {
+		c, err := p.Counters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.ConnsResolved
+	}
+	if err := p.SetTracked(uint32(pid), FlagConfirmed); err != nil {
+		t.Fatal(err)
+	}
+	get()
+	first := resolved()
+	if first == 0 {
+		t.Fatal("the connection was not resolved")
+	}
+	if err := p.SetTracked(uint32(pid), FlagConfirmed); err != nil {
+		t.Fatal(err)
+	}
+	get()
+	if n := resolved(); n != first {
+		t.Errorf("re-tracking the same process re-resolved its connection (%d -> %d)", first, n)
+	}
+	if err := p.Untrack(uint32(pid)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetTracked(uint32(pid), FlagConfirmed); err != nil {
+		t.Fatal(err)
+	}
+	get()
+	if n := resolved(); n != first+1 {
+		t.Errorf("a new generation did not re-resolve the fd: resolved %d -> %d, want %d", first, n, first+1)
 	}
 }
