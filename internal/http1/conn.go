@@ -571,8 +571,14 @@ func (c *Conn) beginRequest(hd *head, r parseResult, start uint64, emit func(*re
 }
 
 func (c *Conn) beginResponse(hd *head, r parseResult, now uint64, emit func(*record.Record)) {
-	if c.req.state == stHead {
-		c.finishCarry(&c.req, c.req.last, emit) // keep the queue in order
+	if c.req.state == stHead && c.queue.len() == 0 {
+		// The response can only answer the request whose head is being
+		// carried: settle that head so the queue stays in order. With a
+		// request already waiting, the carried head is a later request,
+		// read before this response's write reached us (Go's net/http
+		// reads the next request's first byte on another thread while the
+		// handler writes), and must go on carrying.
+		c.finishCarry(&c.req, c.req.last, emit)
 	}
 	h := &c.resp
 	h.state = stIdle

@@ -57,6 +57,14 @@ func xfer(dir stream.Direction, t uint64, data string) op {
 	return op{ev: ev}
 }
 
+// whole is a transfer the kernel copies whole whatever its first bytes: one
+// of at most 256 bytes, or the one after a transfer shorter than 16.
+func whole(dir stream.Direction, t uint64, data string) op {
+	o := xfer(dir, t, data)
+	o.ev.Payload = []byte(data)
+	return o
+}
+
 // blob is a length-only transfer of n bytes ending with tail.
 func blob(dir stream.Direction, t uint64, n int, tail string) op {
 	if tail == "" {
