@@ -892,6 +892,28 @@ int ebpfred_go_tls_ret(struct user_regs *r)
 	return 0;
 }
 
+/* save_route remembers, for the calling goroutine (R14), the route pattern
+ * at user address ptr (len bytes) until its next response write; ptr == 0
+ * forgets a pattern remembered earlier (no route for this request). */
+static __always_inline void save_route(struct user_regs *r, __u64 ptr, __u64 len)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!bpf_map_lookup_elem(&tracked_pids, &tgid))
+		return;
+	struct go_route_key k = {.tgid = tgid, .g = r->r14};
+	if (!ptr || !len) {
+		bpf_map_delete_elem(&go_routes, &k);
+		return;
+	}
+	struct go_route v = {};
+	if (len > ROUTE_MAX)
+		len = ROUTE_MAX;
+	if (bpf_probe_read_user(v.buf, len, (const void *)ptr) != 0)
+		return;
+	v.len = len;
+	bpf_map_update_elem(&go_routes, &k, &v, BPF_ANY);
+}
+
 /* Go net/http.(*ServeMux).findHandler (Go >= 1.22), at every RET. Results,
  * register ABI: RAX,RBX = Handler, RCX,RDI = patStr, RSI = *pattern, R8-R10 =
  * matches. A nil *pattern means a redirect (patStr is then a concrete
@@ -899,22 +921,62 @@ int ebpfred_go_tls_ret(struct user_regs *r)
 SEC("uprobe")
 int ebpfred_go_mux_ret(struct user_regs *r)
 {
+	save_route(r, r->si ? r->cx : 0, r->di);
+	return 0;
+}
+
+/* gin (>= 1.7): (*node).getValue at every RET. It returns nodeValue{handlers
+ * HandlersChain; params *Params; tsr bool; fullPath string} in registers:
+ * RAX,RBX,RCX = handlers, RDI = params, RSI = tsr, R8,R9 = fullPath. No
+ * handlers: a 404 or a trailing-slash redirect, no route. */
+SEC("uprobe")
+int ebpfred_gin_ret(struct user_regs *r)
+{
+	save_route(r, r->ax ? r->r8 : 0, r->r9);
+	return 0;
+}
+
+/* gorilla/mux: (*Router).Match(req, match *RouteMatch) bool. The entry keeps
+ * match (RCX) per goroutine; every RET reads match.Route (offset 0) and, when
+ * Match returned true, the route's path template: *(route + cookie) is its
+ * *routeRegexp for the path, whose first field is the template string. The
+ * cookie (the offset of regexp.path in mux.Route) comes from the binary's
+ * DWARF or its mux version. Subrouters call Match again with the same
+ * match: the outermost RET, last, has the final route. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_route_key);
+	__type(value, __u64);
+} gorilla_match SEC(".maps");
+
+SEC("uprobe")
+int ebpfred_gorilla_match(struct user_regs *r)
+{
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!bpf_map_lookup_elem(&tracked_pids, &tgid))
 		return 0;
 	struct go_route_key k = {.tgid = tgid, .g = r->r14};
-	if (!r->si || !r->cx || !r->di) {
-		bpf_map_delete_elem(&go_routes, &k);
+	__u64 m = r->cx;
+	bpf_map_update_elem(&gorilla_match, &k, &m, BPF_ANY);
+	return 0;
+}
+
+SEC("uprobe")
+int ebpfred_gorilla_match_ret(struct user_regs *r)
+{
+	struct go_route_key k = {.tgid = bpf_get_current_pid_tgid() >> 32, .g = r->r14};
+	__u64 *m = bpf_map_lookup_elem(&gorilla_match, &k);
+	if (!m)
 		return 0;
-	}
-	struct go_route v = {};
-	__u64 n = r->di;
-	if (n > ROUTE_MAX)
-		n = ROUTE_MAX;
-	if (bpf_probe_read_user(v.buf, n, (const void *)r->cx) != 0)
-		return 0;
-	v.len = n;
-	bpf_map_update_elem(&go_routes, &k, &v, BPF_ANY);
+	__u64 route = 0, path = 0;
+	struct {
+		__u64 ptr, len;
+	} tpl = {};
+	if ((r->ax & 0xff) && bpf_probe_read_user(&route, sizeof(route), (const void *)*m) == 0 && route &&
+	    bpf_probe_read_user(&path, sizeof(path), (const void *)(route + bpf_get_attach_cookie(r))) == 0 && path)
+		bpf_probe_read_user(&tpl, sizeof(tpl), (const void *)path);
+	save_route(r, tpl.ptr, tpl.len);
 	return 0;
 }
 

@@ -96,6 +96,7 @@ const (
 	bpfMapCounters                  = "counters"
 	bpfMapEvents                    = "events"
 	bpfMapGoRoutes                  = "go_routes"
+	bpfMapGorillaMatch              = "gorilla_match"
 	bpfMapScratch                   = "scratch"
 	bpfMapTlsCalls                  = "tls_calls"
 	bpfMapTlsFds                    = "tls_fds"
@@ -103,12 +104,15 @@ const (
 	bpfProgEbpfredExec              = "ebpfred_exec"
 	bpfProgEbpfredExit              = "ebpfred_exit"
 	bpfProgEbpfredFork              = "ebpfred_fork"
+	bpfProgEbpfredGinRet            = "ebpfred_gin_ret"
 	bpfProgEbpfredGoMuxRet          = "ebpfred_go_mux_ret"
 	bpfProgEbpfredGoTlsHandshake    = "ebpfred_go_tls_handshake"
 	bpfProgEbpfredGoTlsHandshakeRet = "ebpfred_go_tls_handshake_ret"
 	bpfProgEbpfredGoTlsRead         = "ebpfred_go_tls_read"
 	bpfProgEbpfredGoTlsRet          = "ebpfred_go_tls_ret"
 	bpfProgEbpfredGoTlsWrite        = "ebpfred_go_tls_write"
+	bpfProgEbpfredGorillaMatch      = "ebpfred_gorilla_match"
+	bpfProgEbpfredGorillaMatchRet   = "ebpfred_gorilla_match_ret"
 	bpfProgEbpfredSslHandshake      = "ebpfred_ssl_handshake"
 	bpfProgEbpfredSslHandshakeRet   = "ebpfred_ssl_handshake_ret"
 	bpfProgEbpfredSslRead           = "ebpfred_ssl_read"
@@ -167,12 +171,15 @@ type bpfProgramSpecs struct {
 	EbpfredExec              *ebpf.ProgramSpec `ebpf:"ebpfred_exec"`
 	EbpfredExit              *ebpf.ProgramSpec `ebpf:"ebpfred_exit"`
 	EbpfredFork              *ebpf.ProgramSpec `ebpf:"ebpfred_fork"`
+	EbpfredGinRet            *ebpf.ProgramSpec `ebpf:"ebpfred_gin_ret"`
 	EbpfredGoMuxRet          *ebpf.ProgramSpec `ebpf:"ebpfred_go_mux_ret"`
 	EbpfredGoTlsHandshake    *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_handshake"`
 	EbpfredGoTlsHandshakeRet *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_handshake_ret"`
 	EbpfredGoTlsRead         *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_read"`
 	EbpfredGoTlsRet          *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_ret"`
 	EbpfredGoTlsWrite        *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_write"`
+	EbpfredGorillaMatch      *ebpf.ProgramSpec `ebpf:"ebpfred_gorilla_match"`
+	EbpfredGorillaMatchRet   *ebpf.ProgramSpec `ebpf:"ebpfred_gorilla_match_ret"`
 	EbpfredSslHandshake      *ebpf.ProgramSpec `ebpf:"ebpfred_ssl_handshake"`
 	EbpfredSslHandshakeRet   *ebpf.ProgramSpec `ebpf:"ebpfred_ssl_handshake_ret"`
 	EbpfredSslRead           *ebpf.ProgramSpec `ebpf:"ebpfred_ssl_read"`
@@ -187,14 +194,15 @@ type bpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfMapSpecs struct {
-	Conns       *ebpf.MapSpec `ebpf:"conns"`
-	Counters    *ebpf.MapSpec `ebpf:"counters"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	GoRoutes    *ebpf.MapSpec `ebpf:"go_routes"`
-	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
-	TlsCalls    *ebpf.MapSpec `ebpf:"tls_calls"`
-	TlsFds      *ebpf.MapSpec `ebpf:"tls_fds"`
-	TrackedPids *ebpf.MapSpec `ebpf:"tracked_pids"`
+	Conns        *ebpf.MapSpec `ebpf:"conns"`
+	Counters     *ebpf.MapSpec `ebpf:"counters"`
+	Events       *ebpf.MapSpec `ebpf:"events"`
+	GoRoutes     *ebpf.MapSpec `ebpf:"go_routes"`
+	GorillaMatch *ebpf.MapSpec `ebpf:"gorilla_match"`
+	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
+	TlsCalls     *ebpf.MapSpec `ebpf:"tls_calls"`
+	TlsFds       *ebpf.MapSpec `ebpf:"tls_fds"`
+	TrackedPids  *ebpf.MapSpec `ebpf:"tracked_pids"`
 }
 
 // bpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -226,14 +234,15 @@ func (o *bpfObjects) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfMaps struct {
-	Conns       *ebpf.Map `ebpf:"conns"`
-	Counters    *ebpf.Map `ebpf:"counters"`
-	Events      *ebpf.Map `ebpf:"events"`
-	GoRoutes    *ebpf.Map `ebpf:"go_routes"`
-	Scratch     *ebpf.Map `ebpf:"scratch"`
-	TlsCalls    *ebpf.Map `ebpf:"tls_calls"`
-	TlsFds      *ebpf.Map `ebpf:"tls_fds"`
-	TrackedPids *ebpf.Map `ebpf:"tracked_pids"`
+	Conns        *ebpf.Map `ebpf:"conns"`
+	Counters     *ebpf.Map `ebpf:"counters"`
+	Events       *ebpf.Map `ebpf:"events"`
+	GoRoutes     *ebpf.Map `ebpf:"go_routes"`
+	GorillaMatch *ebpf.Map `ebpf:"gorilla_match"`
+	Scratch      *ebpf.Map `ebpf:"scratch"`
+	TlsCalls     *ebpf.Map `ebpf:"tls_calls"`
+	TlsFds       *ebpf.Map `ebpf:"tls_fds"`
+	TrackedPids  *ebpf.Map `ebpf:"tracked_pids"`
 }
 
 func (m *bpfMaps) Close() error {
@@ -242,6 +251,7 @@ func (m *bpfMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.GoRoutes,
+		m.GorillaMatch,
 		m.Scratch,
 		m.TlsCalls,
 		m.TlsFds,
@@ -265,12 +275,15 @@ type bpfPrograms struct {
 	EbpfredExec              *ebpf.Program `ebpf:"ebpfred_exec"`
 	EbpfredExit              *ebpf.Program `ebpf:"ebpfred_exit"`
 	EbpfredFork              *ebpf.Program `ebpf:"ebpfred_fork"`
+	EbpfredGinRet            *ebpf.Program `ebpf:"ebpfred_gin_ret"`
 	EbpfredGoMuxRet          *ebpf.Program `ebpf:"ebpfred_go_mux_ret"`
 	EbpfredGoTlsHandshake    *ebpf.Program `ebpf:"ebpfred_go_tls_handshake"`
 	EbpfredGoTlsHandshakeRet *ebpf.Program `ebpf:"ebpfred_go_tls_handshake_ret"`
 	EbpfredGoTlsRead         *ebpf.Program `ebpf:"ebpfred_go_tls_read"`
 	EbpfredGoTlsRet          *ebpf.Program `ebpf:"ebpfred_go_tls_ret"`
 	EbpfredGoTlsWrite        *ebpf.Program `ebpf:"ebpfred_go_tls_write"`
+	EbpfredGorillaMatch      *ebpf.Program `ebpf:"ebpfred_gorilla_match"`
+	EbpfredGorillaMatchRet   *ebpf.Program `ebpf:"ebpfred_gorilla_match_ret"`
 	EbpfredSslHandshake      *ebpf.Program `ebpf:"ebpfred_ssl_handshake"`
 	EbpfredSslHandshakeRet   *ebpf.Program `ebpf:"ebpfred_ssl_handshake_ret"`
 	EbpfredSslRead           *ebpf.Program `ebpf:"ebpfred_ssl_read"`
@@ -286,12 +299,15 @@ func (p *bpfPrograms) Close() error {
 		p.EbpfredExec,
 		p.EbpfredExit,
 		p.EbpfredFork,
+		p.EbpfredGinRet,
 		p.EbpfredGoMuxRet,
 		p.EbpfredGoTlsHandshake,
 		p.EbpfredGoTlsHandshakeRet,
 		p.EbpfredGoTlsRead,
 		p.EbpfredGoTlsRet,
 		p.EbpfredGoTlsWrite,
+		p.EbpfredGorillaMatch,
+		p.EbpfredGorillaMatchRet,
 		p.EbpfredSslHandshake,
 		p.EbpfredSslHandshakeRet,
 		p.EbpfredSslRead,

@@ -170,6 +170,10 @@ const (
 	goHandshake = "crypto/tls.(*Conn).handshakeContext" // Go >= 1.17
 	// Go >= 1.22: returns the pattern a request matched.
 	goFindHandler = "net/http.(*ServeMux).findHandler"
+	// gin: returns the matched route's full path.
+	ginGetValue = "github.com/gin-gonic/gin.(*node).getValue"
+	// gorilla/mux: fills a RouteMatch.
+	gorillaMatch = "github.com/gorilla/mux.(*Router).Match"
 )
 
 // instrumentFile attaches what fits path. kind is "" when the file has no
@@ -242,14 +246,29 @@ func (p *Probes) attachOpenSSL(path string) error {
 }
 
 func (p *Probes) attachGo(path string, f *elf.File) error {
-	funcs, source, err := golang.Lookup(f, goRead, goWrite, goHandshake, goFindHandler)
+	funcs, source, err := golang.Lookup(f, goRead, goWrite, goHandshake, goFindHandler, ginGetValue, gorillaMatch)
 	if err != nil {
 		return fmt.Errorf("finding crypto/tls in the binary: %w", err)
 	}
 	tls := funcs[goRead] != nil && funcs[goWrite] != nil
 	mux := funcs[goFindHandler] != nil
-	if !tls && !mux {
-		if len(funcs) == 0 {
+	gin := funcs[ginGetValue] != nil && ginRegisters(path)
+	// What cannot be probed while the rest can: attached anyway, reported
+	// (and counted as a failed file) at the end.
+	var partial error
+	gorillaOff, gorilla := int64(0), funcs[gorillaMatch] != nil
+	if gorilla {
+		var err error
+		if gorillaOff, err = gorillaPathOffset(path, f); err != nil {
+			partial = fmt.Errorf("gorilla/mux routes not available: %w", err)
+			gorilla = false
+		}
+	}
+	if !tls && !mux && !gin && !gorilla {
+		if partial != nil {
+			return partial
+		}
+		if funcs[goRead] == nil && funcs[goWrite] == nil {
 			return errNoGoTLS{source}
 		}
 		return fmt.Errorf("only part of crypto/tls.(*Conn).Read/Write found (in %s)", source)
@@ -259,8 +278,8 @@ func (p *Probes) attachGo(path string, f *elf.File) error {
 		return err
 	}
 	var ls []link.Link
-	attach := func(name string, prog *ebpf.Program, fn *golang.Func, off uint64) error {
-		l, err := ex.Uprobe(name, prog, &link.UprobeOptions{Address: fn.Offset, Offset: off})
+	attach := func(name string, prog *ebpf.Program, fn *golang.Func, off, cookie uint64) error {
+		l, err := ex.Uprobe(name, prog, &link.UprobeOptions{Address: fn.Offset, Offset: off, Cookie: cookie})
 		if err != nil {
 			closeAll(ls)
 			return fmt.Errorf("uprobe on %s+%#x: %w", name, off, err)
@@ -276,7 +295,7 @@ func (p *Probes) attachGo(path string, f *elf.File) error {
 			if fn == nil {
 				continue // handshakeContext: optional (older Go)
 			}
-			if err := attach(name, entry, fn, 0); err != nil {
+			if err := attach(name, entry, fn, 0, 0); err != nil {
 				return err
 			}
 			ret := p.objs.EbpfredGoTlsRet
@@ -284,25 +303,83 @@ func (p *Probes) attachGo(path string, f *elf.File) error {
 				ret = p.objs.EbpfredGoTlsHandshakeRet
 			}
 			for _, r := range fn.Rets {
-				if err := attach(name, ret, fn, r); err != nil {
+				if err := attach(name, ret, fn, r, 0); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	if mux {
-		// Go >= 1.22 ServeMux: the matched pattern, at every RET. (Older
-		// Go has no such function; GODEBUG=httpmuxgo121=1 routes through
-		// (*serveMux121).findHandler instead, which is not probed.)
-		fn := funcs[goFindHandler]
+	// Routes: the framework's matched pattern, at every RET of its lookup,
+	// for the goroutine's next response write.
+	rets := func(name string, prog *ebpf.Program) error {
+		fn := funcs[name]
 		for _, r := range fn.Rets {
-			if err := attach(goFindHandler, p.objs.EbpfredGoMuxRet, fn, r); err != nil {
+			if err := attach(name, prog, fn, r, 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if mux {
+		// Go >= 1.22 ServeMux. (Older Go has no such function;
+		// GODEBUG=httpmuxgo121=1 routes through (*serveMux121).findHandler
+		// instead, which is not probed.)
+		if err := rets(goFindHandler, p.objs.EbpfredGoMuxRet); err != nil {
+			return err
+		}
+	}
+	if gin {
+		if err := rets(ginGetValue, p.objs.EbpfredGinRet); err != nil {
+			return err
+		}
+	}
+	if gorilla {
+		fn := funcs[gorillaMatch]
+		if err := attach(gorillaMatch, p.objs.EbpfredGorillaMatch, fn, 0, 0); err != nil {
+			return err
+		}
+		for _, r := range fn.Rets {
+			if err := attach(gorillaMatch, p.objs.EbpfredGorillaMatchRet, fn, r, uint64(gorillaOff)); err != nil {
 				return err
 			}
 		}
 	}
 	p.keep(ls)
-	return nil
+	return partial
+}
+
+// ginRegisters says whether the binary's gin returns nodeValue from getValue
+// in the registers ebpfred_gin_ret reads: gin >= 1.7 (older gin returned
+// params as a slice, which moves fullPath to other registers). Without build
+// information, assume a current gin.
+func ginRegisters(path string) bool {
+	v := golang.ModuleVersion(path, "github.com/gin-gonic/gin")
+	return v == "" || semverAtLeast(v, 1, 7)
+}
+
+// gorillaPathOffset is the offset of regexp.path in gorilla/mux's Route:
+// from DWARF, or for a mux version whose layout we know.
+func gorillaPathOffset(path string, f *elf.File) (int64, error) {
+	off, err := golang.FieldOffset(f, "github.com/gorilla/mux.Route", "routeConf", "regexp", "path")
+	if err == nil {
+		return off, nil
+	}
+	v := golang.ModuleVersion(path, "github.com/gorilla/mux")
+	if strings.HasPrefix(v, "v1.8.") || strings.HasPrefix(v, "v1.7.") {
+		// handler 16, buildOnly 8, name 16, err 16, namedRoutes 8; then
+		// routeConf: three bools (8), regexp.host 8, regexp.path.
+		return 80, nil
+	}
+	return 0, fmt.Errorf("mux.Route layout unknown (version %q, %v)", v, err)
+}
+
+// semverAtLeast: "vMAJOR.MINOR..." is at least major.minor.
+func semverAtLeast(v string, major, minor int) bool {
+	var a, b int
+	if _, err := fmt.Sscanf(v, "v%d.%d", &a, &b); err != nil {
+		return false
+	}
+	return a > major || a == major && b >= minor
 }
 
 // errNoGoTLS: a Go program without crypto/tls (nothing to instrument, not

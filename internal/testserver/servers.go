@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -123,7 +124,10 @@ type build struct {
 
 // GoBinary builds internal/testserver/cmd/<name> once per test binary run and
 // returns the path of the executable (named <name>, which is what discovery
-// sees as the executable name).
+// sees as the executable name). A name with a slash is a directory under
+// internal/testserver instead: "goapps/ginroutes" is a program of the goapps
+// module, which holds the third-party routers (gin, gorilla/mux) so that they
+// stay out of the receiver's own dependencies; its executable is "ginroutes".
 func GoBinary(t testing.TB, name string) string {
 	t.Helper()
 	Require(t, "go")
@@ -154,6 +158,10 @@ func goBuild(name string) (string, error) {
 		return "", fmt.Errorf("build %s: cannot locate the testserver sources", name)
 	}
 	pkgDir := filepath.Join(filepath.Dir(self), "cmd", name)
+	if strings.Contains(name, "/") {
+		pkgDir = filepath.Join(filepath.Dir(self), filepath.FromSlash(name))
+		name = path.Base(name)
+	}
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("ebpfred-testserver-%d", os.Getuid()))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err

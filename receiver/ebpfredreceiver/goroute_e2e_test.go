@@ -10,12 +10,11 @@ import (
 	"github.com/ebpfred/ebpfred/internal/testserver"
 )
 
-// Go net/http (Go >= 1.22 ServeMux): the route is the pattern the process
-// itself matched, read at the return of (*ServeMux).findHandler, with no
-// routes configuration; method and host parts of the pattern are dropped.
-func TestGoServeMuxRoutes(t *testing.T) {
-	requireRoot(t)
-	bin := testserver.GoBinary(t, "goroutes")
+// startGoApp builds and starts a route test program of internal/testserver
+// ("goroutes", "goapps/ginroutes", ...) and returns its address.
+func startGoApp(t *testing.T, name string) *testserver.Server {
+	t.Helper()
+	bin := testserver.GoBinary(t, name)
 	cmd := exec.Command(bin)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -28,34 +27,103 @@ func TestGoServeMuxRoutes(t *testing.T) {
 	line, err := bufio.NewReader(out).ReadString('\n')
 	port, perr := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(line), "LISTENING "))
 	if err != nil || perr != nil {
-		t.Fatalf("goroutes: %q %v %v", line, err, perr)
+		t.Fatalf("%s: %q %v %v", name, line, err, perr)
 	}
-	srv := &testserver.Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Port: port}
+	return &testserver.Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Port: port}
+}
 
-	h := startReceiver(t, func(c *Config) { c.OpenPort = strconv.Itoa(port) })
-	reqs := []testserver.Request{{Path: "/items/1"}, {Path: "/items/2"}, {Path: "/items/3?x=y"}, {Path: "/static/a.css"}}
-	for _, r := range testserver.Drive(t, srv.Base(), reqs, true) {
-		if r.Status != 200 {
-			t.Fatalf("%s: status %d", r.Path, r.Status)
+// routeCase is one request of a route test and the route it must get ("":
+// none, the span is then named after the method alone).
+type routeCase struct {
+	method, path string
+	status       int
+	route        string
+}
+
+// checkAppRoutes drives cases on one keep-alive connection (so a request
+// without a route follows one with a route on the same goroutine) through a
+// receiver with no routes configuration, and checks every span's name and
+// http.route and the metric series.
+func checkAppRoutes(t *testing.T, srv *testserver.Server, cases []routeCase) {
+	t.Helper()
+	h := startReceiver(t, func(c *Config) { c.OpenPort = strconv.Itoa(srv.Port) })
+	var reqs []testserver.Request
+	for _, c := range cases {
+		reqs = append(reqs, testserver.Request{Method: c.method, Path: c.path})
+	}
+	for i, r := range testserver.Drive(t, srv.Base(), reqs, true) {
+		if r.Status != cases[i].status {
+			t.Fatalf("%s %s: status %d, want %d", cases[i].method, r.Path, r.Status, cases[i].status)
 		}
 	}
-	spans := h.waitSpans(len(reqs), isServer)
+	spans := h.waitSpans(len(cases), isServer)
 	h.stop()
-	names := map[string]int{}
+
+	want := map[string]uint64{}    // span name → count
+	wantPts := map[string]uint64{} // route → count
+	for _, c := range cases {
+		name := c.method
+		if c.route != "" {
+			name += " " + c.route
+		}
+		want[name]++
+		wantPts[c.route]++
+	}
+	got := map[string]uint64{}
 	for _, s := range spans {
-		names[s.span.Name()]++
-		if r, want := s.attr("http.route"), strings.TrimPrefix(s.span.Name(), "GET "); r != want {
-			t.Errorf("span %q: http.route %q", s.span.Name(), r)
+		got[s.span.Name()]++
+		_, route, _ := strings.Cut(s.span.Name(), " ")
+		if r := s.attr("http.route"); r != route {
+			t.Errorf("span %q: http.route %q, want %q", s.span.Name(), r, route)
 		}
 	}
-	if names["GET /items/{id}"] != 3 || names["GET /static/"] != 1 || len(names) != 2 {
-		t.Errorf("span names %v, want 3 × GET /items/{id} and 1 × GET /static/", names)
+	if fmtCounts(got) != fmtCounts(want) {
+		t.Errorf("span names: %s, want %s", fmtCounts(got), fmtCounts(want))
 	}
 	pts := h.histograms("http.server.request.duration")
-	if got := fmtCounts(countBy(pts, "http.route")); got != "/items/{id}=3 /static/=1 " {
-		t.Errorf("counts by route: %s", got)
+	if g, w := fmtCounts(countBy(pts, "http.route")), fmtCounts(wantPts); g != w {
+		t.Errorf("metric counts by route: %s, want %s", g, w)
 	}
-	if len(pts) != 2 {
-		t.Errorf("%d series, want 2 (one per route)", len(pts))
-	}
+}
+
+// Go net/http (Go >= 1.22 ServeMux): the route is the pattern the process
+// itself matched, read at the return of (*ServeMux).findHandler, with no
+// routes configuration; method and host parts of the pattern are dropped.
+func TestGoServeMuxRoutes(t *testing.T) {
+	requireRoot(t)
+	checkAppRoutes(t, startGoApp(t, "goroutes"), []routeCase{
+		{"GET", "/items/1", 200, "/items/{id}"},
+		{"GET", "/items/2", 200, "/items/{id}"},
+		{"GET", "/nothing", 404, ""},
+		{"GET", "/items/3?x=y", 200, "/items/{id}"},
+		{"GET", "/static/a.css", 200, "/static/"},
+	})
+}
+
+// gin: the route is the matched node's full path, read at the return of
+// (*node).getValue, in gin's own syntax (":id", "*rest"), as gin's
+// c.FullPath() and otelgin report it.
+func TestGinRoutes(t *testing.T) {
+	requireRoot(t)
+	checkAppRoutes(t, startGoApp(t, "goapps/ginroutes"), []routeCase{
+		{"GET", "/users/1", 200, "/users/:id"},
+		{"GET", "/users/2?q=1", 200, "/users/:id"},
+		{"GET", "/nothing", 404, ""},
+		{"GET", "/users/3/orders/a/b", 200, "/users/:id/orders/*rest"},
+		{"POST", "/users", 201, "/users"},
+	})
+}
+
+// gorilla/mux: the route is the matched Route's path template (what
+// GetPathTemplate returns, regular expressions included, subrouter prefix
+// included), read from the RouteMatch at the return of (*Router).Match.
+func TestGorillaMuxRoutes(t *testing.T) {
+	requireRoot(t)
+	checkAppRoutes(t, startGoApp(t, "goapps/muxroutes"), []routeCase{
+		{"GET", "/products/1", 200, "/products/{id:[0-9]+}"},
+		{"GET", "/products/abc", 404, ""},
+		{"GET", "/products/2", 200, "/products/{id:[0-9]+}"},
+		{"GET", "/products/3/reviews/9", 200, "/products/{id}/reviews/{rid}"},
+		{"GET", "/api/v1/things/x", 200, "/api/v1/things/{name}"},
+	})
 }
