@@ -31,6 +31,9 @@ type Options struct {
 	// WakeupBytes: the reader is woken only when this many bytes wait in the
 	// ring; otherwise it polls. Batching wakeups keeps the per-event cost low.
 	WakeupBytes uint64
+	// AppRoutes attaches, with the TLS probes of a Go executable, the route
+	// probes of the routers it links (ServeMux, gin, gorilla/mux).
+	AppRoutes bool
 }
 
 // Tracking flags stored per tgid in the kernel.
@@ -47,6 +50,8 @@ type Probes struct {
 	rec    ringbuf.Record
 	ev     Event
 	tls    tlsState
+	// appRoutes: attach the route probes of Go routers (Options.AppRoutes).
+	appRoutes bool
 }
 
 // Load checks that this kernel can run ebpfred, loads the programs and
@@ -78,7 +83,7 @@ func Load(opts Options) (*Probes, error) {
 			return nil, fmt.Errorf("setting %s: %w", name, err)
 		}
 	}
-	p := &Probes{}
+	p := &Probes{appRoutes: opts.AppRoutes}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		return nil, explainLoad(err)
 	}

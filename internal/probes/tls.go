@@ -251,12 +251,12 @@ func (p *Probes) attachGo(path string, f *elf.File) error {
 		return fmt.Errorf("finding crypto/tls in the binary: %w", err)
 	}
 	tls := funcs[goRead] != nil && funcs[goWrite] != nil
-	mux := funcs[goFindHandler] != nil
-	gin := funcs[ginGetValue] != nil && ginRegisters(path)
+	mux := p.appRoutes && funcs[goFindHandler] != nil
+	gin := p.appRoutes && funcs[ginGetValue] != nil && ginRegisters(path)
 	// What cannot be probed while the rest can: attached anyway, reported
 	// (and counted as a failed file) at the end.
 	var partial error
-	gorillaOff, gorilla := int64(0), funcs[gorillaMatch] != nil
+	gorillaOff, gorilla := int64(0), p.appRoutes && funcs[gorillaMatch] != nil
 	if gorilla {
 		var err error
 		if gorillaOff, err = gorillaPathOffset(path, f); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/ebpfred/ebpfred/internal/discovery"
 	"github.com/ebpfred/ebpfred/internal/kube"
 	"github.com/ebpfred/ebpfred/internal/metadata"
+	"github.com/ebpfred/ebpfred/internal/routes"
 	"github.com/ebpfred/ebpfred/internal/sharedcomponent"
 )
 
@@ -49,6 +50,7 @@ func createDefaultConfig() component.Config {
 		},
 		Discovery:         discovery.ServicesConfig{DefaultExcludeServices: discovery.DefaultExcludeServices()},
 		Kubernetes:        kube.DefaultConfig(),
+		Routes:            routes.Config{FromApplication: true},
 		RingBufferSize:    16 << 20,
 		DiscoveryInterval: time.Second,
 	}

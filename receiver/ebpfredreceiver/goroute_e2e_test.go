@@ -44,9 +44,14 @@ type routeCase struct {
 // without a route follows one with a route on the same goroutine) through a
 // receiver with no routes configuration, and checks every span's name and
 // http.route and the metric series.
-func checkAppRoutes(t *testing.T, srv *testserver.Server, cases []routeCase) {
+func checkAppRoutes(t *testing.T, srv *testserver.Server, cases []routeCase, configure ...func(*Config)) {
 	t.Helper()
-	h := startReceiver(t, func(c *Config) { c.OpenPort = strconv.Itoa(srv.Port) })
+	h := startReceiver(t, func(c *Config) {
+		c.OpenPort = strconv.Itoa(srv.Port)
+		for _, f := range configure {
+			f(c)
+		}
+	})
 	var reqs []testserver.Request
 	for _, c := range cases {
 		reqs = append(reqs, testserver.Request{Method: c.method, Path: c.path})
@@ -126,4 +131,14 @@ func TestGorillaMuxRoutes(t *testing.T) {
 		{"GET", "/products/3/reviews/9", 200, "/products/{id}/reviews/{rid}"},
 		{"GET", "/api/v1/things/x", 200, "/api/v1/things/{name}"},
 	})
+}
+
+// routes.from_application: false leaves the application's router alone (no
+// uprobes): the same ServeMux requests get no route.
+func TestAppRoutesOff(t *testing.T) {
+	requireRoot(t)
+	checkAppRoutes(t, startGoApp(t, "goroutes"), []routeCase{
+		{"GET", "/items/1", 200, ""},
+		{"GET", "/static/a.css", 200, ""},
+	}, func(c *Config) { c.Routes.FromApplication = false })
 }

@@ -100,6 +100,7 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 	p, err := probes.Load(probes.Options{
 		RingBufferSize: r.cfg.RingBufferSize,
 		TrackExecs:     r.cfg.ExecutableName != "" || r.cfg.Discovery.SelectsByExecutable(),
+		AppRoutes:      r.cfg.Routes.FromApplication,
 	})
 	if err != nil {
 		r.kube.Stop()
