@@ -13,6 +13,7 @@ type Options struct {
 	RingBufferSize int
 	TrackExecs     bool
 	WakeupBytes    uint64
+	AppRoutes      bool
 }
 
 const (
@@ -34,6 +35,7 @@ func Load(Options) (*Probes, error) {
 func (p *Probes) Close() error                                   { return nil }
 func (p *Probes) SetTracked(uint32, uint32) error                { return nil }
 func (p *Probes) Untrack(uint32) error                           { return nil }
+func (p *Probes) MarkHTTP2(uint32, uint32) error                 { return nil }
 func (p *Probes) TrackedCount() int                              { return 0 }
 func (p *Probes) Counters() (Counters, error)                    { return Counters{}, nil }
 func (p *Probes) Read(time.Duration, func(*Event), func()) error { return nil }

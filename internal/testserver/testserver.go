@@ -186,9 +186,7 @@ func startProcess(t testing.TB, name string, cmd *exec.Cmd, port int) (*Server, 
 	portCh := make(chan int, 1)
 	cmd.Stdout = &lineWatcher{out: s.logs, found: portCh}
 	cmd.Stderr = s.logs
-	// Own process group: cleanup kills children too (nginx workers).
-	// Pdeathsig: a crashed test binary leaves no server behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procAttr()
 	// Children that inherited stdout must not hold Wait forever.
 	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
