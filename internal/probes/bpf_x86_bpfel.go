@@ -50,6 +50,14 @@ type bpfEvent struct {
 	Payload    [8192]uint8
 }
 
+type bpfGoH2Req struct {
+	_       structs.HostLayout
+	Ts      uint64
+	Stream  uint32
+	AddrLen uint32
+	Addr    [64]uint8
+}
+
 type bpfGoRoute struct {
 	_   structs.HostLayout
 	Len uint32
@@ -95,8 +103,10 @@ const (
 	bpfMapConns                     = "conns"
 	bpfMapCounters                  = "counters"
 	bpfMapEvents                    = "events"
+	bpfMapGoH2                      = "go_h2"
 	bpfMapGoRoutes                  = "go_routes"
 	bpfMapGorillaMatch              = "gorilla_match"
+	bpfMapOrphan                    = "orphan"
 	bpfMapScratch                   = "scratch"
 	bpfMapTlsCalls                  = "tls_calls"
 	bpfMapTlsFds                    = "tls_fds"
@@ -105,6 +115,7 @@ const (
 	bpfProgEbpfredExit              = "ebpfred_exit"
 	bpfProgEbpfredFork              = "ebpfred_fork"
 	bpfProgEbpfredGinRet            = "ebpfred_gin_ret"
+	bpfProgEbpfredGoH2Handler       = "ebpfred_go_h2_handler"
 	bpfProgEbpfredGoMuxRet          = "ebpfred_go_mux_ret"
 	bpfProgEbpfredGoTlsHandshake    = "ebpfred_go_tls_handshake"
 	bpfProgEbpfredGoTlsHandshakeRet = "ebpfred_go_tls_handshake_ret"
@@ -172,6 +183,7 @@ type bpfProgramSpecs struct {
 	EbpfredExit              *ebpf.ProgramSpec `ebpf:"ebpfred_exit"`
 	EbpfredFork              *ebpf.ProgramSpec `ebpf:"ebpfred_fork"`
 	EbpfredGinRet            *ebpf.ProgramSpec `ebpf:"ebpfred_gin_ret"`
+	EbpfredGoH2Handler       *ebpf.ProgramSpec `ebpf:"ebpfred_go_h2_handler"`
 	EbpfredGoMuxRet          *ebpf.ProgramSpec `ebpf:"ebpfred_go_mux_ret"`
 	EbpfredGoTlsHandshake    *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_handshake"`
 	EbpfredGoTlsHandshakeRet *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_handshake_ret"`
@@ -197,8 +209,10 @@ type bpfMapSpecs struct {
 	Conns        *ebpf.MapSpec `ebpf:"conns"`
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
+	GoH2         *ebpf.MapSpec `ebpf:"go_h2"`
 	GoRoutes     *ebpf.MapSpec `ebpf:"go_routes"`
 	GorillaMatch *ebpf.MapSpec `ebpf:"gorilla_match"`
+	Orphan       *ebpf.MapSpec `ebpf:"orphan"`
 	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
 	TlsCalls     *ebpf.MapSpec `ebpf:"tls_calls"`
 	TlsFds       *ebpf.MapSpec `ebpf:"tls_fds"`
@@ -237,8 +251,10 @@ type bpfMaps struct {
 	Conns        *ebpf.Map `ebpf:"conns"`
 	Counters     *ebpf.Map `ebpf:"counters"`
 	Events       *ebpf.Map `ebpf:"events"`
+	GoH2         *ebpf.Map `ebpf:"go_h2"`
 	GoRoutes     *ebpf.Map `ebpf:"go_routes"`
 	GorillaMatch *ebpf.Map `ebpf:"gorilla_match"`
+	Orphan       *ebpf.Map `ebpf:"orphan"`
 	Scratch      *ebpf.Map `ebpf:"scratch"`
 	TlsCalls     *ebpf.Map `ebpf:"tls_calls"`
 	TlsFds       *ebpf.Map `ebpf:"tls_fds"`
@@ -250,8 +266,10 @@ func (m *bpfMaps) Close() error {
 		m.Conns,
 		m.Counters,
 		m.Events,
+		m.GoH2,
 		m.GoRoutes,
 		m.GorillaMatch,
+		m.Orphan,
 		m.Scratch,
 		m.TlsCalls,
 		m.TlsFds,
@@ -276,6 +294,7 @@ type bpfPrograms struct {
 	EbpfredExit              *ebpf.Program `ebpf:"ebpfred_exit"`
 	EbpfredFork              *ebpf.Program `ebpf:"ebpfred_fork"`
 	EbpfredGinRet            *ebpf.Program `ebpf:"ebpfred_gin_ret"`
+	EbpfredGoH2Handler       *ebpf.Program `ebpf:"ebpfred_go_h2_handler"`
 	EbpfredGoMuxRet          *ebpf.Program `ebpf:"ebpfred_go_mux_ret"`
 	EbpfredGoTlsHandshake    *ebpf.Program `ebpf:"ebpfred_go_tls_handshake"`
 	EbpfredGoTlsHandshakeRet *ebpf.Program `ebpf:"ebpfred_go_tls_handshake_ret"`
@@ -300,6 +319,7 @@ func (p *bpfPrograms) Close() error {
 		p.EbpfredExit,
 		p.EbpfredFork,
 		p.EbpfredGinRet,
+		p.EbpfredGoH2Handler,
 		p.EbpfredGoMuxRet,
 		p.EbpfredGoTlsHandshake,
 		p.EbpfredGoTlsHandshakeRet,

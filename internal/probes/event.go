@@ -6,6 +6,9 @@ import "net/netip"
 const (
 	hdrSize  = 40
 	connSize = 72
+	// routeMax and addrMax are ROUTE_MAX and ADDR_MAX.
+	routeMax = 128
+	addrMax  = 64
 	// eventFlagTLS is EVENT_FLAG_TLS, or'ed into a data event's type.
 	eventFlagTLS = 0x80
 )
@@ -25,6 +28,10 @@ const (
 	// matched, as registered ("GET host/items/{id}"), just before the data
 	// event of the first response write.
 	EventRoute EventType = 8
+	// EventRouteStream: Go net/http HTTP/2; Payload = the route an HTTP/2
+	// handler's router matched, FD = the stream id, Addr = the peer as the
+	// handler saw it (Request.RemoteAddr): that names the connection.
+	EventRouteStream EventType = 9
 )
 
 // Event is one record from the kernel ring, decoded without allocation.
@@ -40,6 +47,8 @@ type Event struct {
 	Len     uint32
 	Tail    []byte
 	Payload []byte
+	// Addr: EventRouteStream only.
+	Addr []byte
 	// The endpoints, in EventConn events only.
 	Family     uint16
 	LocalPort  uint16

@@ -270,6 +270,17 @@ func decode(b []byte, e *Event) bool {
 		copy(e.RemoteAddr[:], b[56:72])
 		return true
 	}
+	e.Addr = nil
+	if e.Type == EventRouteStream {
+		if len(b) < hdrSize+routeMax+addrMax {
+			return false
+		}
+		e.Len = le.Uint32(b[24:])
+		e.Payload = b[hdrSize : hdrSize+min(int(le.Uint16(b[28:])), routeMax)]
+		e.Addr = b[hdrSize+routeMax : hdrSize+routeMax+min(int(b[31]), addrMax)]
+		e.Tail = nil
+		return true
+	}
 	e.Len = le.Uint32(b[24:])
 	pl := int(le.Uint16(b[28:]))
 	if hdrSize+pl > len(b) {

@@ -7,11 +7,13 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -174,6 +176,8 @@ const (
 	ginGetValue = "github.com/gin-gonic/gin.(*node).getValue"
 	// gorilla/mux: fills a RouteMatch.
 	gorillaMatch = "github.com/gorilla/mux.(*Router).Match"
+	// net/http's HTTP/2 server: the first function of a handler goroutine.
+	goH2Handler = "net/http.(*http2serverConn).runHandler"
 )
 
 // instrumentFile attaches what fits path. kind is "" when the file has no
@@ -246,7 +250,7 @@ func (p *Probes) attachOpenSSL(path string) error {
 }
 
 func (p *Probes) attachGo(path string, f *elf.File) error {
-	funcs, source, err := golang.Lookup(f, goRead, goWrite, goHandshake, goFindHandler, ginGetValue, gorillaMatch)
+	funcs, source, err := golang.Lookup(f, goRead, goWrite, goHandshake, goFindHandler, ginGetValue, gorillaMatch, goH2Handler)
 	if err != nil {
 		return fmt.Errorf("finding crypto/tls in the binary: %w", err)
 	}
@@ -333,6 +337,14 @@ func (p *Probes) attachGo(path string, f *elf.File) error {
 			return err
 		}
 	}
+	if (mux || gin || gorilla) && funcs[goH2Handler] != nil {
+		// HTTP/2 handlers: which stream a goroutine's route is for.
+		if cookie, err := h2HandlerCookie(f); err != nil {
+			partial = errors.Join(partial, fmt.Errorf("routes of HTTP/2 requests not available: %w", err))
+		} else if err := attach(goH2Handler, p.objs.EbpfredGoH2Handler, funcs[goH2Handler], 0, cookie); err != nil {
+			return err
+		}
+	}
 	if gorilla {
 		fn := funcs[gorillaMatch]
 		if err := attach(gorillaMatch, p.objs.EbpfredGorillaMatch, fn, 0, 0); err != nil {
@@ -371,6 +383,45 @@ func gorillaPathOffset(path string, f *elf.File) (int64, error) {
 		return 80, nil
 	}
 	return 0, fmt.Errorf("mux.Route layout unknown (version %q, %v)", v, err)
+}
+
+// h2HandlerCookie is the cookie of the runHandler uprobe: the offsets of
+// Request.RemoteAddr (bits 0-15) and http2stream.id (bits 16-31). The
+// program also takes http2responseWriter.rws and
+// http2responseWriterState.stream to be first fields. DWARF says; without
+// it, the layouts of every Go release with the register ABI, which this
+// collector's own net/http shares for Request (fields are only ever added
+// at its end).
+func h2HandlerCookie(f *elf.File) (uint64, error) {
+	addrOff := int64(unsafe.Offsetof(http.Request{}.RemoteAddr))
+	idOff := int64(8) // after sc *http2serverConn
+	if _, err := f.DWARF(); err == nil {
+		checks := []struct {
+			typ, field string
+			off        *int64
+			want       int64
+		}{
+			{"net/http.Request", "RemoteAddr", &addrOff, -1},
+			{"net/http.http2stream", "id", &idOff, -1},
+			{"net/http.http2responseWriter", "rws", nil, 0},
+			{"net/http.http2responseWriterState", "stream", nil, 0},
+		}
+		for _, c := range checks {
+			got, err := golang.FieldOffset(f, c.typ, c.field)
+			if err != nil {
+				return 0, err
+			}
+			if c.off != nil {
+				*c.off = got
+			} else if got != c.want {
+				return 0, fmt.Errorf("%s.%s at offset %d, not %d", c.typ, c.field, got, c.want)
+			}
+		}
+	}
+	if addrOff > 0xffff || idOff > 0xffff {
+		return 0, fmt.Errorf("offsets out of range")
+	}
+	return uint64(addrOff) | uint64(idOff)<<16, nil
 }
 
 // semverAtLeast: "vMAJOR.MINOR..." is at least major.minor.
