@@ -19,6 +19,11 @@ enum event_type {
 	EVENT_ROUTE = 8,    /* Go net/http: the ServeMux pattern the goroutine
 			     * matched (struct route_event), sent just before
 			     * the first response write on that goroutine */
+	/* propagation: kernel-chosen span ids (struct trace_event in
+	 * propagate.h), sent just before the data event of the same syscall.
+	 * Numbered apart from the others so that types added meanwhile do not
+	 * collide with it. */
+	EVENT_TRACE = 16,
 };
 
 /* Or'ed into a data event's type: the payload is TLS plaintext captured by

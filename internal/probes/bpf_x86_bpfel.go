@@ -82,6 +82,18 @@ type bpfTlsKey struct {
 	Id   uint64
 }
 
+type bpfTpCtx struct {
+	_        structs.HostLayout
+	TraceId  [16]uint8
+	SpanId   [8]uint8
+	ParentId [8]uint8
+	Flags    uint8
+	Pad      uint8
+	Sport    uint16
+	Dport    uint16
+	Pad2     uint16
+}
+
 type bpfTrack struct {
 	_     structs.HostLayout
 	Flags uint32
@@ -96,7 +108,10 @@ const (
 	bpfMapCounters                  = "counters"
 	bpfMapEvents                    = "events"
 	bpfMapGoRoutes                  = "go_routes"
+	bpfMapInjected                  = "injected"
+	bpfMapPropNolink                = "prop_nolink"
 	bpfMapScratch                   = "scratch"
+	bpfMapThreadCtx                 = "thread_ctx"
 	bpfMapTlsCalls                  = "tls_calls"
 	bpfMapTlsFds                    = "tls_fds"
 	bpfMapTrackedPids               = "tracked_pids"
@@ -117,6 +132,7 @@ const (
 	bpfProgEbpfredSslWrite          = "ebpfred_ssl_write"
 	bpfProgEbpfredSslWriteEx        = "ebpfred_ssl_write_ex"
 	bpfProgEbpfredSysExit           = "ebpfred_sys_exit"
+	bpfVarPropagation               = "propagation"
 	bpfVarSelfTgid                  = "self_tgid"
 	bpfVarTrackExecs                = "track_execs"
 	bpfVarWakeupBytes               = "wakeup_bytes"
@@ -191,7 +207,10 @@ type bpfMapSpecs struct {
 	Counters    *ebpf.MapSpec `ebpf:"counters"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	GoRoutes    *ebpf.MapSpec `ebpf:"go_routes"`
+	Injected    *ebpf.MapSpec `ebpf:"injected"`
+	PropNolink  *ebpf.MapSpec `ebpf:"prop_nolink"`
 	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
+	ThreadCtx   *ebpf.MapSpec `ebpf:"thread_ctx"`
 	TlsCalls    *ebpf.MapSpec `ebpf:"tls_calls"`
 	TlsFds      *ebpf.MapSpec `ebpf:"tls_fds"`
 	TrackedPids *ebpf.MapSpec `ebpf:"tracked_pids"`
@@ -201,6 +220,7 @@ type bpfMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfVariableSpecs struct {
+	Propagation *ebpf.VariableSpec `ebpf:"propagation"`
 	SelfTgid    *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TrackExecs  *ebpf.VariableSpec `ebpf:"track_execs"`
 	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -230,7 +250,10 @@ type bpfMaps struct {
 	Counters    *ebpf.Map `ebpf:"counters"`
 	Events      *ebpf.Map `ebpf:"events"`
 	GoRoutes    *ebpf.Map `ebpf:"go_routes"`
+	Injected    *ebpf.Map `ebpf:"injected"`
+	PropNolink  *ebpf.Map `ebpf:"prop_nolink"`
 	Scratch     *ebpf.Map `ebpf:"scratch"`
+	ThreadCtx   *ebpf.Map `ebpf:"thread_ctx"`
 	TlsCalls    *ebpf.Map `ebpf:"tls_calls"`
 	TlsFds      *ebpf.Map `ebpf:"tls_fds"`
 	TrackedPids *ebpf.Map `ebpf:"tracked_pids"`
@@ -242,7 +265,10 @@ func (m *bpfMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.GoRoutes,
+		m.Injected,
+		m.PropNolink,
 		m.Scratch,
+		m.ThreadCtx,
 		m.TlsCalls,
 		m.TlsFds,
 		m.TrackedPids,
@@ -253,6 +279,7 @@ func (m *bpfMaps) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfVariables struct {
+	Propagation *ebpf.Variable `ebpf:"propagation"`
 	SelfTgid    *ebpf.Variable `ebpf:"self_tgid"`
 	TrackExecs  *ebpf.Variable `ebpf:"track_execs"`
 	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
