@@ -13,6 +13,8 @@ type Options struct {
 	RingBufferSize int
 	TrackExecs     bool
 	WakeupBytes    uint64
+	// ContextPropagation: see the Linux build.
+	ContextPropagation bool
 }
 
 const (
@@ -49,3 +51,6 @@ func (p *Probes) TLSStats() *TLSStats        { return &TLSStats{} }
 func (p *Probes) InstrumentTLS(uint32) error { return nil }
 func (p *Probes) InstrumentTLSAsync(uint32)  {}
 func IsNoTLS(error) bool                     { return false }
+
+// PropagationCgroup: propagation is never on here.
+func (p *Probes) PropagationCgroup() string { return "" }

@@ -47,10 +47,11 @@ func createDefaultConfig() component.Config {
 			// A bill-protecting default: one process rarely needs more.
 			MaxSeriesPerService: 2000,
 		},
-		Discovery:         discovery.ServicesConfig{DefaultExcludeServices: discovery.DefaultExcludeServices()},
-		Kubernetes:        kube.DefaultConfig(),
-		RingBufferSize:    16 << 20,
-		DiscoveryInterval: time.Second,
+		Discovery:          discovery.ServicesConfig{DefaultExcludeServices: discovery.DefaultExcludeServices()},
+		Kubernetes:         kube.DefaultConfig(),
+		RingBufferSize:     16 << 20,
+		DiscoveryInterval:  time.Second,
+		ContextPropagation: PropagationDisabled,
 	}
 }
 
