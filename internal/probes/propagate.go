@@ -18,6 +18,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/ebpfred/ebpfred/internal/golang"
 )
@@ -45,9 +46,16 @@ func shrinkPropagationMaps(spec *ebpf.CollectionSpec) {
 // loadPropagation loads and attaches the injection programs. Called from
 // Load with the capture object loaded.
 func (p *Probes) loadPropagation() error {
-	root, err := cgroupV2Root()
+	root, unmount, err := cgroupV2Root()
 	if err != nil {
 		return err
+	}
+	// A mount of our own is only needed to name the cgroup while attaching:
+	// the attachment holds the cgroup itself.
+	defer unmount()
+	where := root
+	if unmount != nil && strings.HasPrefix(root, os.TempDir()) {
+		where = "the cgroup v2 root (mounted privately at " + root + " to attach)"
 	}
 	spec, err := loadProp()
 	if err != nil {
@@ -59,9 +67,9 @@ func (p *Probes) loadPropagation() error {
 		"injected":     p.objs.Injected,
 		"prop_nolink":  p.objs.PropNolink,
 	}}
-	st := &propState{cgroupV2: root}
+	st := &propState{cgroupV2: where}
 	if err := spec.LoadAndAssign(&st.objs, opts); err != nil {
-		return fmt.Errorf("context_propagation: headers: loading the sock_ops/sk_msg programs: %w", explainLoad(err))
+		return fmt.Errorf("context_propagation: headers: loading the sock_ops/sk_msg programs: %w", explainProp(err))
 	}
 	p.prop = st
 	// sk_msg first: a socket that enters the sockhash before it has a
@@ -72,14 +80,28 @@ func (p *Probes) loadPropagation() error {
 		Attach:  ebpf.AttachSkMsgVerdict,
 	})
 	if err != nil {
-		return fmt.Errorf("context_propagation: headers: attaching the sk_msg program to its sockhash: %w (the kernel needs CONFIG_BPF_STREAM_PARSER; or set context_propagation: disabled)", explainLoad(err))
+		return fmt.Errorf("context_propagation: headers: attaching the sk_msg program to its sockhash: %w", explainProp(err))
 	}
 	st.skMsg = true
 	st.cgroup, err = link.AttachCgroup(link.CgroupOptions{Path: root, Attach: ebpf.AttachCGroupSockOps, Program: st.objs.EbpfredSockops})
 	if err != nil {
-		return fmt.Errorf("context_propagation: headers: attaching the sock_ops program to the cgroup v2 root %s: %w (needs CAP_NET_ADMIN and the host's cgroup v2 hierarchy; or set context_propagation: disabled)", root, explainLoad(err))
+		return fmt.Errorf("context_propagation: headers: attaching the sock_ops program to the cgroup v2 root %s: %w", root, explainProp(err))
 	}
 	return nil
+}
+
+// explainProp says what to do when the kernel refuses the propagation
+// programs: sock_ops, sk_msg and sockhash maps are networking objects, which
+// take CAP_NET_ADMIN on top of what the capture programs need.
+func explainProp(err error) error {
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("the kernel refused (%v): propagation needs CAP_NET_ADMIN besides the capabilities capture needs; add it, or set context_propagation: disabled", err)
+	}
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return explainLoad(err)
+	}
+	return fmt.Errorf("%w (or set context_propagation: disabled)", err)
 }
 
 // closePropagation detaches sock_ops first (no new sockets enter the
@@ -146,21 +168,29 @@ func isGoProcess(tgid uint32) bool {
 }
 
 // cgroupV2Root finds where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup
-// on unified hosts, /sys/fs/cgroup/unified on hybrid ones).
-func cgroupV2Root() (string, error) {
+// on unified hosts, /sys/fs/cgroup/unified on hybrid ones). Where none is
+// visible (`ip netns exec` remounts /sys without it; a v1-only host) it
+// mounts one of its own in a temporary directory, which unmount removes.
+// That mount shows the root of our cgroup namespace: the host's root unless
+// we run in a container with its own (which must then mount the host's).
+func cgroupV2Root() (root string, unmount func(), err error) {
+	unmount = func() {}
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return "", fmt.Errorf("context_propagation: headers: reading the mount table: %w", err)
+		return "", unmount, fmt.Errorf("context_propagation: headers: reading the mount table: %w", err)
 	}
 	defer f.Close()
-	root, err := findCgroupV2(f)
-	if err != nil {
-		return "", err
+	if root, err = findCgroupV2(f); err != nil || root != "" {
+		return root, unmount, err
 	}
-	if root == "" {
-		return "", errors.New("context_propagation: headers needs the cgroup v2 hierarchy, and no cgroup2 file system is mounted here: mount it (mount -t cgroup2 none /sys/fs/cgroup/unified; in Kubernetes, mount the host's /sys/fs/cgroup), or set context_propagation: disabled")
+	dir, err := os.MkdirTemp("", "ebpfred-cgroup2-")
+	if err == nil {
+		if err = unix.Mount("none", dir, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err == nil {
+			return dir, func() { _ = unix.Unmount(dir, unix.MNT_DETACH); _ = os.Remove(dir) }, nil
+		}
+		_ = os.Remove(dir)
 	}
-	return root, nil
+	return "", unmount, fmt.Errorf("context_propagation: headers needs the cgroup v2 hierarchy: none is mounted here, and mounting one failed (%v); mount it (mount -t cgroup2 none /sys/fs/cgroup/unified; in Kubernetes, mount the host's /sys/fs/cgroup), or set context_propagation: disabled", err)
 }
 
 // findCgroupV2 returns the mount point of the first cgroup2 entry of a
