@@ -54,7 +54,7 @@ func (p *Probes) loadPropagation() error {
 	// the attachment holds the cgroup itself.
 	defer unmount()
 	where := root
-	if unmount != nil && strings.HasPrefix(root, os.TempDir()) {
+	if strings.HasPrefix(root, os.TempDir()) {
 		where = "the cgroup v2 root (mounted privately at " + root + " to attach)"
 	}
 	spec, err := loadProp()
