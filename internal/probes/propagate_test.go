@@ -18,6 +18,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 )
 
 func TestFindCgroupV2(t *testing.T) {
@@ -252,4 +255,126 @@ s.close()
 		}
 	}
 	_ = strconv.Itoa
+}
+
+// Close detaches the propagation programs: nothing of ours stays attached
+// to the cgroup, a connection that was in the sockhash keeps working, and
+// its next request goes out as the application wrote it.
+func TestPropagationDetachesOnClose(t *testing.T) {
+	requireRoot(t)
+	port, conns := rawServer(t)
+	script := fmt.Sprintf(`
+import socket, sys
+s = None
+for line in sys.stdin:
+    line = line.strip()
+    if line == "connect":
+        s = socket.create_connection(("127.0.0.1", %d))
+    elif line == "close":
+        s.close()
+        break
+    else:
+        b = b"GET %%s HTTP/1.1\r\nHost: x\r\n\r\n" %% line.encode()
+        print(s.send(b), len(b), flush=True)
+`, port)
+	cmd := exec.Command("python3", "-c", script)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := bufio.NewScanner(stdout)
+	send := func(cmd string) {
+		t.Helper()
+		io.WriteString(stdin, cmd+"\n")
+		if strings.HasPrefix(cmd, "/") {
+			if !lines.Scan() {
+				t.Fatalf("client: no answer to %s", cmd)
+			}
+			if f := strings.Fields(lines.Text()); len(f) != 2 || f[0] != f[1] {
+				t.Errorf("%s: send returned %q (returned, asked)", cmd, lines.Text())
+			}
+		}
+	}
+
+	p, err := Load(Options{RingBufferSize: 1 << 20, ContextPropagation: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			p.Close()
+		}
+	}()
+	if err := p.SetTracked(uint32(cmd.Process.Pid), FlagConfirmed); err != nil {
+		t.Fatal(err)
+	}
+	info, err := p.prop.objs.EbpfredSockops.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ourID, _ := info.ID()
+	root, unmount, err := cgroupV2Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unmount()
+	attached := func() bool {
+		t.Helper()
+		dir, err := os.Open(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dir.Close()
+		res, err := link.QueryPrograms(link.QueryOptions{Target: int(dir.Fd()), Attach: ebpf.AttachCGroupSockOps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, prog := range res.Programs {
+			if prog.ID == ourID {
+				return true
+			}
+		}
+		return false
+	}
+	if !attached() {
+		t.Fatalf("sock_ops program %d is not attached to %s", ourID, root)
+	}
+
+	send("connect")
+	send("/before")
+	if err := p.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	closed = true
+	if attached() {
+		t.Errorf("sock_ops program %d still attached to %s after Close", ourID, root)
+	}
+	send("/after")
+	send("close")
+
+	var stream []byte
+	select {
+	case stream = <-conns:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server saw no connection end")
+	}
+	br := bufio.NewReader(bytes.NewReader(stream))
+	var got []string
+	for {
+		req, err := http.ReadRequest(br)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("malformed request after %v: %v (stream %q)", got, err, stream)
+		}
+		got = append(got, req.URL.Path+" "+req.Header.Get("traceparent"))
+	}
+	if len(got) != 2 || !strings.HasPrefix(got[0], "/before 00-") || got[1] != "/after " {
+		t.Errorf("requests = %q, want /before with a traceparent, /after without", got)
+	}
 }
