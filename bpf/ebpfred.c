@@ -526,6 +526,9 @@ static __always_inline int is_tls_record(const __u8 *p)
 	return (p[0] == 0x16 || p[0] == 0x17) && p[1] == 0x03 && p[2] <= 0x04;
 }
 
+/* propagation: trace ids for context_propagation: headers */
+#include "propagate_data.h"
+
 static __always_inline void data(__u32 tgid, const struct xfer *x)
 {
 	struct conn_key k = {.tgid = tgid, .fd = x->fd};
@@ -651,6 +654,8 @@ static __always_inline void data(__u32 tgid, const struct xfer *x)
 	else
 		ci->copy_next &= ~bit;
 	e->payload_len = off > MAX_PAYLOAD ? MAX_PAYLOAD : off;
+	if (propagation) /* propagation: see propagate_data.h */
+		prop_data(e, ci, tgid, x->fd, x->type);
 	submit(e, EVENT_HDR_SIZE + e->payload_len);
 }
 

@@ -22,6 +22,11 @@ enum event_type {
 	EVENT_ROUTE_STREAM = 9, /* Go net/http HTTP/2: the route an HTTP/2
 				 * handler's router matched, naming the stream
 				 * and the peer (struct route_stream_event) */
+	/* propagation: kernel-chosen span ids (struct trace_event in
+	 * propagate.h), sent just before the data event of the same syscall.
+	 * Numbered apart from the others so that types added meanwhile do not
+	 * collide with it. */
+	EVENT_TRACE = 16,
 };
 
 /* Or'ed into a data event's type: the payload is TLS plaintext captured by

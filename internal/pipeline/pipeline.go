@@ -99,6 +99,10 @@ type conn struct {
 	routePending bool
 	// closedAt: the Unix ns of the close, while in Pipeline.closing.
 	closedAt uint64
+	// propagation: the ids of an EventTrace, for the connection's next
+	// data event (the kernel sends them just before it).
+	ids        stream.SpanIDs
+	idsPending bool
 }
 
 // closeGrace is how long a closed connection still takes late events (see
@@ -190,6 +194,11 @@ func (p *Pipeline) Handle(e *probes.Event) {
 		p.data(e)
 	case probes.EventConn:
 		p.connOpen(e)
+	case probes.EventTrace: // propagation
+		c := p.conn(e, stream.Meta{PID: e.TGID, Scheme: "http"})
+		c.ids = stream.SpanIDs{TraceID: e.Trace.TraceID, SpanID: e.Trace.SpanID,
+			ParentID: e.Trace.ParentID, Flags: e.Trace.Flags}
+		c.idsPending = true
 	case probes.EventRoute:
 		if c := p.conns[connKey{e.TGID, e.FD}]; c != nil && c.sock == e.Sock {
 			if r := muxRoute(e.Payload); r != "" {
@@ -266,6 +275,11 @@ func (p *Pipeline) data(e *probes.Event) {
 	ev.Len = int(e.Len)
 	ev.Payload = e.Payload
 	ev.Tail = e.Tail
+	ev.IDs = nil
+	if c.idsPending { // propagation
+		ev.IDs = &c.ids
+		c.idsPending = false
+	}
 	first := !c.seen
 	c.seen = true
 	p.cur = c

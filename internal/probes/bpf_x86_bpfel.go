@@ -90,6 +90,18 @@ type bpfTlsKey struct {
 	Id   uint64
 }
 
+type bpfTpCtx struct {
+	_        structs.HostLayout
+	TraceId  [16]uint8
+	SpanId   [8]uint8
+	ParentId [8]uint8
+	Flags    uint8
+	Pad      uint8
+	Sport    uint16
+	Dport    uint16
+	Pad2     uint16
+}
+
 type bpfTrack struct {
 	_     structs.HostLayout
 	Flags uint32
@@ -106,8 +118,11 @@ const (
 	bpfMapGoH2                      = "go_h2"
 	bpfMapGoRoutes                  = "go_routes"
 	bpfMapGorillaMatch              = "gorilla_match"
+	bpfMapInjected                  = "injected"
 	bpfMapOrphan                    = "orphan"
+	bpfMapPropNolink                = "prop_nolink"
 	bpfMapScratch                   = "scratch"
+	bpfMapThreadCtx                 = "thread_ctx"
 	bpfMapTlsCalls                  = "tls_calls"
 	bpfMapTlsFds                    = "tls_fds"
 	bpfMapTrackedPids               = "tracked_pids"
@@ -132,6 +147,7 @@ const (
 	bpfProgEbpfredSslWrite          = "ebpfred_ssl_write"
 	bpfProgEbpfredSslWriteEx        = "ebpfred_ssl_write_ex"
 	bpfProgEbpfredSysExit           = "ebpfred_sys_exit"
+	bpfVarPropagation               = "propagation"
 	bpfVarSelfTgid                  = "self_tgid"
 	bpfVarTrackExecs                = "track_execs"
 	bpfVarWakeupBytes               = "wakeup_bytes"
@@ -212,8 +228,11 @@ type bpfMapSpecs struct {
 	GoH2         *ebpf.MapSpec `ebpf:"go_h2"`
 	GoRoutes     *ebpf.MapSpec `ebpf:"go_routes"`
 	GorillaMatch *ebpf.MapSpec `ebpf:"gorilla_match"`
+	Injected     *ebpf.MapSpec `ebpf:"injected"`
 	Orphan       *ebpf.MapSpec `ebpf:"orphan"`
+	PropNolink   *ebpf.MapSpec `ebpf:"prop_nolink"`
 	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
+	ThreadCtx    *ebpf.MapSpec `ebpf:"thread_ctx"`
 	TlsCalls     *ebpf.MapSpec `ebpf:"tls_calls"`
 	TlsFds       *ebpf.MapSpec `ebpf:"tls_fds"`
 	TrackedPids  *ebpf.MapSpec `ebpf:"tracked_pids"`
@@ -223,6 +242,7 @@ type bpfMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfVariableSpecs struct {
+	Propagation *ebpf.VariableSpec `ebpf:"propagation"`
 	SelfTgid    *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TrackExecs  *ebpf.VariableSpec `ebpf:"track_execs"`
 	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -254,8 +274,11 @@ type bpfMaps struct {
 	GoH2         *ebpf.Map `ebpf:"go_h2"`
 	GoRoutes     *ebpf.Map `ebpf:"go_routes"`
 	GorillaMatch *ebpf.Map `ebpf:"gorilla_match"`
+	Injected     *ebpf.Map `ebpf:"injected"`
 	Orphan       *ebpf.Map `ebpf:"orphan"`
+	PropNolink   *ebpf.Map `ebpf:"prop_nolink"`
 	Scratch      *ebpf.Map `ebpf:"scratch"`
+	ThreadCtx    *ebpf.Map `ebpf:"thread_ctx"`
 	TlsCalls     *ebpf.Map `ebpf:"tls_calls"`
 	TlsFds       *ebpf.Map `ebpf:"tls_fds"`
 	TrackedPids  *ebpf.Map `ebpf:"tracked_pids"`
@@ -269,8 +292,11 @@ func (m *bpfMaps) Close() error {
 		m.GoH2,
 		m.GoRoutes,
 		m.GorillaMatch,
+		m.Injected,
 		m.Orphan,
+		m.PropNolink,
 		m.Scratch,
+		m.ThreadCtx,
 		m.TlsCalls,
 		m.TlsFds,
 		m.TrackedPids,
@@ -281,6 +307,7 @@ func (m *bpfMaps) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfVariables struct {
+	Propagation *ebpf.Variable `ebpf:"propagation"`
 	SelfTgid    *ebpf.Variable `ebpf:"self_tgid"`
 	TrackExecs  *ebpf.Variable `ebpf:"track_execs"`
 	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`

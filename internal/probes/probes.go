@@ -34,6 +34,11 @@ type Options struct {
 	// AppRoutes attaches, with the TLS probes of a Go executable, the route
 	// probes of the routers it links (ServeMux, gin, gorilla/mux).
 	AppRoutes bool
+	// ContextPropagation loads the trace-context injection programs
+	// (propagate.go): a traceparent header is inserted into the plaintext
+	// HTTP/1 requests that tracked processes send, and the kernel reports
+	// the span ids it chose in EventTrace events.
+	ContextPropagation bool
 }
 
 // Tracking flags stored per tgid in the kernel.
@@ -52,6 +57,7 @@ type Probes struct {
 	tls    tlsState
 	// appRoutes: attach the route probes of Go routers (Options.AppRoutes).
 	appRoutes bool
+	prop      *propState // nil unless Options.ContextPropagation
 }
 
 // Load checks that this kernel can run ebpfred, loads the programs and
@@ -74,9 +80,15 @@ func Load(opts Options) (*Probes, error) {
 		"self_tgid":    uint32(os.Getpid()),
 		"wakeup_bytes": opts.WakeupBytes,
 		"track_execs":  uint8(0),
+		"propagation":  uint8(0),
 	}
 	if opts.TrackExecs {
 		consts["track_execs"] = uint8(1)
+	}
+	if opts.ContextPropagation {
+		consts["propagation"] = uint8(1)
+	} else {
+		shrinkPropagationMaps(spec)
 	}
 	for name, v := range consts {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -104,6 +116,12 @@ func Load(opts Options) (*Probes, error) {
 		}
 		p.links = append(p.links, l)
 	}
+	if opts.ContextPropagation {
+		if err := p.loadPropagation(); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
 	p.reader, err = ringbuf.NewReader(p.objs.Events)
 	if err != nil {
 		p.Close()
@@ -130,6 +148,7 @@ func (p *Probes) Close() error {
 	if p.reader != nil {
 		errs = append(errs, p.reader.Close())
 	}
+	errs = append(errs, p.closePropagation())
 	errs = append(errs, p.closeTLS())
 	for _, l := range p.links {
 		errs = append(errs, l.Close())
@@ -150,12 +169,19 @@ func (p *Probes) SetTracked(tgid, flags uint32) error {
 		t.Gen = rand.Uint32() | 1
 	}
 	t.Flags = flags
-	return p.objs.TrackedPids.Update(tgid, &t, ebpf.UpdateAny)
+	if err := p.objs.TrackedPids.Update(tgid, &t, ebpf.UpdateAny); err != nil {
+		return err
+	}
+	if flags == FlagConfirmed {
+		p.propTrack(tgid)
+	}
+	return nil
 }
 
 // Untrack stops tracking tgid. Its cached connections are left to the
 // LRU: the next process with this tgid has another generation.
 func (p *Probes) Untrack(tgid uint32) error {
+	p.propUntrack(tgid)
 	err := p.objs.TrackedPids.Delete(tgid)
 	if errors.Is(err, ebpf.ErrKeyNotExist) {
 		err = nil
@@ -258,6 +284,18 @@ func decode(b []byte, e *Event) bool {
 	e.FD = le.Uint32(b[20:])
 	e.Type = EventType(b[30] &^ eventFlagTLS)
 	e.TLS = b[30]&eventFlagTLS != 0
+	if e.Type == EventTrace {
+		if len(b) < traceSize {
+			return false
+		}
+		e.Len, e.Payload, e.Tail = 0, nil, nil
+		copy(e.Trace.TraceID[:], b[40:56])
+		copy(e.Trace.SpanID[:], b[56:64])
+		copy(e.Trace.ParentID[:], b[64:72])
+		e.Trace.Flags = b[72]
+		e.Trace.Role = TraceRole(b[73])
+		return true
+	}
 	if e.Type == EventConn {
 		if len(b) < connSize {
 			return false

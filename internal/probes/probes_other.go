@@ -14,6 +14,8 @@ type Options struct {
 	TrackExecs     bool
 	WakeupBytes    uint64
 	AppRoutes      bool
+	// ContextPropagation: see the Linux build.
+	ContextPropagation bool
 }
 
 const (
@@ -51,3 +53,6 @@ func (p *Probes) TLSStats() *TLSStats        { return &TLSStats{} }
 func (p *Probes) InstrumentTLS(uint32) error { return nil }
 func (p *Probes) InstrumentTLSAsync(uint32)  {}
 func IsNoTLS(error) bool                     { return false }
+
+// PropagationCgroup: propagation is never on here.
+func (p *Probes) PropagationCgroup() string { return "" }

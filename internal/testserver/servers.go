@@ -90,6 +90,15 @@ func StartPython(t testing.TB) *Server {
 	return s
 }
 
+// PythonScript writes pyserver.py for a test that starts it itself (e.g. in
+// another network namespace: python3 -u SCRIPT ADDRESS:PORT) and returns
+// its path.
+func PythonScript(t testing.TB) string {
+	t.Helper()
+	Require(t, "python3")
+	return writeScript(t, "pyserver.py", pyserverSource)
+}
+
 // StartNode starts the Node.js http server (nodeserver.js).
 func StartNode(t testing.TB) *Server {
 	t.Helper()

@@ -14,7 +14,11 @@
 //	HEAD on any path  headers only.
 //	/proxy?to=URL[&method=M]  (Go server) one outgoing request with
 //	                  net/http.Client; answers with the upstream status and
-//	                  "proxied {code}\n".
+//	                  "proxied {code}\n". (Python server) one GET with
+//	                  urllib on the handler thread; answers "proxied
+//	                  {code}\n" and the upstream body.
+//	/traceparent      (Python server) the traceparent header it received,
+//	                  or "none".
 //	anything else     404, body NotFoundBody; POST etc. on /bytes and
 //	                  /chunked: 405.
 //

@@ -48,11 +48,12 @@ func createDefaultConfig() component.Config {
 			// A bill-protecting default: one process rarely needs more.
 			MaxSeriesPerService: 2000,
 		},
-		Discovery:         discovery.ServicesConfig{DefaultExcludeServices: discovery.DefaultExcludeServices()},
-		Kubernetes:        kube.DefaultConfig(),
-		Routes:            routes.Config{FromApplication: true},
-		RingBufferSize:    16 << 20,
-		DiscoveryInterval: time.Second,
+		Discovery:          discovery.ServicesConfig{DefaultExcludeServices: discovery.DefaultExcludeServices()},
+		Kubernetes:         kube.DefaultConfig(),
+		Routes:             routes.Config{FromApplication: true},
+		RingBufferSize:     16 << 20,
+		DiscoveryInterval:  time.Second,
+		ContextPropagation: PropagationDisabled,
 	}
 }
 

@@ -98,9 +98,10 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		return fmt.Errorf("ebpfred cannot start: %w", err)
 	}
 	p, err := probes.Load(probes.Options{
-		RingBufferSize: r.cfg.RingBufferSize,
-		TrackExecs:     r.cfg.ExecutableName != "" || r.cfg.Discovery.SelectsByExecutable(),
-		AppRoutes:      r.cfg.Routes.FromApplication,
+		RingBufferSize:     r.cfg.RingBufferSize,
+		TrackExecs:         r.cfg.ExecutableName != "" || r.cfg.Discovery.SelectsByExecutable(),
+		ContextPropagation: r.cfg.ContextPropagation == PropagationHeaders,
+		AppRoutes:          r.cfg.Routes.FromApplication,
 	})
 	if err != nil {
 		r.kube.Stop()
@@ -155,6 +156,8 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		zap.Int("processes_selected", len(added)),
 		zap.Bool("traces", r.traces != nil),
 		zap.Bool("metrics", r.metrics != nil),
+		zap.String("context_propagation", r.cfg.ContextPropagation),
+		zap.String("context_propagation_cgroup", p.PropagationCgroup()),
 		zap.Duration("metrics_interval", r.cfg.Metrics.Interval))
 
 	if r.telem, err = newSelfTelemetry(r); err != nil {
