@@ -82,6 +82,18 @@ func (n *netns) start(hostname, logPath string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// startAgent runs the collector bin with config conf in the namespace as
+// host, and waits until it says it is ready.
+func (n *netns) startAgent(t *testing.T, dir, host, bin, conf string) {
+	t.Helper()
+	log := filepath.Join(dir, host+"-agent.log")
+	n.start(host, log, bin, "--config", conf)
+	waitFor(t, host+"'s agent to start", func() bool {
+		b, _ := os.ReadFile(log)
+		return bytes.Contains(b, []byte("Everything is ready"))
+	})
+}
+
 func tail(b []byte, n int) string {
 	if len(b) > n {
 		b = b[len(b)-n:]
@@ -168,12 +180,7 @@ service:
     traces: {receivers: [ebpfred], exporters: [otlp_grpc]}
     metrics: {receivers: [ebpfred], exporters: [otlp_grpc]}
 `, n.port, n.gateway)), 0o600)
-		log := filepath.Join(dir, n.host+"-agent.log")
-		n.ns.start(n.host, log, bin, "--config", conf)
-		waitFor(t, n.host+"'s agent to start", func() bool {
-			b, _ := os.ReadFile(log)
-			return bytes.Contains(b, []byte("Everything is ready"))
-		})
+		n.ns.startAgent(t, dir, n.host, bin, conf)
 	}
 	for _, n := range spec {
 		for _, p := range n.requests {
@@ -272,12 +279,7 @@ service:
   pipelines:
     traces: {receivers: [ebpfred], exporters: [otlp_grpc]}
 `, n.port, n.gateway)), 0o600)
-		log := filepath.Join(dir, n.host+"-agent.log")
-		n.ns.start(n.host, log, bin, "--config", conf)
-		waitFor(t, n.host+"'s agent to start", func() bool {
-			b, _ := os.ReadFile(log)
-			return bytes.Contains(b, []byte("Everything is ready"))
-		})
+		n.ns.startAgent(t, dir, n.host, bin, conf)
 	}
 	// Both servers listen (the agents selected them at start): the first
 	// request's connection from A to B is opened after A is instrumented.
