@@ -117,6 +117,8 @@ const (
 	bpfProgEbpfredSslWrite          = "ebpfred_ssl_write"
 	bpfProgEbpfredSslWriteEx        = "ebpfred_ssl_write_ex"
 	bpfProgEbpfredSysExit           = "ebpfred_sys_exit"
+	bpfVarPidnsDev                  = "pidns_dev"
+	bpfVarPidnsIno                  = "pidns_ino"
 	bpfVarSelfTgid                  = "self_tgid"
 	bpfVarTrackExecs                = "track_execs"
 	bpfVarWakeupBytes               = "wakeup_bytes"
@@ -201,6 +203,8 @@ type bpfMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfVariableSpecs struct {
+	PidnsDev    *ebpf.VariableSpec `ebpf:"pidns_dev"`
+	PidnsIno    *ebpf.VariableSpec `ebpf:"pidns_ino"`
 	SelfTgid    *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TrackExecs  *ebpf.VariableSpec `ebpf:"track_execs"`
 	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -253,6 +257,8 @@ func (m *bpfMaps) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfVariables struct {
+	PidnsDev    *ebpf.Variable `ebpf:"pidns_dev"`
+	PidnsIno    *ebpf.Variable `ebpf:"pidns_ino"`
 	SelfTgid    *ebpf.Variable `ebpf:"self_tgid"`
 	TrackExecs  *ebpf.Variable `ebpf:"track_execs"`
 	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`

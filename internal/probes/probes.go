@@ -18,6 +18,8 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
+
+	"github.com/ebpfred/ebpfred/internal/pidns"
 )
 
 // Options configure Load.
@@ -31,6 +33,11 @@ type Options struct {
 	// WakeupBytes: the reader is woken only when this many bytes wait in the
 	// ring; otherwise it polls. Batching wakeups keeps the per-event cost low.
 	WakeupBytes uint64
+	// PIDNamespace is the namespace whose pids the programs report and
+	// track (the collector's own; see internal/pidns). The zero value, like
+	// the host's namespace, means the kernel's own pids, at no extra cost.
+	// Tasks of other namespaces are ignored.
+	PIDNamespace pidns.Namespace
 }
 
 // Tracking flags stored per tgid in the kernel.
@@ -69,6 +76,11 @@ func Load(opts Options) (*Probes, error) {
 		"self_tgid":    uint32(os.Getpid()),
 		"wakeup_bytes": opts.WakeupBytes,
 		"track_execs":  uint8(0),
+		"pidns_dev":    uint64(0),
+		"pidns_ino":    uint64(0),
+	}
+	if ns := opts.PIDNamespace; ns.Ino != 0 && !ns.Initial() {
+		consts["pidns_dev"], consts["pidns_ino"] = ns.Dev, ns.Ino
 	}
 	if opts.TrackExecs {
 		consts["track_execs"] = uint8(1)
