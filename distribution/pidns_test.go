@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,9 +21,11 @@ import (
 // TestCollectorInPIDNamespace runs the built collector the way the sidecar
 // manifest does: in a PID namespace of its own (unshare --pid --mount-proc,
 // like a pod with shareProcessNamespace) together with the server it
-// instruments. Every request to that server is one span and one histogram
-// count, with process.pid as the namespace numbers the server; a server of
-// the host on a port the collector also selects is not captured.
+// instruments: a Go server over HTTP, and a Python one over HTTPS (OpenSSL's
+// probes key calls by thread, whose id is the namespace's too). Every
+// request to them is one span and one histogram count, with process.pid as
+// the namespace numbers the server; a server of the host on a port the
+// collector also selects is not captured.
 func TestCollectorInPIDNamespace(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the collector loads eBPF programs and unshare --pid needs root (CI runs as root)")
@@ -37,19 +40,35 @@ func TestCollectorInPIDNamespace(t *testing.T) {
 	outside := testserver.StartGo(t)
 	goserver := testserver.GoBinary(t, "goserver")
 	port := freePort(t)
+	// The interpreter itself, not a wrapper script that forks (pyenv).
+	out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		t.Skipf("needs python3: %v", err)
+	}
+	python := strings.TrimSpace(string(out))
+	pyserver := filepath.Join(t.TempDir(), "pyserver.py")
+	src, err := os.ReadFile(filepath.Join("..", "internal", "testserver", "pyserver.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pyserver, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, key := testserver.SelfSignedCert(t)
+	tlsPort := freePort(t)
 	dir := t.TempDir()
 	telemetryPort := freePort(t)
 	cfg := fmt.Sprintf(`
 receivers:
   ebpfred:
-    open_port: "%d,%d"
+    open_port: "%d,%d,%d"
     metrics:
       interval: 1s
 exporters:
   file/traces:
-    path: %[3]s/traces.json
+    path: %[4]s/traces.json
   file/metrics:
-    path: %[3]s/metrics.json
+    path: %[4]s/metrics.json
 service:
   telemetry:
     metrics:
@@ -58,7 +77,7 @@ service:
             exporter:
               prometheus:
                 host: 127.0.0.1
-                port: %[4]d
+                port: %[5]d
   pipelines:
     traces:
       receivers: [ebpfred]
@@ -66,16 +85,17 @@ service:
     metrics:
       receivers: [ebpfred]
       exporters: [file/metrics]
-`, port, outside.Port, dir, telemetryPort)
+`, port, tlsPort, outside.Port, dir, telemetryPort)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// The shell starts the server, then becomes the collector: pid 1 of
-	// the namespace, whose exit ends the server too.
+	// The shell starts the servers, then becomes the collector: pid 1 of
+	// the namespace, whose exit ends the servers too.
 	var logs bytes.Buffer
 	cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "sh", "-c",
-		`"$0" -addr "127.0.0.1:$1" & exec "$2" --config "$3"`, goserver, strconv.Itoa(port), bin, cfgPath)
+		`"$0" -addr "127.0.0.1:$1" & "$4" -u "$5" "$6" "$7" "$8" & exec "$2" --config "$3"`,
+		goserver, strconv.Itoa(port), bin, cfgPath, python, pyserver, strconv.Itoa(tlsPort), cert, key)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -95,31 +115,48 @@ service:
 		t.Error("the collector did not log that it runs in a PID namespace of its own")
 	}
 
-	// The server's pid in the namespace, as the collector's /proc says.
-	var nsPID int
-	waitFor(t, "the server in the namespace", func() bool {
+	// The servers' pids in the namespace, as the collector's /proc says.
+	nsPID := map[int]int{} // port → pid
+	waitFor(t, "the servers in the namespace", func() bool {
 		c := children(cmd.Process.Pid)
 		if len(c) != 1 {
 			return false
 		}
-		s := children(c[0])
-		if len(s) != 1 {
-			return false
+		for _, s := range children(c[0]) {
+			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", s))
+			p := lastNSpid(t, s)
+			if p == 0 || p == s {
+				return false
+			}
+			if exe == goserver {
+				nsPID[port] = p
+			} else {
+				nsPID[tlsPort] = p
+			}
 		}
-		nsPID = lastNSpid(t, s[0])
-		return nsPID != 0 && s[0] != nsPID
+		return len(nsPID) == 2
 	})
 
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	reqs := []testserver.Request{{Path: "/status/200"}, {Path: "/status/200?delay_ms=5"}, {Path: "/status/404"},
 		{Method: "POST", Path: "/status/503", Body: []byte("x")}, {Method: "PUT", Path: "/status/201"}}
 	testserver.Drive(t, base, reqs, true)
+	const tlsReqs = 3
+	for i := 0; i < tlsReqs; i++ {
+		if out, err := exec.Command("curl", "-ksS", "-o", "/dev/null", "--max-time", "10",
+			fmt.Sprintf("https://127.0.0.1:%d/status/200", tlsPort)).CombinedOutput(); err != nil {
+			t.Fatalf("curl https: %v %s", err, out)
+		}
+	}
+	want := map[string]int{fmt.Sprintf("http %d %d", port, nsPID[port]): len(reqs),
+		fmt.Sprintf("https %d %d", tlsPort, nsPID[tlsPort]): tlsReqs}
+	total := len(reqs) + tlsReqs
 	testserver.Drive(t, outside.Base(), []testserver.Request{{Path: "/status/200"}, {Path: "/status/500"}, {Path: "/status/404"}}, true)
 	metricsFile := filepath.Join(dir, "metrics.json")
 	exports := len(readLines(t, metricsFile))
 
-	waitFor(t, fmt.Sprintf("%d spans in the traces file", len(reqs)), func() bool {
-		return len(readSpans(t, filepath.Join(dir, "traces.json"))) >= len(reqs)
+	waitFor(t, fmt.Sprintf("%d spans in the traces file", total), func() bool {
+		return len(readSpans(t, filepath.Join(dir, "traces.json"))) >= total
 	})
 	// Two more exports (1 s apart) after the last request: the spans and
 	// counts of every request are in by then, the host server's too if
@@ -128,12 +165,13 @@ service:
 		return len(readLines(t, metricsFile)) >= exports+2
 	})
 	count := lastServerCount(t, metricsFile)
-	if count != uint64(len(reqs)) {
-		t.Errorf("http.server.request.duration count %d, want %d", count, len(reqs))
+	if count != uint64(total) {
+		t.Errorf("http.server.request.duration count %d, want %d", count, total)
 	}
 
+	// Spans by scheme, server.port and process.pid.
 	var u ptrace.JSONUnmarshaler
-	spans, pids := 0, map[int64]int{}
+	got := map[string]int{}
 	for _, line := range readLines(t, filepath.Join(dir, "traces.json")) {
 		td, err := u.UnmarshalTraces(line)
 		if err != nil {
@@ -145,20 +183,16 @@ service:
 			for j := 0; j < rs.ScopeSpans().Len(); j++ {
 				ss := rs.ScopeSpans().At(j).Spans()
 				for k := 0; k < ss.Len(); k++ {
-					spans++
-					pids[pid.Int()]++
-					if p, _ := ss.At(k).Attributes().Get("server.port"); p.Int() != int64(port) {
-						t.Errorf("span %s on port %d: only the namespace's server (port %d) is ours", ss.At(k).Name(), p.Int(), port)
-					}
+					a := ss.At(k).Attributes()
+					scheme, _ := a.Get("url.scheme")
+					p, _ := a.Get("server.port")
+					got[fmt.Sprintf("%s %d %d", scheme.Str(), p.Int(), pid.Int())]++
 				}
 			}
 		}
 	}
-	if spans != len(reqs) {
-		t.Errorf("%d spans, want %d", spans, len(reqs))
-	}
-	if pids[int64(nsPID)] != len(reqs) {
-		t.Errorf("spans by process.pid %v, want all %d with the namespace's pid %d", pids, len(reqs), nsPID)
+	if !maps.Equal(got, want) {
+		t.Errorf("spans by url.scheme, server.port, process.pid: %v, want %v (the host's server is on port %d)", got, want, outside.Port)
 	}
 }
 
