@@ -100,6 +100,15 @@ struct {
 	__type(value, struct event);
 } scratch SEC(".maps");
 
+/* Stands in for the cache entry of a TLS connection closed between the
+ * socket I/O of a TLS call and its return (see data()). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct conn_info);
+} orphan SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, COUNTER_MAX);
@@ -519,6 +528,9 @@ static __always_inline int is_tls_record(const __u8 *p)
 	return (p[0] == 0x16 || p[0] == 0x17) && p[1] == 0x03 && p[2] <= 0x04;
 }
 
+/* propagation: trace ids for context_propagation: headers */
+#include "propagate_data.h"
+
 static __always_inline void data(__u32 tgid, const struct xfer *x)
 {
 	struct conn_key k = {.tgid = tgid, .fd = x->fd};
@@ -533,11 +545,29 @@ static __always_inline void data(__u32 tgid, const struct xfer *x)
 		 * from the writer, between its last write(2) and its RET. A
 		 * resolve there cached the free fd as "not a socket", and the
 		 * next connection accepted on that fd number was lost whole.)
-		 * A sk that differs means the fd number was reused. */
+		 * A sk that differs means the fd number was reused.
+		 *
+		 * When a syscall inside this very call named the socket (x->sk),
+		 * the plaintext still belongs to it: the peer may have read the
+		 * response, hung up, and another goroutine closed the connection
+		 * before this Write got back to its RET (h2load, Go HTTP/2 over
+		 * TLS: 1 to 17 responses lost per ten connections). Send it
+		 * under that socket, without touching the cache; user space
+		 * keeps a closed connection a moment for such late events. */
 		ci = bpf_map_lookup_elem(&conns, &k);
 		if (!ci || !ci->is_tcp || ci->gen != x->gen || (x->sk && x->sk != ci->sk)) {
-			count(COUNTER_TLS_NO_FD);
-			return;
+			__u32 zero = 0;
+			ci = x->sk ? bpf_map_lookup_elem(&orphan, &zero) : NULL;
+			if (!ci) {
+				count(COUNTER_TLS_NO_FD);
+				return;
+			}
+			__builtin_memset(ci, 0, sizeof(*ci));
+			ci->sk = x->sk;
+			ci->is_tcp = 1;
+			ci->tuple_sent = 1; /* no endpoints to send: not in the cache */
+			ci->h2 = 1;         /* copy up to MAX_PAYLOAD: it may be */
+			ci->gen = x->gen;
 		}
 	} else {
 		ci = lookup_conn(&k, x->gen);
@@ -583,7 +613,6 @@ static __always_inline void data(__u32 tgid, const struct xfer *x)
 	 * read. Larger ones are copied only where a message may start. */
 	__u8 bit = x->type == EVENT_DATA_OUT ? 2 : 1;
 	int copy, start = 0;
-	__u32 limit = ci->h2 ? MAX_PAYLOAD : H1_COPY;
 	if (n <= SMALL || ci->h2 || (ci->copy_next & bit)) {
 		copy = 1;
 	} else {
@@ -593,6 +622,10 @@ static __always_inline void data(__u32 tgid, const struct xfer *x)
 		if (start && is_preface(peek))
 			ci->h2 = 1;
 	}
+	/* After the peek: the transfer that starts with the preface usually
+	 * carries the client's first HEADERS frames too (a Go h2c client sends
+	 * them in one write), and needs the HTTP/2 limit. */
+	__u32 limit = ci->h2 ? MAX_PAYLOAD : H1_COPY;
 
 	struct walk w = {
 		.e = e,
@@ -611,16 +644,20 @@ static __always_inline void data(__u32 tgid, const struct xfer *x)
 	__u32 off = w.off;
 	if (off < n && w.seen >= n && w.last)
 		read_tail(e, w.last, w.last_len);
-	if (n <= SMALL && !start && off >= PEEK) {
+	if (n <= SMALL && !start && off >= PEEK)
 		start = may_start(e->payload);
-		if (start && is_preface(e->payload))
-			ci->h2 = 1;
+	/* Go's h2c server reads the preface's first line alone (14 bytes). */
+	if (n <= SMALL && off >= 12 && is_preface(e->payload)) {
+		start = 1;
+		ci->h2 = 1;
 	}
 	if (n < PEEK || start)
 		ci->copy_next |= bit;
 	else
 		ci->copy_next &= ~bit;
 	e->payload_len = off > MAX_PAYLOAD ? MAX_PAYLOAD : off;
+	if (propagation) /* propagation: see propagate_data.h */
+		prop_data(e, ci, tgid, x->fd, x->type);
 	submit(e, EVENT_HDR_SIZE + e->payload_len);
 }
 
@@ -898,6 +935,126 @@ int ebpfred_go_tls_ret(struct user_regs *r)
 	return 0;
 }
 
+/* Go net/http HTTP/2: (*http2serverConn).runHandler(rw, req, handler) starts
+ * every handler goroutine. Its stream id and peer are kept per goroutine so
+ * that the route the handler's router matches goes out at once, naming the
+ * stream (the response is written by the connection's goroutine, so the
+ * HTTP/1 way, by the next write of the same goroutine, cannot work). */
+struct go_h2_req {
+	__u64 ts; /* runHandler's start */
+	__u32 stream;
+	__u32 addr_len;
+	__u8 addr[ADDR_MAX];
+};
+
+/* A router runs at the start of its handler (behind middleware at most): a
+ * go_h2 entry older than this belongs to a goroutine that has exited and
+ * whose g a later goroutine reuses. */
+#define H2_HANDLER_WINDOW_NS (10ULL * 1000 * 1000 * 1000)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_route_key);
+	__type(value, struct go_h2_req);
+} go_h2 SEC(".maps");
+
+/* send_route_stream sends route (n bytes) for the HTTP/2 stream of h. */
+static __always_inline void send_route_stream(__u32 tgid, struct go_h2_req *h, const __u8 *route, __u32 n)
+{
+	struct route_stream_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(COUNTER_DROPPED);
+		return;
+	}
+	if (n > ROUTE_MAX)
+		n = ROUTE_MAX;
+	__u32 a = h->addr_len;
+	if (a > ADDR_MAX)
+		a = ADDR_MAX;
+	e->ts = bpf_ktime_get_ns();
+	e->sk = 0;
+	e->tgid = tgid;
+	e->stream = h->stream;
+	e->len = n;
+	e->payload_len = n;
+	e->type = EVENT_ROUTE_STREAM;
+	e->addr_len = a;
+	__builtin_memset(e->tail, 0, 8);
+	__builtin_memcpy(e->route, route, ROUTE_MAX);
+	__builtin_memcpy(e->addr, h->addr, ADDR_MAX);
+	bpf_ringbuf_submit(e, wakeup_flag());
+}
+
+/* The uprobe cookie: bits 0-15 = offset of RemoteAddr in net/http.Request,
+ * bits 16-31 = offset of id in http2stream; rw.rws and rws.stream are first
+ * fields (checked from DWARF by user space when it can). */
+SEC("uprobe")
+int ebpfred_go_h2_handler(struct user_regs *r)
+{
+	__u32 tgid = current_tgid();
+	if (!tgid || !bpf_map_lookup_elem(&tracked_pids, &tgid))
+		return 0;
+	__u64 cookie = bpf_get_attach_cookie(r);
+	__u64 rws = 0, st = 0;
+	struct {
+		__u64 ptr, len;
+	} addr = {};
+	struct go_h2_req v = {};
+	if (bpf_probe_read_user(&rws, sizeof(rws), (const void *)r->bx) != 0 || !rws ||
+	    bpf_probe_read_user(&st, sizeof(st), (const void *)rws) != 0 || !st ||
+	    bpf_probe_read_user(&v.stream, sizeof(v.stream), (const void *)(st + ((cookie >> 16) & 0xffff))) != 0 ||
+	    bpf_probe_read_user(&addr, sizeof(addr), (const void *)(r->cx + (cookie & 0xffff))) != 0)
+		return 0;
+	__u64 n = addr.len;
+	if (n > ADDR_MAX)
+		n = ADDR_MAX;
+	if (n && bpf_probe_read_user(v.addr, n, (const void *)addr.ptr) != 0)
+		return 0;
+	v.addr_len = n;
+	v.ts = bpf_ktime_get_ns();
+	struct go_route_key k = {.tgid = tgid, .g = r->r14};
+	bpf_map_update_elem(&go_h2, &k, &v, BPF_ANY);
+	return 0;
+}
+
+/* save_route remembers, for the calling goroutine (R14), the route pattern
+ * at user address ptr (len bytes) until its next response write; ptr == 0
+ * forgets a pattern remembered earlier (no route for this request). */
+static __always_inline void save_route(struct user_regs *r, __u64 ptr, __u64 len)
+{
+	__u32 tgid = current_tgid();
+	if (!tgid || !bpf_map_lookup_elem(&tracked_pids, &tgid))
+		return;
+	struct go_route_key k = {.tgid = tgid, .g = r->r14};
+	/* An HTTP/2 handler goroutine: the route goes out now, for its stream,
+	 * at every lookup (gorilla subrouters look up again; the last, the
+	 * outermost, is final). The entry stays until a later runHandler on the
+	 * same g replaces it or it is too old: a g is reused after its
+	 * goroutine exits, and an HTTP/1 goroutine on a reused g within the
+	 * window would lose its route to a stream that does not exist. */
+	struct go_h2_req *h2 = bpf_map_lookup_elem(&go_h2, &k);
+	if (h2 && bpf_ktime_get_ns() - h2->ts > H2_HANDLER_WINDOW_NS) {
+		bpf_map_delete_elem(&go_h2, &k);
+		h2 = NULL;
+	}
+	if (!ptr || !len) {
+		bpf_map_delete_elem(&go_routes, &k);
+		return;
+	}
+	struct go_route v = {};
+	if (len > ROUTE_MAX)
+		len = ROUTE_MAX;
+	if (bpf_probe_read_user(v.buf, len, (const void *)ptr) != 0)
+		return;
+	v.len = len;
+	if (h2) {
+		send_route_stream(tgid, h2, v.buf, len);
+		return;
+	}
+	bpf_map_update_elem(&go_routes, &k, &v, BPF_ANY);
+}
+
 /* Go net/http.(*ServeMux).findHandler (Go >= 1.22), at every RET. Results,
  * register ABI: RAX,RBX = Handler, RCX,RDI = patStr, RSI = *pattern, R8-R10 =
  * matches. A nil *pattern means a redirect (patStr is then a concrete
@@ -905,22 +1062,62 @@ int ebpfred_go_tls_ret(struct user_regs *r)
 SEC("uprobe")
 int ebpfred_go_mux_ret(struct user_regs *r)
 {
+	save_route(r, r->si ? r->cx : 0, r->di);
+	return 0;
+}
+
+/* gin (>= 1.7): (*node).getValue at every RET. It returns nodeValue{handlers
+ * HandlersChain; params *Params; tsr bool; fullPath string} in registers:
+ * RAX,RBX,RCX = handlers, RDI = params, RSI = tsr, R8,R9 = fullPath. No
+ * handlers: a 404 or a trailing-slash redirect, no route. */
+SEC("uprobe")
+int ebpfred_gin_ret(struct user_regs *r)
+{
+	save_route(r, r->ax ? r->r8 : 0, r->r9);
+	return 0;
+}
+
+/* gorilla/mux: (*Router).Match(req, match *RouteMatch) bool. The entry keeps
+ * match (RCX) per goroutine; every RET reads match.Route (offset 0) and, when
+ * Match returned true, the route's path template: *(route + cookie) is its
+ * *routeRegexp for the path, whose first field is the template string. The
+ * cookie (the offset of regexp.path in mux.Route) comes from the binary's
+ * DWARF or its mux version. Subrouters call Match again with the same
+ * match: the outermost RET, last, has the final route. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_route_key);
+	__type(value, __u64);
+} gorilla_match SEC(".maps");
+
+SEC("uprobe")
+int ebpfred_gorilla_match(struct user_regs *r)
+{
 	__u32 tgid = current_tgid();
 	if (!tgid || !bpf_map_lookup_elem(&tracked_pids, &tgid))
 		return 0;
 	struct go_route_key k = {.tgid = tgid, .g = r->r14};
-	if (!r->si || !r->cx || !r->di) {
-		bpf_map_delete_elem(&go_routes, &k);
+	__u64 m = r->cx;
+	bpf_map_update_elem(&gorilla_match, &k, &m, BPF_ANY);
+	return 0;
+}
+
+SEC("uprobe")
+int ebpfred_gorilla_match_ret(struct user_regs *r)
+{
+	struct go_route_key k = {.tgid = current_tgid(), .g = r->r14};
+	__u64 *m = bpf_map_lookup_elem(&gorilla_match, &k);
+	if (!m)
 		return 0;
-	}
-	struct go_route v = {};
-	__u64 n = r->di;
-	if (n > ROUTE_MAX)
-		n = ROUTE_MAX;
-	if (bpf_probe_read_user(v.buf, n, (const void *)r->cx) != 0)
-		return 0;
-	v.len = n;
-	bpf_map_update_elem(&go_routes, &k, &v, BPF_ANY);
+	__u64 route = 0, path = 0;
+	struct {
+		__u64 ptr, len;
+	} tpl = {};
+	if ((r->ax & 0xff) && bpf_probe_read_user(&route, sizeof(route), (const void *)*m) == 0 && route &&
+	    bpf_probe_read_user(&path, sizeof(path), (const void *)(route + bpf_get_attach_cookie(r))) == 0 && path)
+		bpf_probe_read_user(&tpl, sizeof(tpl), (const void *)path);
+	save_route(r, tpl.ptr, tpl.len);
 	return 0;
 }
 

@@ -19,6 +19,14 @@ enum event_type {
 	EVENT_ROUTE = 8,    /* Go net/http: the ServeMux pattern the goroutine
 			     * matched (struct route_event), sent just before
 			     * the first response write on that goroutine */
+	EVENT_ROUTE_STREAM = 9, /* Go net/http HTTP/2: the route an HTTP/2
+				 * handler's router matched, naming the stream
+				 * and the peer (struct route_stream_event) */
+	/* propagation: kernel-chosen span ids (struct trace_event in
+	 * propagate.h), sent just before the data event of the same syscall.
+	 * Numbered apart from the others so that types added meanwhile do not
+	 * collide with it. */
+	EVENT_TRACE = 16,
 };
 
 /* Or'ed into a data event's type: the payload is TLS plaintext captured by
@@ -97,5 +105,28 @@ struct route_event {
 };
 
 _Static_assert(__builtin_offsetof(struct route_event, route) == EVENT_HDR_SIZE, "route_event header");
+
+/* Request.RemoteAddr ("ip:port", "[ip6]:port") longer than this is cut. */
+#define ADDR_MAX 64
+
+/* EVENT_ROUTE_STREAM: struct event's header with fd = the HTTP/2 stream id,
+ * len = payload_len = the route's length, and the peer address (the
+ * handler's Request.RemoteAddr) after the route: that names the connection,
+ * since the handler goroutine never touches the socket. */
+struct route_stream_event {
+	__u64 ts;
+	__u64 sk; /* 0: not known */
+	__u32 tgid;
+	__u32 stream;
+	__u32 len;
+	__u16 payload_len;
+	__u8 type; /* EVENT_ROUTE_STREAM */
+	__u8 addr_len;
+	__u8 tail[8];
+	__u8 route[ROUTE_MAX];
+	__u8 addr[ADDR_MAX];
+};
+
+_Static_assert(__builtin_offsetof(struct route_stream_event, route) == EVENT_HDR_SIZE, "route_stream_event header");
 
 #endif

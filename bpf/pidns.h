@@ -1,6 +1,6 @@
 /* Pids as the collector's PID namespace numbers them: shared by every
  * object whose programs look pids up or report them. Include it after
- * kernel_types.h. The loader sets pidns_dev and pidns_ino
+ * kernel_types.h where leader_tgid is needed. The loader sets pidns_dev and pidns_ino
  * (internal/probes, from internal/pidns). */
 #ifndef EBPFRED_PIDNS_H
 #define EBPFRED_PIDNS_H
@@ -33,6 +33,7 @@ static __always_inline __u64 current_pid_tgid(void)
 
 static __always_inline __u32 current_tgid(void) { return current_pid_tgid() >> 32; }
 
+#ifdef EBPFRED_KERNEL_TYPES_H
 /* leader_tgid is the tgid of task, a thread-group leader that is not the
  * current task, in the collector's PID namespace; current must be in that
  * namespace (it gives the namespace's level). 0 if task has no pid there. */
@@ -53,5 +54,6 @@ static __always_inline __u32 leader_tgid(struct task_struct *task)
 		return 0;
 	return u.nr;
 }
+#endif
 
 #endif

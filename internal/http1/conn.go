@@ -133,6 +133,12 @@ type Conn struct {
 	// keep-alive connection (saves two allocations per request).
 	lastPath string
 	lastHost string
+
+	// propagation: kernel-chosen ids for the request that starts in the
+	// event being fed (stream.Event.IDs), kept while its head continues
+	// into later transfers.
+	ids    stream.SpanIDs
+	hasIDs bool
 }
 
 // NewConn returns the parser of one connection. stats may be shared by the
@@ -166,7 +172,11 @@ func (c *Conn) Feed(ev *stream.Event, emit func(*record.Record)) {
 		return
 	}
 	vis, tail := visible(ev)
+	if ev.IDs != nil { // propagation
+		c.ids, c.hasIDs = *ev.IDs, true
+	}
 	if c.reqDir == 0 && !c.sniff(ev.Dir, vis) {
+		c.hasIDs = false
 		return
 	}
 	h := &c.resp
@@ -185,6 +195,11 @@ func (c *Conn) Feed(ev *stream.Event, emit func(*record.Record)) {
 		}
 	}
 	h.last = ev.UnixNano
+	if c.req.state != stHead {
+		// propagation: ids are for a request that starts in their
+		// event; an unused one must not reach a later request.
+		c.hasIDs = false
+	}
 }
 
 // Close ends the connection: the process closed the socket at unixNano. A
@@ -546,6 +561,15 @@ func (c *Conn) beginRequest(hd *head, r parseResult, start uint64, emit func(*re
 			rec.HasTraceParent = true
 			rec.TraceID, rec.ParentSpanID, rec.TraceFlags = tc.TraceID, tc.ParentID, tc.Flags
 		}
+	}
+	if c.hasIDs {
+		// propagation: the kernel's ids win. They are what went
+		// downstream (client) or what this thread's outgoing requests
+		// descend from (server, continuing the same traceparent).
+		c.hasIDs = false
+		rec.SpanID, rec.TraceID, rec.TraceFlags = c.ids.SpanID, c.ids.TraceID, c.ids.Flags
+		rec.ParentSpanID = c.ids.ParentID
+		rec.HasTraceParent = c.ids.ParentID != [8]byte{}
 	}
 
 	h := &c.req

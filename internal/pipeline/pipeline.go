@@ -5,6 +5,7 @@
 package pipeline
 
 import (
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -76,6 +77,13 @@ type connKey struct {
 	tgid, fd uint32
 }
 
+// peerKey names a connection by its process and peer endpoint, for events
+// that know no socket (the route of a Go HTTP/2 handler).
+type peerKey struct {
+	tgid uint32
+	peer netip.AddrPort
+}
+
 // conn follows one connection: HTTP/1 until the connection turns out to be
 // HTTP/2 (preface, h2c upgrade, or frames on a connection seen mid-way).
 type conn struct {
@@ -89,7 +97,18 @@ type conn struct {
 	// being answered (EventRoute), for the next server record emitted.
 	route        string
 	routePending bool
+	// closedAt: the Unix ns of the close, while in Pipeline.closing.
+	closedAt uint64
+	// propagation: the ids of an EventTrace, for the connection's next
+	// data event (the kernel sends them just before it).
+	ids        stream.SpanIDs
+	idsPending bool
 }
+
+// closeGrace is how long a closed connection still takes late events (see
+// Pipeline.closing). A goroutine or thread that was descheduled between its
+// last socket write and the return of its TLS call is back well within it.
+const closeGrace = 200 * time.Millisecond
 
 // Pipeline is not safe for concurrent use: Handle and Tick run on the
 // reader's goroutine.
@@ -99,7 +118,13 @@ type Pipeline struct {
 	tracker Tracker
 	stats   *Stats
 
-	conns   map[connKey]*conn
+	conns map[connKey]*conn
+	peers map[peerKey]*conn // connections whose endpoints are known
+	// closing holds connections the process closed, by socket, until
+	// closeGrace has passed or a new connection with the same socket
+	// address opens: a TLS call that did its socket I/O before the close
+	// can return, and report its plaintext, after it.
+	closing map[uint64]*conn
 	http    http1.Stats
 	h2stats http2.Stats
 	offset  uint64 // wall − monotonic, ns
@@ -129,6 +154,7 @@ func New(sink Sink, sel Selector, tracker Tracker, stats *Stats, opt Options) *P
 		opt.ConnIdle = 10 * time.Minute
 	}
 	p := &Pipeline{sink: sink, sel: sel, tracker: tracker, stats: stats, conns: map[connKey]*conn{},
+		peers: map[peerKey]*conn{}, closing: map[uint64]*conn{},
 		idle: opt.ResponseIdle, maxIdle: opt.ConnIdle}
 	p.emitFn = p.emit
 	p.syncClock()
@@ -168,6 +194,11 @@ func (p *Pipeline) Handle(e *probes.Event) {
 		p.data(e)
 	case probes.EventConn:
 		p.connOpen(e)
+	case probes.EventTrace: // propagation
+		c := p.conn(e, stream.Meta{PID: e.TGID, Scheme: "http"})
+		c.ids = stream.SpanIDs{TraceID: e.Trace.TraceID, SpanID: e.Trace.SpanID,
+			ParentID: e.Trace.ParentID, Flags: e.Trace.Flags}
+		c.idsPending = true
 	case probes.EventRoute:
 		if c := p.conns[connKey{e.TGID, e.FD}]; c != nil && c.sock == e.Sock {
 			if r := muxRoute(e.Payload); r != "" {
@@ -177,10 +208,22 @@ func (p *Pipeline) Handle(e *probes.Event) {
 				c.routePending = true
 			}
 		}
+	case probes.EventRouteStream:
+		// An HTTP/2 handler's route: its stream on the connection from the
+		// peer the handler saw.
+		peer, err := netip.ParseAddrPort(string(e.Addr))
+		if err != nil {
+			break
+		}
+		if c := p.peers[peerKey{e.TGID, peer}]; c != nil && c.h2 != nil {
+			if r := muxRoute(e.Payload); r != "" {
+				c.h2.SetRoute(e.FD, r)
+			}
+		}
 	case probes.EventClose:
 		k := connKey{e.TGID, e.FD}
 		if c := p.conns[k]; c != nil && c.sock == e.Sock {
-			p.closeConn(k, c, e.Mono+p.offset)
+			p.beginClose(k, c, e.Mono+p.offset)
 		}
 	case probes.EventExec:
 		exe := string(trimNul(e.Payload))
@@ -232,6 +275,11 @@ func (p *Pipeline) data(e *probes.Event) {
 	ev.Len = int(e.Len)
 	ev.Payload = e.Payload
 	ev.Tail = e.Tail
+	ev.IDs = nil
+	if c.idsPending { // propagation
+		ev.IDs = &c.ids
+		c.idsPending = false
+	}
 	first := !c.seen
 	c.seen = true
 	p.cur = c
@@ -246,11 +294,11 @@ func (p *Pipeline) data(e *probes.Event) {
 			return
 		}
 		c.h2 = http2.NewConn(c.meta, &p.h2stats)
-		if !isPreface(e.Payload) {
-			// Frames on a connection we first see mid-way: have the
-			// kernel copy every transfer from now on.
-			_ = p.tracker.MarkHTTP2(e.TGID, e.FD)
-		}
+		// Have the kernel copy every transfer from now on: it knows
+		// already when it saw the preface whole, not when we first see
+		// the connection mid-way, nor when the preface came in pieces it
+		// did not recognise.
+		_ = p.tracker.MarkHTTP2(e.TGID, e.FD)
 		c.h2.Feed(ev, p.emitFn)
 	default:
 		c.h1.Feed(ev, p.emitFn)
@@ -265,8 +313,18 @@ func isPreface(b []byte) bool {
 // connOpen starts following a connection whose endpoints the kernel just
 // sent (it does so once, before the connection's first data event).
 func (p *Pipeline) connOpen(e *probes.Event) {
+	if l := p.closing[e.Sock]; l != nil {
+		// The kernel reuses a closed socket's memory: a new connection
+		// can have the address of one closed a moment ago. It comes with
+		// its endpoints first; late events of the old one never do.
+		delete(p.closing, e.Sock)
+		p.finish(l, l.closedAt)
+	}
 	c := p.conn(e, stream.Meta{PID: e.TGID, Local: e.Local(), Peer: e.Remote(), Scheme: "http"})
 	c.lastSeen = e.Mono + p.offset
+	if c.meta.Peer.IsValid() {
+		p.peers[peerKey{e.TGID, c.meta.Peer}] = c
+	}
 }
 
 // conn returns the state of e's connection, creating it with meta when the
@@ -277,6 +335,9 @@ func (p *Pipeline) conn(e *probes.Event, meta stream.Meta) *conn {
 	if c != nil && c.sock == e.Sock {
 		return c
 	}
+	if l := p.closing[e.Sock]; l != nil && e.Sock != 0 && l.meta.PID == e.TGID {
+		return l // a late event of a connection closed a moment ago
+	}
 	if c != nil {
 		p.closeConn(k, c, c.lastSeen)
 	}
@@ -286,7 +347,42 @@ func (p *Pipeline) conn(e *probes.Event, meta stream.Meta) *conn {
 	return c
 }
 
+// beginClose takes a connection the process closed out of the (tgid, fd)
+// table, whose fd number may name the next connection at once, and keeps
+// it by socket for closeGrace; finishClosing ends it.
+func (p *Pipeline) beginClose(k connKey, c *conn, at uint64) {
+	delete(p.conns, k)
+	if c.sock == 0 {
+		p.finish(c, at)
+		return
+	}
+	if old := p.closing[c.sock]; old != nil && old != c {
+		p.finish(old, old.closedAt)
+	}
+	c.closedAt = at
+	p.closing[c.sock] = c
+}
+
+// finishClosing ends the closed connections whose grace is over (all of
+// them when all is set, or those of pid when pid is not 0).
+func (p *Pipeline) finishClosing(now uint64, pid uint32, all bool) {
+	for sk, c := range p.closing {
+		if all || (pid != 0 && c.meta.PID == pid) || (pid == 0 && now >= c.closedAt+uint64(closeGrace)) {
+			delete(p.closing, sk)
+			p.finish(c, c.closedAt)
+		}
+	}
+}
+
+// closeConn ends a connection now (a close we missed, an idle or gone
+// process).
 func (p *Pipeline) closeConn(k connKey, c *conn, at uint64) {
+	delete(p.conns, k)
+	p.finish(c, at)
+}
+
+// finish ends a connection's parsers at at; it is then forgotten.
+func (p *Pipeline) finish(c *conn, at uint64) {
 	p.cur = c
 	defer func() { p.cur = nil }()
 	if c.h2 != nil {
@@ -294,7 +390,9 @@ func (p *Pipeline) closeConn(k connKey, c *conn, at uint64) {
 	} else {
 		c.h1.Close(at, p.emitFn)
 	}
-	delete(p.conns, k)
+	if pk := (peerKey{c.meta.PID, c.meta.Peer}); p.peers[pk] == c {
+		delete(p.peers, pk)
+	}
 	p.stats.OpenConns.Add(-1)
 }
 
@@ -310,6 +408,7 @@ func (p *Pipeline) processGone(pid uint32, at uint64) {
 			p.closeConn(k, c, at)
 		}
 	}
+	p.finishClosing(0, pid, false)
 	p.sel.Forget(pid)
 	_ = p.tracker.Untrack(pid)
 	p.sink.ProcessGone(pid)
@@ -328,6 +427,7 @@ func (p *Pipeline) Removed(pids []uint32) {
 func (p *Pipeline) Tick() {
 	p.syncClock()
 	now := uint64(time.Now().UnixNano())
+	p.finishClosing(now, 0, false)
 	for k, c := range p.conns {
 		if now-c.lastSeen > uint64(p.maxIdle) {
 			p.closeConn(k, c, c.lastSeen)

@@ -50,6 +50,14 @@ type bpfEvent struct {
 	Payload    [8192]uint8
 }
 
+type bpfGoH2Req struct {
+	_       structs.HostLayout
+	Ts      uint64
+	Stream  uint32
+	AddrLen uint32
+	Addr    [64]uint8
+}
+
 type bpfGoRoute struct {
 	_   structs.HostLayout
 	Len uint32
@@ -82,6 +90,18 @@ type bpfTlsKey struct {
 	Id   uint64
 }
 
+type bpfTpCtx struct {
+	_        structs.HostLayout
+	TraceId  [16]uint8
+	SpanId   [8]uint8
+	ParentId [8]uint8
+	Flags    uint8
+	Pad      uint8
+	Sport    uint16
+	Dport    uint16
+	Pad2     uint16
+}
+
 type bpfTrack struct {
 	_     structs.HostLayout
 	Flags uint32
@@ -95,20 +115,30 @@ const (
 	bpfMapConns                     = "conns"
 	bpfMapCounters                  = "counters"
 	bpfMapEvents                    = "events"
+	bpfMapGoH2                      = "go_h2"
 	bpfMapGoRoutes                  = "go_routes"
+	bpfMapGorillaMatch              = "gorilla_match"
+	bpfMapInjected                  = "injected"
+	bpfMapOrphan                    = "orphan"
+	bpfMapPropNolink                = "prop_nolink"
 	bpfMapScratch                   = "scratch"
+	bpfMapThreadCtx                 = "thread_ctx"
 	bpfMapTlsCalls                  = "tls_calls"
 	bpfMapTlsFds                    = "tls_fds"
 	bpfMapTrackedPids               = "tracked_pids"
 	bpfProgEbpfredExec              = "ebpfred_exec"
 	bpfProgEbpfredExit              = "ebpfred_exit"
 	bpfProgEbpfredFork              = "ebpfred_fork"
+	bpfProgEbpfredGinRet            = "ebpfred_gin_ret"
+	bpfProgEbpfredGoH2Handler       = "ebpfred_go_h2_handler"
 	bpfProgEbpfredGoMuxRet          = "ebpfred_go_mux_ret"
 	bpfProgEbpfredGoTlsHandshake    = "ebpfred_go_tls_handshake"
 	bpfProgEbpfredGoTlsHandshakeRet = "ebpfred_go_tls_handshake_ret"
 	bpfProgEbpfredGoTlsRead         = "ebpfred_go_tls_read"
 	bpfProgEbpfredGoTlsRet          = "ebpfred_go_tls_ret"
 	bpfProgEbpfredGoTlsWrite        = "ebpfred_go_tls_write"
+	bpfProgEbpfredGorillaMatch      = "ebpfred_gorilla_match"
+	bpfProgEbpfredGorillaMatchRet   = "ebpfred_gorilla_match_ret"
 	bpfProgEbpfredSslHandshake      = "ebpfred_ssl_handshake"
 	bpfProgEbpfredSslHandshakeRet   = "ebpfred_ssl_handshake_ret"
 	bpfProgEbpfredSslRead           = "ebpfred_ssl_read"
@@ -119,6 +149,7 @@ const (
 	bpfProgEbpfredSysExit           = "ebpfred_sys_exit"
 	bpfVarPidnsDev                  = "pidns_dev"
 	bpfVarPidnsIno                  = "pidns_ino"
+	bpfVarPropagation               = "propagation"
 	bpfVarSelfTgid                  = "self_tgid"
 	bpfVarTrackExecs                = "track_execs"
 	bpfVarWakeupBytes               = "wakeup_bytes"
@@ -169,12 +200,16 @@ type bpfProgramSpecs struct {
 	EbpfredExec              *ebpf.ProgramSpec `ebpf:"ebpfred_exec"`
 	EbpfredExit              *ebpf.ProgramSpec `ebpf:"ebpfred_exit"`
 	EbpfredFork              *ebpf.ProgramSpec `ebpf:"ebpfred_fork"`
+	EbpfredGinRet            *ebpf.ProgramSpec `ebpf:"ebpfred_gin_ret"`
+	EbpfredGoH2Handler       *ebpf.ProgramSpec `ebpf:"ebpfred_go_h2_handler"`
 	EbpfredGoMuxRet          *ebpf.ProgramSpec `ebpf:"ebpfred_go_mux_ret"`
 	EbpfredGoTlsHandshake    *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_handshake"`
 	EbpfredGoTlsHandshakeRet *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_handshake_ret"`
 	EbpfredGoTlsRead         *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_read"`
 	EbpfredGoTlsRet          *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_ret"`
 	EbpfredGoTlsWrite        *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_write"`
+	EbpfredGorillaMatch      *ebpf.ProgramSpec `ebpf:"ebpfred_gorilla_match"`
+	EbpfredGorillaMatchRet   *ebpf.ProgramSpec `ebpf:"ebpfred_gorilla_match_ret"`
 	EbpfredSslHandshake      *ebpf.ProgramSpec `ebpf:"ebpfred_ssl_handshake"`
 	EbpfredSslHandshakeRet   *ebpf.ProgramSpec `ebpf:"ebpfred_ssl_handshake_ret"`
 	EbpfredSslRead           *ebpf.ProgramSpec `ebpf:"ebpfred_ssl_read"`
@@ -189,14 +224,20 @@ type bpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfMapSpecs struct {
-	Conns       *ebpf.MapSpec `ebpf:"conns"`
-	Counters    *ebpf.MapSpec `ebpf:"counters"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	GoRoutes    *ebpf.MapSpec `ebpf:"go_routes"`
-	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
-	TlsCalls    *ebpf.MapSpec `ebpf:"tls_calls"`
-	TlsFds      *ebpf.MapSpec `ebpf:"tls_fds"`
-	TrackedPids *ebpf.MapSpec `ebpf:"tracked_pids"`
+	Conns        *ebpf.MapSpec `ebpf:"conns"`
+	Counters     *ebpf.MapSpec `ebpf:"counters"`
+	Events       *ebpf.MapSpec `ebpf:"events"`
+	GoH2         *ebpf.MapSpec `ebpf:"go_h2"`
+	GoRoutes     *ebpf.MapSpec `ebpf:"go_routes"`
+	GorillaMatch *ebpf.MapSpec `ebpf:"gorilla_match"`
+	Injected     *ebpf.MapSpec `ebpf:"injected"`
+	Orphan       *ebpf.MapSpec `ebpf:"orphan"`
+	PropNolink   *ebpf.MapSpec `ebpf:"prop_nolink"`
+	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
+	ThreadCtx    *ebpf.MapSpec `ebpf:"thread_ctx"`
+	TlsCalls     *ebpf.MapSpec `ebpf:"tls_calls"`
+	TlsFds       *ebpf.MapSpec `ebpf:"tls_fds"`
+	TrackedPids  *ebpf.MapSpec `ebpf:"tracked_pids"`
 }
 
 // bpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -205,6 +246,7 @@ type bpfMapSpecs struct {
 type bpfVariableSpecs struct {
 	PidnsDev    *ebpf.VariableSpec `ebpf:"pidns_dev"`
 	PidnsIno    *ebpf.VariableSpec `ebpf:"pidns_ino"`
+	Propagation *ebpf.VariableSpec `ebpf:"propagation"`
 	SelfTgid    *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TrackExecs  *ebpf.VariableSpec `ebpf:"track_execs"`
 	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -230,14 +272,20 @@ func (o *bpfObjects) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfMaps struct {
-	Conns       *ebpf.Map `ebpf:"conns"`
-	Counters    *ebpf.Map `ebpf:"counters"`
-	Events      *ebpf.Map `ebpf:"events"`
-	GoRoutes    *ebpf.Map `ebpf:"go_routes"`
-	Scratch     *ebpf.Map `ebpf:"scratch"`
-	TlsCalls    *ebpf.Map `ebpf:"tls_calls"`
-	TlsFds      *ebpf.Map `ebpf:"tls_fds"`
-	TrackedPids *ebpf.Map `ebpf:"tracked_pids"`
+	Conns        *ebpf.Map `ebpf:"conns"`
+	Counters     *ebpf.Map `ebpf:"counters"`
+	Events       *ebpf.Map `ebpf:"events"`
+	GoH2         *ebpf.Map `ebpf:"go_h2"`
+	GoRoutes     *ebpf.Map `ebpf:"go_routes"`
+	GorillaMatch *ebpf.Map `ebpf:"gorilla_match"`
+	Injected     *ebpf.Map `ebpf:"injected"`
+	Orphan       *ebpf.Map `ebpf:"orphan"`
+	PropNolink   *ebpf.Map `ebpf:"prop_nolink"`
+	Scratch      *ebpf.Map `ebpf:"scratch"`
+	ThreadCtx    *ebpf.Map `ebpf:"thread_ctx"`
+	TlsCalls     *ebpf.Map `ebpf:"tls_calls"`
+	TlsFds       *ebpf.Map `ebpf:"tls_fds"`
+	TrackedPids  *ebpf.Map `ebpf:"tracked_pids"`
 }
 
 func (m *bpfMaps) Close() error {
@@ -245,8 +293,14 @@ func (m *bpfMaps) Close() error {
 		m.Conns,
 		m.Counters,
 		m.Events,
+		m.GoH2,
 		m.GoRoutes,
+		m.GorillaMatch,
+		m.Injected,
+		m.Orphan,
+		m.PropNolink,
 		m.Scratch,
+		m.ThreadCtx,
 		m.TlsCalls,
 		m.TlsFds,
 		m.TrackedPids,
@@ -259,6 +313,7 @@ func (m *bpfMaps) Close() error {
 type bpfVariables struct {
 	PidnsDev    *ebpf.Variable `ebpf:"pidns_dev"`
 	PidnsIno    *ebpf.Variable `ebpf:"pidns_ino"`
+	Propagation *ebpf.Variable `ebpf:"propagation"`
 	SelfTgid    *ebpf.Variable `ebpf:"self_tgid"`
 	TrackExecs  *ebpf.Variable `ebpf:"track_execs"`
 	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
@@ -271,12 +326,16 @@ type bpfPrograms struct {
 	EbpfredExec              *ebpf.Program `ebpf:"ebpfred_exec"`
 	EbpfredExit              *ebpf.Program `ebpf:"ebpfred_exit"`
 	EbpfredFork              *ebpf.Program `ebpf:"ebpfred_fork"`
+	EbpfredGinRet            *ebpf.Program `ebpf:"ebpfred_gin_ret"`
+	EbpfredGoH2Handler       *ebpf.Program `ebpf:"ebpfred_go_h2_handler"`
 	EbpfredGoMuxRet          *ebpf.Program `ebpf:"ebpfred_go_mux_ret"`
 	EbpfredGoTlsHandshake    *ebpf.Program `ebpf:"ebpfred_go_tls_handshake"`
 	EbpfredGoTlsHandshakeRet *ebpf.Program `ebpf:"ebpfred_go_tls_handshake_ret"`
 	EbpfredGoTlsRead         *ebpf.Program `ebpf:"ebpfred_go_tls_read"`
 	EbpfredGoTlsRet          *ebpf.Program `ebpf:"ebpfred_go_tls_ret"`
 	EbpfredGoTlsWrite        *ebpf.Program `ebpf:"ebpfred_go_tls_write"`
+	EbpfredGorillaMatch      *ebpf.Program `ebpf:"ebpfred_gorilla_match"`
+	EbpfredGorillaMatchRet   *ebpf.Program `ebpf:"ebpfred_gorilla_match_ret"`
 	EbpfredSslHandshake      *ebpf.Program `ebpf:"ebpfred_ssl_handshake"`
 	EbpfredSslHandshakeRet   *ebpf.Program `ebpf:"ebpfred_ssl_handshake_ret"`
 	EbpfredSslRead           *ebpf.Program `ebpf:"ebpfred_ssl_read"`
@@ -292,12 +351,16 @@ func (p *bpfPrograms) Close() error {
 		p.EbpfredExec,
 		p.EbpfredExit,
 		p.EbpfredFork,
+		p.EbpfredGinRet,
+		p.EbpfredGoH2Handler,
 		p.EbpfredGoMuxRet,
 		p.EbpfredGoTlsHandshake,
 		p.EbpfredGoTlsHandshakeRet,
 		p.EbpfredGoTlsRead,
 		p.EbpfredGoTlsRet,
 		p.EbpfredGoTlsWrite,
+		p.EbpfredGorillaMatch,
+		p.EbpfredGorillaMatchRet,
 		p.EbpfredSslHandshake,
 		p.EbpfredSslHandshakeRet,
 		p.EbpfredSslRead,

@@ -6,6 +6,11 @@ import "net/netip"
 const (
 	hdrSize  = 40
 	connSize = 72
+	// routeMax and addrMax are ROUTE_MAX and ADDR_MAX.
+	routeMax = 128
+	addrMax  = 64
+	// traceSize is TRACE_EVENT_SIZE in bpf/propagate.h.
+	traceSize = 80
 	// eventFlagTLS is EVENT_FLAG_TLS, or'ed into a data event's type.
 	eventFlagTLS = 0x80
 )
@@ -25,7 +30,37 @@ const (
 	// matched, as registered ("GET host/items/{id}"), just before the data
 	// event of the first response write.
 	EventRoute EventType = 8
+	// EventRouteStream: Go net/http HTTP/2; Payload = the route an HTTP/2
+	// handler's router matched, FD = the stream id, Addr = the peer as the
+	// handler saw it (Request.RemoteAddr): that names the connection.
+	EventRouteStream EventType = 9
+	// EventTrace (context propagation): the span ids the kernel chose for
+	// the request that the next data event of the connection starts
+	// (Event.Trace).
+	EventTrace EventType = 16
 )
+
+// TraceRole says which request an EventTrace is about.
+type TraceRole uint8
+
+const (
+	// TraceServer: a request the process read. TraceID and ParentID come
+	// from its traceparent when it had one; SpanID is the server span's.
+	TraceServer TraceRole = 1
+	// TraceClient: a request the process wrote, into which the kernel
+	// inserted "traceparent: 00-TraceID-SpanID-Flags". ParentID is the
+	// server span the writing thread was answering, zero if none.
+	TraceClient TraceRole = 2
+)
+
+// TraceIDs are the W3C ids of one span, chosen by the kernel.
+type TraceIDs struct {
+	TraceID  [16]byte
+	SpanID   [8]byte
+	ParentID [8]byte // zero: a root span
+	Flags    uint8
+	Role     TraceRole
+}
 
 // Event is one record from the kernel ring, decoded without allocation.
 type Event struct {
@@ -40,12 +75,16 @@ type Event struct {
 	Len     uint32
 	Tail    []byte
 	Payload []byte
+	// Addr: EventRouteStream only.
+	Addr []byte
 	// The endpoints, in EventConn events only.
 	Family     uint16
 	LocalPort  uint16
 	RemotePort uint16
 	LocalAddr  [16]byte
 	RemoteAddr [16]byte
+	// Trace, in EventTrace events only.
+	Trace TraceIDs
 }
 
 const (

@@ -4,3 +4,4 @@ package probes
 // build` and an ocb `gomod:` line work without clang. `make generate`
 // rebuilds them with Debian's clang-19; CI fails when they are stale.
 //go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -target amd64 -type event -go-package probes bpf ../../bpf/ebpfred.c -- -I../../bpf -I/usr/include/x86_64-linux-gnu
+//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -target amd64 -go-package probes prop ../../bpf/propagate.c -- -I../../bpf -I/usr/include/x86_64-linux-gnu

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"time"
@@ -38,6 +39,14 @@ type Options struct {
 	// the host's namespace, means the kernel's own pids, at no extra cost.
 	// Tasks of other namespaces are ignored.
 	PIDNamespace pidns.Namespace
+	// AppRoutes attaches, with the TLS probes of a Go executable, the route
+	// probes of the routers it links (ServeMux, gin, gorilla/mux).
+	AppRoutes bool
+	// ContextPropagation loads the trace-context injection programs
+	// (propagate.go): a traceparent header is inserted into the plaintext
+	// HTTP/1 requests that tracked processes send, and the kernel reports
+	// the span ids it chose in EventTrace events.
+	ContextPropagation bool
 }
 
 // Tracking flags stored per tgid in the kernel.
@@ -54,6 +63,9 @@ type Probes struct {
 	rec    ringbuf.Record
 	ev     Event
 	tls    tlsState
+	// appRoutes: attach the route probes of Go routers (Options.AppRoutes).
+	appRoutes bool
+	prop      *propState // nil unless Options.ContextPropagation
 }
 
 // Load checks that this kernel can run ebpfred, loads the programs and
@@ -76,21 +88,23 @@ func Load(opts Options) (*Probes, error) {
 		"self_tgid":    uint32(os.Getpid()),
 		"wakeup_bytes": opts.WakeupBytes,
 		"track_execs":  uint8(0),
-		"pidns_dev":    uint64(0),
-		"pidns_ino":    uint64(0),
+		"propagation":  uint8(0),
 	}
-	if ns := opts.PIDNamespace; ns.Ino != 0 && !ns.Initial() {
-		consts["pidns_dev"], consts["pidns_ino"] = ns.Dev, ns.Ino
-	}
+	maps.Copy(consts, pidnsConsts(opts.PIDNamespace))
 	if opts.TrackExecs {
 		consts["track_execs"] = uint8(1)
+	}
+	if opts.ContextPropagation {
+		consts["propagation"] = uint8(1)
+	} else {
+		shrinkPropagationMaps(spec)
 	}
 	for name, v := range consts {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("setting %s: %w", name, err)
 		}
 	}
-	p := &Probes{}
+	p := &Probes{appRoutes: opts.AppRoutes}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		return nil, explainLoad(err)
 	}
@@ -111,12 +125,27 @@ func Load(opts Options) (*Probes, error) {
 		}
 		p.links = append(p.links, l)
 	}
+	if opts.ContextPropagation {
+		if err := p.loadPropagation(opts.PIDNamespace); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
 	p.reader, err = ringbuf.NewReader(p.objs.Events)
 	if err != nil {
 		p.Close()
 		return nil, fmt.Errorf("opening the event ring: %w", err)
 	}
 	return p, nil
+}
+
+// pidnsConsts are the values of bpf/pidns.h's constants, for every object
+// that includes it: the kernel's own pids (zeros) in the host's namespace.
+func pidnsConsts(ns pidns.Namespace) map[string]any {
+	if ns.Ino == 0 || ns.Initial() {
+		return map[string]any{"pidns_dev": uint64(0), "pidns_ino": uint64(0)}
+	}
+	return map[string]any{"pidns_dev": ns.Dev, "pidns_ino": ns.Ino}
 }
 
 func explainLoad(err error) error {
@@ -137,6 +166,7 @@ func (p *Probes) Close() error {
 	if p.reader != nil {
 		errs = append(errs, p.reader.Close())
 	}
+	errs = append(errs, p.closePropagation())
 	errs = append(errs, p.closeTLS())
 	for _, l := range p.links {
 		errs = append(errs, l.Close())
@@ -157,12 +187,19 @@ func (p *Probes) SetTracked(tgid, flags uint32) error {
 		t.Gen = rand.Uint32() | 1
 	}
 	t.Flags = flags
-	return p.objs.TrackedPids.Update(tgid, &t, ebpf.UpdateAny)
+	if err := p.objs.TrackedPids.Update(tgid, &t, ebpf.UpdateAny); err != nil {
+		return err
+	}
+	if flags == FlagConfirmed {
+		p.propTrack(tgid)
+	}
+	return nil
 }
 
 // Untrack stops tracking tgid. Its cached connections are left to the
 // LRU: the next process with this tgid has another generation.
 func (p *Probes) Untrack(tgid uint32) error {
+	p.propUntrack(tgid)
 	err := p.objs.TrackedPids.Delete(tgid)
 	if errors.Is(err, ebpf.ErrKeyNotExist) {
 		err = nil
@@ -265,6 +302,18 @@ func decode(b []byte, e *Event) bool {
 	e.FD = le.Uint32(b[20:])
 	e.Type = EventType(b[30] &^ eventFlagTLS)
 	e.TLS = b[30]&eventFlagTLS != 0
+	if e.Type == EventTrace {
+		if len(b) < traceSize {
+			return false
+		}
+		e.Len, e.Payload, e.Tail = 0, nil, nil
+		copy(e.Trace.TraceID[:], b[40:56])
+		copy(e.Trace.SpanID[:], b[56:64])
+		copy(e.Trace.ParentID[:], b[64:72])
+		e.Trace.Flags = b[72]
+		e.Trace.Role = TraceRole(b[73])
+		return true
+	}
 	if e.Type == EventConn {
 		if len(b) < connSize {
 			return false
@@ -275,6 +324,17 @@ func decode(b []byte, e *Event) bool {
 		e.RemotePort = le.Uint16(b[36:])
 		copy(e.LocalAddr[:], b[40:56])
 		copy(e.RemoteAddr[:], b[56:72])
+		return true
+	}
+	e.Addr = nil
+	if e.Type == EventRouteStream {
+		if len(b) < hdrSize+routeMax+addrMax {
+			return false
+		}
+		e.Len = le.Uint32(b[24:])
+		e.Payload = b[hdrSize : hdrSize+min(int(le.Uint16(b[28:])), routeMax)]
+		e.Addr = b[hdrSize+routeMax : hdrSize+routeMax+min(int(b[31]), addrMax)]
+		e.Tail = nil
 		return true
 	}
 	e.Len = le.Uint32(b[24:])

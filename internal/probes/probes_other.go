@@ -16,6 +16,9 @@ type Options struct {
 	TrackExecs     bool
 	WakeupBytes    uint64
 	PIDNamespace   pidns.Namespace
+	AppRoutes      bool
+	// ContextPropagation: see the Linux build.
+	ContextPropagation bool
 }
 
 const (
@@ -37,6 +40,7 @@ func Load(Options) (*Probes, error) {
 func (p *Probes) Close() error                                   { return nil }
 func (p *Probes) SetTracked(uint32, uint32) error                { return nil }
 func (p *Probes) Untrack(uint32) error                           { return nil }
+func (p *Probes) MarkHTTP2(uint32, uint32) error                 { return nil }
 func (p *Probes) TrackedCount() int                              { return 0 }
 func (p *Probes) Counters() (Counters, error)                    { return Counters{}, nil }
 func (p *Probes) Read(time.Duration, func(*Event), func()) error { return nil }
@@ -52,3 +56,6 @@ func (p *Probes) TLSStats() *TLSStats        { return &TLSStats{} }
 func (p *Probes) InstrumentTLS(uint32) error { return nil }
 func (p *Probes) InstrumentTLSAsync(uint32)  {}
 func IsNoTLS(error) bool                     { return false }
+
+// PropagationCgroup: propagation is never on here.
+func (p *Probes) PropagationCgroup() string { return "" }

@@ -7,11 +7,13 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -170,6 +172,12 @@ const (
 	goHandshake = "crypto/tls.(*Conn).handshakeContext" // Go >= 1.17
 	// Go >= 1.22: returns the pattern a request matched.
 	goFindHandler = "net/http.(*ServeMux).findHandler"
+	// gin: returns the matched route's full path.
+	ginGetValue = "github.com/gin-gonic/gin.(*node).getValue"
+	// gorilla/mux: fills a RouteMatch.
+	gorillaMatch = "github.com/gorilla/mux.(*Router).Match"
+	// net/http's HTTP/2 server: the first function of a handler goroutine.
+	goH2Handler = "net/http.(*http2serverConn).runHandler"
 )
 
 // instrumentFile attaches what fits path. kind is "" when the file has no
@@ -242,14 +250,29 @@ func (p *Probes) attachOpenSSL(path string) error {
 }
 
 func (p *Probes) attachGo(path string, f *elf.File) error {
-	funcs, source, err := golang.Lookup(f, goRead, goWrite, goHandshake, goFindHandler)
+	funcs, source, err := golang.Lookup(f, goRead, goWrite, goHandshake, goFindHandler, ginGetValue, gorillaMatch, goH2Handler)
 	if err != nil {
 		return fmt.Errorf("finding crypto/tls in the binary: %w", err)
 	}
 	tls := funcs[goRead] != nil && funcs[goWrite] != nil
-	mux := funcs[goFindHandler] != nil
-	if !tls && !mux {
-		if len(funcs) == 0 {
+	mux := p.appRoutes && funcs[goFindHandler] != nil
+	gin := p.appRoutes && funcs[ginGetValue] != nil && ginRegisters(path)
+	// What cannot be probed while the rest can: attached anyway, reported
+	// (and counted as a failed file) at the end.
+	var partial error
+	gorillaOff, gorilla := int64(0), p.appRoutes && funcs[gorillaMatch] != nil
+	if gorilla {
+		var err error
+		if gorillaOff, err = gorillaPathOffset(path, f); err != nil {
+			partial = fmt.Errorf("gorilla/mux routes not available: %w", err)
+			gorilla = false
+		}
+	}
+	if !tls && !mux && !gin && !gorilla {
+		if partial != nil {
+			return partial
+		}
+		if funcs[goRead] == nil && funcs[goWrite] == nil {
 			return errNoGoTLS{source}
 		}
 		return fmt.Errorf("only part of crypto/tls.(*Conn).Read/Write found (in %s)", source)
@@ -259,8 +282,8 @@ func (p *Probes) attachGo(path string, f *elf.File) error {
 		return err
 	}
 	var ls []link.Link
-	attach := func(name string, prog *ebpf.Program, fn *golang.Func, off uint64) error {
-		l, err := ex.Uprobe(name, prog, &link.UprobeOptions{Address: fn.Offset, Offset: off})
+	attach := func(name string, prog *ebpf.Program, fn *golang.Func, off, cookie uint64) error {
+		l, err := ex.Uprobe(name, prog, &link.UprobeOptions{Address: fn.Offset, Offset: off, Cookie: cookie})
 		if err != nil {
 			closeAll(ls)
 			return fmt.Errorf("uprobe on %s+%#x: %w", name, off, err)
@@ -276,7 +299,7 @@ func (p *Probes) attachGo(path string, f *elf.File) error {
 			if fn == nil {
 				continue // handshakeContext: optional (older Go)
 			}
-			if err := attach(name, entry, fn, 0); err != nil {
+			if err := attach(name, entry, fn, 0, 0); err != nil {
 				return err
 			}
 			ret := p.objs.EbpfredGoTlsRet
@@ -284,25 +307,130 @@ func (p *Probes) attachGo(path string, f *elf.File) error {
 				ret = p.objs.EbpfredGoTlsHandshakeRet
 			}
 			for _, r := range fn.Rets {
-				if err := attach(name, ret, fn, r); err != nil {
+				if err := attach(name, ret, fn, r, 0); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	if mux {
-		// Go >= 1.22 ServeMux: the matched pattern, at every RET. (Older
-		// Go has no such function; GODEBUG=httpmuxgo121=1 routes through
-		// (*serveMux121).findHandler instead, which is not probed.)
-		fn := funcs[goFindHandler]
+	// Routes: the framework's matched pattern, at every RET of its lookup,
+	// for the goroutine's next response write.
+	rets := func(name string, prog *ebpf.Program) error {
+		fn := funcs[name]
 		for _, r := range fn.Rets {
-			if err := attach(goFindHandler, p.objs.EbpfredGoMuxRet, fn, r); err != nil {
+			if err := attach(name, prog, fn, r, 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if mux {
+		// Go >= 1.22 ServeMux. (Older Go has no such function;
+		// GODEBUG=httpmuxgo121=1 routes through (*serveMux121).findHandler
+		// instead, which is not probed.)
+		if err := rets(goFindHandler, p.objs.EbpfredGoMuxRet); err != nil {
+			return err
+		}
+	}
+	if gin {
+		if err := rets(ginGetValue, p.objs.EbpfredGinRet); err != nil {
+			return err
+		}
+	}
+	if (mux || gin || gorilla) && funcs[goH2Handler] != nil {
+		// HTTP/2 handlers: which stream a goroutine's route is for.
+		if cookie, err := h2HandlerCookie(f); err != nil {
+			partial = errors.Join(partial, fmt.Errorf("routes of HTTP/2 requests not available: %w", err))
+		} else if err := attach(goH2Handler, p.objs.EbpfredGoH2Handler, funcs[goH2Handler], 0, cookie); err != nil {
+			return err
+		}
+	}
+	if gorilla {
+		fn := funcs[gorillaMatch]
+		if err := attach(gorillaMatch, p.objs.EbpfredGorillaMatch, fn, 0, 0); err != nil {
+			return err
+		}
+		for _, r := range fn.Rets {
+			if err := attach(gorillaMatch, p.objs.EbpfredGorillaMatchRet, fn, r, uint64(gorillaOff)); err != nil {
 				return err
 			}
 		}
 	}
 	p.keep(ls)
-	return nil
+	return partial
+}
+
+// ginRegisters says whether the binary's gin returns nodeValue from getValue
+// in the registers ebpfred_gin_ret reads: gin >= 1.7 (older gin returned
+// params as a slice, which moves fullPath to other registers). Without build
+// information, assume a current gin.
+func ginRegisters(path string) bool {
+	v := golang.ModuleVersion(path, "github.com/gin-gonic/gin")
+	return v == "" || semverAtLeast(v, 1, 7)
+}
+
+// gorillaPathOffset is the offset of regexp.path in gorilla/mux's Route:
+// from DWARF, or for a mux version whose layout we know.
+func gorillaPathOffset(path string, f *elf.File) (int64, error) {
+	off, err := golang.FieldOffset(f, "github.com/gorilla/mux.Route", "routeConf", "regexp", "path")
+	if err == nil {
+		return off, nil
+	}
+	v := golang.ModuleVersion(path, "github.com/gorilla/mux")
+	if strings.HasPrefix(v, "v1.8.") || strings.HasPrefix(v, "v1.7.") {
+		// handler 16, buildOnly 8, name 16, err 16, namedRoutes 8; then
+		// routeConf: three bools (8), regexp.host 8, regexp.path.
+		return 80, nil
+	}
+	return 0, fmt.Errorf("mux.Route layout unknown (version %q, %v)", v, err)
+}
+
+// h2HandlerCookie is the cookie of the runHandler uprobe: the offsets of
+// Request.RemoteAddr (bits 0-15) and http2stream.id (bits 16-31). The
+// program also takes http2responseWriter.rws and
+// http2responseWriterState.stream to be first fields. DWARF says; without
+// it, the layouts of every Go release with the register ABI, which this
+// collector's own net/http shares for Request (fields are only ever added
+// at its end).
+func h2HandlerCookie(f *elf.File) (uint64, error) {
+	addrOff := int64(unsafe.Offsetof(http.Request{}.RemoteAddr))
+	idOff := int64(8) // after sc *http2serverConn
+	if _, err := f.DWARF(); err == nil {
+		checks := []struct {
+			typ, field string
+			off        *int64
+			want       int64
+		}{
+			{"net/http.Request", "RemoteAddr", &addrOff, -1},
+			{"net/http.http2stream", "id", &idOff, -1},
+			{"net/http.http2responseWriter", "rws", nil, 0},
+			{"net/http.http2responseWriterState", "stream", nil, 0},
+		}
+		for _, c := range checks {
+			got, err := golang.FieldOffset(f, c.typ, c.field)
+			if err != nil {
+				return 0, err
+			}
+			if c.off != nil {
+				*c.off = got
+			} else if got != c.want {
+				return 0, fmt.Errorf("%s.%s at offset %d, not %d", c.typ, c.field, got, c.want)
+			}
+		}
+	}
+	if addrOff > 0xffff || idOff > 0xffff {
+		return 0, fmt.Errorf("offsets out of range")
+	}
+	return uint64(addrOff) | uint64(idOff)<<16, nil
+}
+
+// semverAtLeast: "vMAJOR.MINOR..." is at least major.minor.
+func semverAtLeast(v string, major, minor int) bool {
+	var a, b int
+	if _, err := fmt.Sscanf(v, "v%d.%d", &a, &b); err != nil {
+		return false
+	}
+	return a > major || a == major && b >= minor
 }
 
 // errNoGoTLS: a Go program without crypto/tls (nothing to instrument, not

@@ -86,6 +86,14 @@ type Record struct {
 	ParentSpanID   [8]byte
 	TraceFlags     uint8
 
+	// SpanID is the span's own id when the kernel chose it (context
+	// propagation: it is in the traceparent sent downstream, or the parent
+	// of what this thread sent). TraceID is then the span's trace id even
+	// without a parent, and ParentSpanID (when HasTraceParent) its parent,
+	// which for a client span is the server span of the same process.
+	// Zero: builders pick ids themselves.
+	SpanID [8]byte
+
 	// gRPC (issue: HTTP/2 and gRPC). RPCMethod is "package.Service/Method".
 	RPCMethod     string
 	RPCStatusCode int // -1 when unknown

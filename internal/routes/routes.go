@@ -86,6 +86,12 @@ type Config struct {
 	IgnoreMode string `mapstructure:"ignore_mode"`
 	// Unmatched is unset (default when empty), path, wildcard or heuristic.
 	Unmatched string `mapstructure:"unmatched"`
+	// FromApplication takes the route from the application's own router
+	// where one is recognised (Go: net/http ServeMux, gin, gorilla/mux) with
+	// uprobes, one or two hits per request. A configured pattern that
+	// matches still wins. On by default; turn it off when uprobes cost too
+	// much on a node (a hit costs about 12 µs on our test VMs).
+	FromApplication bool `mapstructure:"from_application"`
 }
 
 // Ignore says which telemetry a request must be left out of.

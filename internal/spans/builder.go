@@ -113,7 +113,11 @@ func (b *Builder) Append(r *record.Record, p *process.Info) {
 	defer b.mu.Unlock()
 	traceID := r.TraceID
 	root := !r.HasTraceParent || r.TraceID == ([16]byte{}) || r.ParentSpanID == ([8]byte{})
-	if root {
+	if kernelIDs(r) {
+		// context propagation: the trace id is the kernel's, parent or
+		// not (a root's id already went downstream in a traceparent).
+		root = !r.HasTraceParent || r.ParentSpanID == ([8]byte{})
+	} else if root {
 		// Chosen now, so that a ratio sampler decides on the id the span
 		// will carry.
 		traceID = randomTraceID(b.rootRng)
@@ -214,8 +218,30 @@ func (b *Builder) build(td ptrace.Traces, e *entry) {
 	}
 }
 
+// kernelIDs: the record carries the span's own ids, chosen in the kernel
+// for context propagation.
+func kernelIDs(r *record.Record) bool {
+	return r.SpanID != ([8]byte{}) && r.TraceID != ([16]byte{})
+}
+
 func (b *Builder) setContext(s ptrace.Span, e *entry) {
 	r := &e.rec
+	if kernelIDs(r) {
+		s.SetTraceID(r.TraceID)
+		s.SetSpanID(r.SpanID)
+		flags := uint32(r.TraceFlags) & traceFlagsMask
+		if !e.root {
+			s.SetParentSpanID(r.ParentSpanID)
+			// a server's parent came over the network; a client's is
+			// the server span of the same process
+			flags |= flagContextHasRemote
+			if r.Kind == record.KindServer {
+				flags |= flagContextIsRemote
+			}
+		}
+		s.SetFlags(flags)
+		return
+	}
 	flags := uint32(flagSampled)
 	if !e.root {
 		s.SetTraceID(r.TraceID)

@@ -419,3 +419,47 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	}
 }
+
+// Context propagation: a record with kernel-chosen ids gets exactly those
+// (they went downstream in a traceparent), root or not.
+func TestKernelIDs(t *testing.T) {
+	span := [8]byte{9, 9, 9, 9, 9, 9, 9, 1}
+	withKernel := func(parent bool) func(*record.Record) {
+		return func(r *record.Record) {
+			r.SpanID, r.TraceID, r.TraceFlags = span, incomingTrace, 1
+			r.HasTraceParent = parent
+			if parent {
+				r.ParentSpanID = incomingParent
+			}
+		}
+	}
+	tests := []struct {
+		name       string
+		record     *record.Record
+		wantParent bool
+		wantFlags  uint32
+	}{
+		{"server continuing a traceparent", httpRecord(record.KindServer, withKernel(true)), true, 0x301},
+		{"client child of its server span", httpRecord(record.KindClient, withKernel(true)), true, 0x101},
+		{"client root", httpRecord(record.KindClient, withKernel(false)), false, 0x1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := NewBuilder()
+			b.Append(tt.record, app)
+			td, _ := b.Take()
+			s := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+			if s.SpanID() != pcommon.SpanID(span) || s.TraceID() != pcommon.TraceID(incomingTrace) {
+				t.Errorf("ids trace %v span %v, want the kernel's %x %x", s.TraceID(), s.SpanID(), incomingTrace, span)
+			}
+			if got := !s.ParentSpanID().IsEmpty(); got != tt.wantParent {
+				t.Errorf("parent %v, want parent: %v", s.ParentSpanID(), tt.wantParent)
+			} else if got && s.ParentSpanID() != pcommon.SpanID(incomingParent) {
+				t.Errorf("parent %v, want %x", s.ParentSpanID(), incomingParent)
+			}
+			if s.Flags() != tt.wantFlags {
+				t.Errorf("flags %#x, want %#x", s.Flags(), tt.wantFlags)
+			}
+		})
+	}
+}

@@ -42,6 +42,18 @@ type Event struct {
 	// It may overlap Payload. It lets a parser see the end of a chunked body
 	// without a full copy.
 	Tail []byte
+	// IDs (context propagation): the span ids the kernel chose for the
+	// request that starts in this transfer; nil when it chose none.
+	IDs *SpanIDs
+}
+
+// SpanIDs are kernel-chosen W3C ids for one request: the span's own, its
+// trace's, and its parent's (zero for a root).
+type SpanIDs struct {
+	TraceID  [16]byte
+	SpanID   [8]byte
+	ParentID [8]byte
+	Flags    uint8
 }
 
 // Meta describes a connection.

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Python http.server test server of internal/testserver.
 
-Listens on 127.0.0.1 (port from argv[1], 0 = any free port), prints
+Listens on 127.0.0.1 (port from argv[1], 0 = any free port; or
+"address:port"), prints
 "LISTENING <port>" once it accepts connections, and serves the endpoints
 documented in package testserver over HTTP/1.1 keep-alive
 (ThreadingHTTPServer, protocol_version "HTTP/1.1", Content-Length or
@@ -11,6 +12,8 @@ chunked framing on every response).
 import re
 import sys
 import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -117,7 +120,28 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
             self.wfile.write(b"0\r\n\r\n")
             return
+        if url.path == "/proxy":
+            return self.proxy(query)
+        if url.path == "/traceparent":
+            return self.plain(200, "%s\n" % self.headers.get("traceparent", "none"))
         return self.plain(404, "not found\n")
+
+    def proxy(self, query):
+        """One outgoing request to ?to=URL, made on this handler thread
+        (a thread-per-request server calling downstream); answers
+        "proxied {code}\n" and the upstream body."""
+        to = query.get("to", [""])[0]
+        if not to.startswith("http://"):
+            return self.plain(400, "to must be an http:// URL\n")
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(to, timeout=10) as resp:
+                code, body = resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            code, body = e.code, e.read()
+        except OSError as e:
+            return self.plain(502, "proxy: %s\n" % e)
+        return self.plain(code, "proxied %d\n%s" % (code, body.decode(errors="replace")))
 
 
 class Server(ThreadingHTTPServer):
@@ -126,8 +150,10 @@ class Server(ThreadingHTTPServer):
 
 
 def main():
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
-    srv = Server(("127.0.0.1", port), Handler)
+    host, port = "127.0.0.1", sys.argv[1] if len(sys.argv) > 1 else "0"
+    if ":" in port:
+        host, port = port.rsplit(":", 1)
+    srv = Server((host, int(port)), Handler)
     if len(sys.argv) > 3:
         # HTTPS: argv[2] = certificate, argv[3] = key (ssl module, libssl)
         import ssl

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -89,6 +90,15 @@ func StartPython(t testing.TB) *Server {
 	return s
 }
 
+// PythonScript writes pyserver.py for a test that starts it itself (e.g. in
+// another network namespace: python3 -u SCRIPT ADDRESS:PORT) and returns
+// its path.
+func PythonScript(t testing.TB) string {
+	t.Helper()
+	Require(t, "python3")
+	return writeScript(t, "pyserver.py", pyserverSource)
+}
+
 // StartNode starts the Node.js http server (nodeserver.js).
 func StartNode(t testing.TB) *Server {
 	t.Helper()
@@ -123,7 +133,10 @@ type build struct {
 
 // GoBinary builds internal/testserver/cmd/<name> once per test binary run and
 // returns the path of the executable (named <name>, which is what discovery
-// sees as the executable name).
+// sees as the executable name). A name with a slash is a directory under
+// internal/testserver instead: "goapps/ginroutes" is a program of the goapps
+// module, which holds the third-party routers (gin, gorilla/mux) so that they
+// stay out of the receiver's own dependencies; its executable is "ginroutes".
 func GoBinary(t testing.TB, name string) string {
 	t.Helper()
 	Require(t, "go")
@@ -154,6 +167,10 @@ func goBuild(name string) (string, error) {
 		return "", fmt.Errorf("build %s: cannot locate the testserver sources", name)
 	}
 	pkgDir := filepath.Join(filepath.Dir(self), "cmd", name)
+	if strings.Contains(name, "/") {
+		pkgDir = filepath.Join(filepath.Dir(self), filepath.FromSlash(name))
+		name = path.Base(name)
+	}
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("ebpfred-testserver-%d", os.Getuid()))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err

@@ -14,7 +14,11 @@
 //	HEAD on any path  headers only.
 //	/proxy?to=URL[&method=M]  (Go server) one outgoing request with
 //	                  net/http.Client; answers with the upstream status and
-//	                  "proxied {code}\n".
+//	                  "proxied {code}\n". (Python server) one GET with
+//	                  urllib on the handler thread; answers "proxied
+//	                  {code}\n" and the upstream body.
+//	/traceparent      (Python server) the traceparent header it received,
+//	                  or "none".
 //	anything else     404, body NotFoundBody; POST etc. on /bytes and
 //	                  /chunked: 405.
 //
@@ -186,9 +190,7 @@ func startProcess(t testing.TB, name string, cmd *exec.Cmd, port int) (*Server, 
 	portCh := make(chan int, 1)
 	cmd.Stdout = &lineWatcher{out: s.logs, found: portCh}
 	cmd.Stderr = s.logs
-	// Own process group: cleanup kills children too (nginx workers).
-	// Pdeathsig: a crashed test binary leaves no server behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procAttr()
 	// Children that inherited stdout must not hold Wait forever.
 	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {

@@ -55,7 +55,24 @@ type Config struct {
 	// DiscoveryInterval is how often /proc is rescanned for processes to
 	// instrument.
 	DiscoveryInterval time.Duration `mapstructure:"discovery_interval"`
+
+	// ContextPropagation (Beyla: ebpf.context_propagation) makes a request
+	// that crosses instrumented services one trace. "headers": the kernel
+	// inserts a W3C traceparent header into the plaintext HTTP/1.x requests
+	// that instrumented processes send (the downstream service, instrumented
+	// by its own collector, continues the trace), and links an outgoing
+	// request to the server request its thread is answering (thread-per-
+	// request servers; not Go, whose goroutines hop threads). Needs the
+	// host's cgroup v2 hierarchy and CAP_NET_ADMIN, and changes the bytes
+	// applications send. "disabled" (the default): nothing is injected.
+	ContextPropagation string `mapstructure:"context_propagation"`
 }
+
+// Values of context_propagation.
+const (
+	PropagationDisabled = "disabled"
+	PropagationHeaders  = "headers"
+)
 
 // TracesConfig configures the spans.
 type TracesConfig struct {
@@ -154,6 +171,11 @@ func (cfg *Config) Validate() error {
 
 	if cfg.DiscoveryInterval <= 0 {
 		add("discovery_interval: %s: must be greater than zero; e.g. 1s", cfg.DiscoveryInterval)
+	}
+	switch cfg.ContextPropagation {
+	case PropagationDisabled, PropagationHeaders:
+	default:
+		add("context_propagation: %q: use %s (insert traceparent headers into outgoing HTTP/1 requests) or %s (the default)", cfg.ContextPropagation, PropagationHeaders, PropagationDisabled)
 	}
 	return errors.Join(errs...)
 }

@@ -77,9 +77,11 @@ func TestLoadConfig(t *testing.T) {
 					IgnoredPatterns: []string{"/health", "/metrics"},
 					IgnoreMode:      "metrics",
 					Unmatched:       "heuristic",
+					FromApplication: false,
 				},
-				RingBufferSize:    32 << 20,
-				DiscoveryInterval: 5 * time.Second,
+				RingBufferSize:     32 << 20,
+				DiscoveryInterval:  5 * time.Second,
+				ContextPropagation: PropagationHeaders,
 			},
 		},
 		{
@@ -127,10 +129,11 @@ func TestLoadConfig(t *testing.T) {
 					Services:               []discovery.SelectorConfig{{OpenPorts: "90-80"}},
 					DefaultExcludeServices: discovery.DefaultExcludeServices(),
 				},
-				Kubernetes:        kube.DefaultConfig(),
-				Routes:            routes.Config{Unmatched: "sometimes"},
-				RingBufferSize:    5000,
-				DiscoveryInterval: -time.Second,
+				Kubernetes:         kube.DefaultConfig(),
+				Routes:             routes.Config{Unmatched: "sometimes", FromApplication: true},
+				RingBufferSize:     5000,
+				DiscoveryInterval:  -time.Second,
+				ContextPropagation: "on",
 			},
 			wantErr: strings.Join([]string{
 				`open_port: "0": port out of range; ports go from 1 to 65535`,
@@ -144,6 +147,7 @@ func TestLoadConfig(t *testing.T) {
 				`traces.sampler.arg: "": traceidratio needs a ratio from 0 to 1, e.g. "0.1" keeps one trace in ten`,
 				`ring_buffer_size: 5000: must be a power of two from 4096 (the page size) to 2147483648; e.g. 8192`,
 				`discovery_interval: -1s: must be greater than zero; e.g. 1s`,
+				`context_propagation: "on": use headers (insert traceparent headers into outgoing HTTP/1 requests) or disabled (the default)`,
 			}, "\n"),
 		},
 	}
@@ -312,6 +316,20 @@ func TestValidate(t *testing.T) {
 			name:    "discovery_interval zero",
 			edit:    func(c *Config) { c.DiscoveryInterval = 0 },
 			wantErr: `discovery_interval: 0s: must be greater than zero; e.g. 1s`,
+		},
+		{
+			name: "context_propagation headers",
+			edit: func(c *Config) { c.ContextPropagation = PropagationHeaders },
+		},
+		{
+			name:    "context_propagation empty",
+			edit:    func(c *Config) { c.ContextPropagation = "" },
+			wantErr: `context_propagation: "": use headers (insert traceparent headers into outgoing HTTP/1 requests) or disabled (the default)`,
+		},
+		{
+			name:    "context_propagation Beyla's other values",
+			edit:    func(c *Config) { c.ContextPropagation = "all" },
+			wantErr: `context_propagation: "all": use headers (insert traceparent headers into outgoing HTTP/1 requests) or disabled (the default)`,
 		},
 		{
 			name: "two problems",

@@ -14,6 +14,7 @@ import (
 	"github.com/ebpfred/ebpfred/internal/discovery"
 	"github.com/ebpfred/ebpfred/internal/kube"
 	"github.com/ebpfred/ebpfred/internal/metadata"
+	"github.com/ebpfred/ebpfred/internal/routes"
 	"github.com/ebpfred/ebpfred/internal/sharedcomponent"
 )
 
@@ -47,10 +48,12 @@ func createDefaultConfig() component.Config {
 			// A bill-protecting default: one process rarely needs more.
 			MaxSeriesPerService: 2000,
 		},
-		Discovery:         discovery.ServicesConfig{DefaultExcludeServices: discovery.DefaultExcludeServices()},
-		Kubernetes:        kube.DefaultConfig(),
-		RingBufferSize:    16 << 20,
-		DiscoveryInterval: time.Second,
+		Discovery:          discovery.ServicesConfig{DefaultExcludeServices: discovery.DefaultExcludeServices()},
+		Kubernetes:         kube.DefaultConfig(),
+		Routes:             routes.Config{FromApplication: true},
+		RingBufferSize:     16 << 20,
+		DiscoveryInterval:  time.Second,
+		ContextPropagation: PropagationDisabled,
 	}
 }
 

@@ -106,9 +106,11 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		return fmt.Errorf("ebpfred cannot start: %w", err)
 	}
 	p, err := probes.Load(probes.Options{
-		RingBufferSize: r.cfg.RingBufferSize,
-		TrackExecs:     r.cfg.ExecutableName != "" || r.cfg.Discovery.SelectsByExecutable(),
-		PIDNamespace:   ns,
+		RingBufferSize:     r.cfg.RingBufferSize,
+		TrackExecs:         r.cfg.ExecutableName != "" || r.cfg.Discovery.SelectsByExecutable(),
+		ContextPropagation: r.cfg.ContextPropagation == PropagationHeaders,
+		AppRoutes:          r.cfg.Routes.FromApplication,
+		PIDNamespace:       ns,
 	})
 	if err != nil {
 		r.kube.Stop()
@@ -166,6 +168,8 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		zap.Int("processes_selected", len(added)),
 		zap.Bool("traces", r.traces != nil),
 		zap.Bool("metrics", r.metrics != nil),
+		zap.String("context_propagation", r.cfg.ContextPropagation),
+		zap.String("context_propagation_cgroup", p.PropagationCgroup()),
 		zap.Duration("metrics_interval", r.cfg.Metrics.Interval))
 
 	if r.telem, err = newSelfTelemetry(r); err != nil {
