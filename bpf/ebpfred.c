@@ -20,11 +20,12 @@
 
 #include "kernel_types.h"
 #include "ebpfred.h"
+#include "pidns.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the loader before load. */
-volatile const __u32 self_tgid = 0;
+volatile const __u32 self_tgid = 0; /* in the collector's PID namespace */
 /* When set, every newly exec'd process is tracked provisionally
  * (TRACK_PENDING) until user space has matched its executable. */
 volatile const __u8 track_execs = 0;
@@ -407,6 +408,7 @@ static __always_inline void read_tail(struct event *e, const __u8 *buf, __u64 n)
  * then checks it once instead of once per syscall. */
 struct xfer {
 	__u32 fd;
+	__u32 tid;  /* syscalls: the thread, in the collector's PID namespace */
 	__u8 type;
 	__u8 vectored;
 	__u8 tls;   /* the bytes are TLS plaintext from a uprobe */
@@ -496,9 +498,9 @@ static __always_inline long walk_iov(__u64 i, void *ctx)
 /* tls_syscall: a socket transfer on a TLS connection. When the thread (or
  * goroutine) is inside a probed TLS call, remember which socket the call
  * uses. The ciphertext itself is never sent. */
-static __always_inline void tls_syscall(__u32 tgid, __u32 fd, __u64 sk, __u64 g, __u8 type)
+static __always_inline void tls_syscall(__u32 tgid, __u32 tid, __u32 fd, __u64 sk, __u64 g, __u8 type)
 {
-	struct tls_key k = {.tgid = tgid, .kind = TLS_KEY_THREAD, .id = (__u32)bpf_get_current_pid_tgid()};
+	struct tls_key k = {.tgid = tgid, .kind = TLS_KEY_THREAD, .id = tid};
 	struct tls_call *c = bpf_map_lookup_elem(&tls_calls, &k);
 	if (!c && g) {
 		k.kind = TLS_KEY_GOROUTINE;
@@ -508,7 +510,7 @@ static __always_inline void tls_syscall(__u32 tgid, __u32 fd, __u64 sk, __u64 g,
 	if (!c) {
 		if (type == EVENT_DATA_IN) {
 			k.kind = TLS_KEY_LAST_READ;
-			k.id = (__u32)bpf_get_current_pid_tgid();
+			k.id = tid;
 			bpf_map_update_elem(&tls_fds, &k, &fd, BPF_ANY);
 		}
 		return;
@@ -586,7 +588,7 @@ static __always_inline void data(__u32 tgid, const struct xfer *x)
 				ci->tls = 1;
 		}
 		if (ci->tls) {
-			tls_syscall(tgid, x->fd, ci->sk, x->g, x->type);
+			tls_syscall(tgid, x->tid, x->fd, ci->sk, x->g, x->type);
 			return;
 		}
 	}
@@ -678,7 +680,10 @@ static __always_inline void conn_closed(__u32 tgid, __u32 fd)
 SEC("raw_tracepoint/sys_exit")
 int ebpfred_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 id = current_pid_tgid();
+	__u32 tgid = id >> 32;
+	if (!tgid)
+		return 0; /* outside the collector's PID namespace */
 	struct track *t = bpf_map_lookup_elem(&tracked_pids, &tgid);
 	if (!t)
 		return 0;
@@ -756,6 +761,7 @@ int ebpfred_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (ret <= 0)
 		return 0;
 	x.fd = regs->di;
+	x.tid = (__u32)id;
 	x.gen = gen;
 	x.n = ret;
 	x.g = regs->r14;
@@ -775,8 +781,8 @@ int ebpfred_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 static __always_inline int tls_enter(__u32 kind, __u64 id, __u64 handle, __u64 buf, __u64 lenp, __u8 type,
 				     __u8 ex)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!bpf_map_lookup_elem(&tracked_pids, &tgid))
+	__u32 tgid = current_tgid();
+	if (!tgid || !bpf_map_lookup_elem(&tracked_pids, &tgid))
 		return 0;
 	struct tls_key k = {.tgid = tgid, .kind = kind, .id = id};
 	struct tls_call c = {.handle = handle, .buf = buf, .lenp = lenp, .type = type, .ex = ex};
@@ -823,7 +829,7 @@ static __always_inline void tls_exit(struct tls_key *k, struct tls_call *c, __s6
 static __always_inline int ssl_enter(struct user_regs *r, __u8 type, __u8 ex)
 {
 	/* SSL_read(ssl, buf, num) / SSL_read_ex(ssl, buf, num, &readbytes) */
-	return tls_enter(TLS_KEY_THREAD, (__u32)bpf_get_current_pid_tgid(), r->di, r->si, ex ? r->cx : 0, type,
+	return tls_enter(TLS_KEY_THREAD, (__u32)current_pid_tgid(), r->di, r->si, ex ? r->cx : 0, type,
 			 ex);
 }
 
@@ -850,7 +856,7 @@ int ebpfred_ssl_handshake(struct user_regs *r) { return ssl_enter(r, 0, 0); }
  * time) must leave the outer call's entry alone. */
 static __always_inline int tls_handshake_done(__u32 kind, __u64 id)
 {
-	struct tls_key k = {.tgid = bpf_get_current_pid_tgid() >> 32, .kind = kind, .id = id};
+	struct tls_key k = {.tgid = current_tgid(), .kind = kind, .id = id};
 	struct tls_call *p = bpf_map_lookup_elem(&tls_calls, &k);
 	if (p && p->type == 0)
 		bpf_map_delete_elem(&tls_calls, &k);
@@ -860,7 +866,7 @@ static __always_inline int tls_handshake_done(__u32 kind, __u64 id)
 SEC("uretprobe")
 int ebpfred_ssl_handshake_ret(struct user_regs *r)
 {
-	return tls_handshake_done(TLS_KEY_THREAD, (__u32)bpf_get_current_pid_tgid());
+	return tls_handshake_done(TLS_KEY_THREAD, (__u32)current_pid_tgid());
 }
 
 /* One return probe for the four functions: what the call was is in its
@@ -868,7 +874,7 @@ int ebpfred_ssl_handshake_ret(struct user_regs *r)
 SEC("uretprobe")
 int ebpfred_ssl_ret(struct user_regs *r)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = current_pid_tgid();
 	struct tls_key k = {.tgid = id >> 32, .kind = TLS_KEY_THREAD, .id = (__u32)id};
 	struct tls_call *p = bpf_map_lookup_elem(&tls_calls, &k);
 	if (!p)
@@ -916,7 +922,7 @@ int ebpfred_go_tls_handshake_ret(struct user_regs *r) { return tls_handshake_don
 SEC("uprobe")
 int ebpfred_go_tls_ret(struct user_regs *r)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid = current_tgid();
 	struct tls_key k = {.tgid = tgid, .kind = TLS_KEY_GOROUTINE, .id = r->r14};
 	struct tls_call *p = bpf_map_lookup_elem(&tls_calls, &k);
 	if (!p)
@@ -986,8 +992,8 @@ static __always_inline void send_route_stream(__u32 tgid, struct go_h2_req *h, c
 SEC("uprobe")
 int ebpfred_go_h2_handler(struct user_regs *r)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!bpf_map_lookup_elem(&tracked_pids, &tgid))
+	__u32 tgid = current_tgid();
+	if (!tgid || !bpf_map_lookup_elem(&tracked_pids, &tgid))
 		return 0;
 	__u64 cookie = bpf_get_attach_cookie(r);
 	__u64 rws = 0, st = 0;
@@ -1017,8 +1023,8 @@ int ebpfred_go_h2_handler(struct user_regs *r)
  * forgets a pattern remembered earlier (no route for this request). */
 static __always_inline void save_route(struct user_regs *r, __u64 ptr, __u64 len)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!bpf_map_lookup_elem(&tracked_pids, &tgid))
+	__u32 tgid = current_tgid();
+	if (!tgid || !bpf_map_lookup_elem(&tracked_pids, &tgid))
 		return;
 	struct go_route_key k = {.tgid = tgid, .g = r->r14};
 	/* An HTTP/2 handler goroutine: the route goes out now, for its stream,
@@ -1088,8 +1094,8 @@ struct {
 SEC("uprobe")
 int ebpfred_gorilla_match(struct user_regs *r)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!bpf_map_lookup_elem(&tracked_pids, &tgid))
+	__u32 tgid = current_tgid();
+	if (!tgid || !bpf_map_lookup_elem(&tracked_pids, &tgid))
 		return 0;
 	struct go_route_key k = {.tgid = tgid, .g = r->r14};
 	__u64 m = r->cx;
@@ -1100,7 +1106,7 @@ int ebpfred_gorilla_match(struct user_regs *r)
 SEC("uprobe")
 int ebpfred_gorilla_match_ret(struct user_regs *r)
 {
-	struct go_route_key k = {.tgid = bpf_get_current_pid_tgid() >> 32, .g = r->r14};
+	struct go_route_key k = {.tgid = current_tgid(), .g = r->r14};
 	__u64 *m = bpf_map_lookup_elem(&gorilla_match, &k);
 	if (!m)
 		return 0;
@@ -1120,13 +1126,16 @@ int ebpfred_gorilla_match_ret(struct user_regs *r)
 SEC("raw_tracepoint/sched_process_fork")
 int ebpfred_fork(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct task_struct *parent = (struct task_struct *)ctx->args[0];
+	/* args[0], the parent, is the current task */
 	struct task_struct *child = (struct task_struct *)ctx->args[1];
-	__u32 ptgid = BPF_CORE_READ(parent, tgid);
-	__u32 cpid = BPF_CORE_READ(child, pid);
-	__u32 ctgid = BPF_CORE_READ(child, tgid);
-	if (cpid != ctgid || ctgid == self_tgid)
-		return 0; /* a thread, or ourselves */
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0; /* a thread */
+	__u32 ptgid = current_tgid();
+	if (!ptgid)
+		return 0; /* outside the collector's PID namespace */
+	__u32 ctgid = leader_tgid(child);
+	if (!ctgid || ctgid == self_tgid)
+		return 0;
 	struct track *pt = bpf_map_lookup_elem(&tracked_pids, &ptgid);
 	if (!pt)
 		return 0;
@@ -1144,8 +1153,8 @@ int ebpfred_fork(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tracepoint/sched_process_exec")
 int ebpfred_exec(struct bpf_raw_tracepoint_args *ctx)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (tgid == self_tgid)
+	__u32 tgid = current_tgid();
+	if (!tgid || tgid == self_tgid)
 		return 0;
 	int tracked = bpf_map_lookup_elem(&tracked_pids, &tgid) != NULL;
 	if (!tracked && !track_execs)
@@ -1172,10 +1181,10 @@ int ebpfred_exec(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tracepoint/sched_process_exit")
 int ebpfred_exit(void *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = current_pid_tgid();
 	__u32 tgid = id >> 32;
-	if ((__u32)id != tgid)
-		return 0; /* a thread */
+	if (!tgid || (__u32)id != tgid)
+		return 0; /* a thread, or outside the collector's PID namespace */
 	if (!bpf_map_lookup_elem(&tracked_pids, &tgid))
 		return 0;
 	bpf_map_delete_elem(&tracked_pids, &tgid);

@@ -24,9 +24,24 @@ struct files_struct {
 	struct fdtable *fdt;
 };
 
+struct pid_namespace;
+
+struct upid {
+	int nr;
+	struct pid_namespace *ns;
+};
+
+/* A pid's number in its own namespace and each ancestor: numbers[i] is
+ * the number in the namespace at level i (0: the host's). */
+struct pid {
+	unsigned int level;
+	struct upid numbers[1];
+};
+
 struct task_struct {
 	int pid;
 	int tgid;
+	struct pid *thread_pid;
 	struct files_struct *files;
 };
 

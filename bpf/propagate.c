@@ -21,6 +21,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "pidns.h"
 #include "propagate.h"
 #include "propagate_scan.h"
 
@@ -70,8 +71,8 @@ int ebpfred_sockops(struct bpf_sock_ops *skops)
 	__u64 cookie;
 	switch (skops->op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB: {
-		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-		if (!bpf_map_lookup_elem(&tracked_pids, &tgid))
+		__u32 tgid = current_tgid();
+		if (!tgid || !bpf_map_lookup_elem(&tracked_pids, &tgid))
 			return 1;
 		cookie = bpf_get_socket_cookie(skops);
 		bpf_map_update_elem(&prop_connecting, &cookie, &one, BPF_ANY);
@@ -147,9 +148,9 @@ static __always_inline __u8 hex_digit(__u8 v)
 SEC("sk_msg")
 int ebpfred_sk_msg(struct sk_msg_md *msg)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = current_pid_tgid();
 	__u32 tgid = id >> 32;
-	if (!bpf_map_lookup_elem(&tracked_pids, &tgid))
+	if (!tgid || !bpf_map_lookup_elem(&tracked_pids, &tgid))
 		return SK_PASS;
 	__u32 size = msg->size;
 	if (size < 16)

@@ -145,7 +145,7 @@ __attribute__((noinline)) int prop_data(struct event *e, struct conn_info *ci, _
 {
 	if (!e || !ci)
 		return 0;
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = current_pid_tgid(); /* as sk_msg keys injected */
 	__u32 len = e->payload_len;
 	if (type == EVENT_DATA_OUT) {
 		struct tp_ctx *in = bpf_map_lookup_elem(&injected, &id);

@@ -19,6 +19,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	k8sjson "sigs.k8s.io/json"
 	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/ebpfred/ebpfred/internal/portrange"
 )
 
 const (
@@ -457,9 +459,27 @@ func TestSidecar(t *testing.T) {
 	cfg := checkConfigMount(t, o, spec, c)
 	checkEnvCovered(t, cfg, c)
 
+	// The collector reports pids as its own PID namespace numbers them and
+	// refuses to start when /proc is another namespace's: the pod's /proc
+	// must stay the one the runtime mounts.
+	for _, v := range spec.Volumes {
+		if v.HostPath != nil {
+			t.Errorf("volume %s mounts the host's %s: the sidecar needs no host path", v.Name, v.HostPath.Path)
+		}
+	}
+	for _, m := range c.VolumeMounts {
+		if m.MountPath == "/proc" || strings.HasPrefix(m.MountPath, "/proc/") {
+			t.Errorf("volume %s is mounted on %s: the collector needs the pod's own /proc there", m.Name, m.MountPath)
+		}
+	}
+
 	var conf struct {
 		Receivers map[string]struct {
 			ExecutableName string `yaml:"executable_name"`
+			OpenPort       string `yaml:"open_port"`
+			Kubernetes     struct {
+				Enable string `yaml:"enable"`
+			} `yaml:"kubernetes"`
 		} `yaml:"receivers"`
 	}
 	if err := yaml.Unmarshal([]byte(cfg), &conf); err != nil {
@@ -471,6 +491,26 @@ func TestSidecar(t *testing.T) {
 	}
 	if _, err := regexp.Compile(r.ExecutableName); err != nil {
 		t.Errorf("executable_name %q: %v", r.ExecutableName, err)
+	}
+	// open_port selects the application's port (both criteria must match).
+	ports, err := portrange.Parse(r.OpenPort)
+	if err != nil {
+		t.Fatalf("open_port: %v", err)
+	}
+	for _, app := range spec.Containers {
+		if app.Name == collectorContainer {
+			continue
+		}
+		for _, p := range app.Ports {
+			if !ports.Contains(uint16(p.ContainerPort)) {
+				t.Errorf("open_port %q leaves out container %s's port %d", r.OpenPort, app.Name, p.ContainerPort)
+			}
+		}
+	}
+	// Without a service account token the metadata comes from the
+	// downward API; autodetect would warn at every start.
+	if spec.AutomountServiceAccountToken != nil && !*spec.AutomountServiceAccountToken && r.Kubernetes.Enable != "false" {
+		t.Errorf("kubernetes.enable = %q with no service account token mounted: want false", r.Kubernetes.Enable)
 	}
 }
 

@@ -147,6 +147,8 @@ const (
 	bpfProgEbpfredSslWrite          = "ebpfred_ssl_write"
 	bpfProgEbpfredSslWriteEx        = "ebpfred_ssl_write_ex"
 	bpfProgEbpfredSysExit           = "ebpfred_sys_exit"
+	bpfVarPidnsDev                  = "pidns_dev"
+	bpfVarPidnsIno                  = "pidns_ino"
 	bpfVarPropagation               = "propagation"
 	bpfVarSelfTgid                  = "self_tgid"
 	bpfVarTrackExecs                = "track_execs"
@@ -242,6 +244,8 @@ type bpfMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfVariableSpecs struct {
+	PidnsDev    *ebpf.VariableSpec `ebpf:"pidns_dev"`
+	PidnsIno    *ebpf.VariableSpec `ebpf:"pidns_ino"`
 	Propagation *ebpf.VariableSpec `ebpf:"propagation"`
 	SelfTgid    *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TrackExecs  *ebpf.VariableSpec `ebpf:"track_execs"`
@@ -307,6 +311,8 @@ func (m *bpfMaps) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfVariables struct {
+	PidnsDev    *ebpf.Variable `ebpf:"pidns_dev"`
+	PidnsIno    *ebpf.Variable `ebpf:"pidns_ino"`
 	Propagation *ebpf.Variable `ebpf:"propagation"`
 	SelfTgid    *ebpf.Variable `ebpf:"self_tgid"`
 	TrackExecs  *ebpf.Variable `ebpf:"track_execs"`

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"time"
@@ -18,6 +19,8 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
+
+	"github.com/ebpfred/ebpfred/internal/pidns"
 )
 
 // Options configure Load.
@@ -31,6 +34,11 @@ type Options struct {
 	// WakeupBytes: the reader is woken only when this many bytes wait in the
 	// ring; otherwise it polls. Batching wakeups keeps the per-event cost low.
 	WakeupBytes uint64
+	// PIDNamespace is the namespace whose pids the programs report and
+	// track (the collector's own; see internal/pidns). The zero value, like
+	// the host's namespace, means the kernel's own pids, at no extra cost.
+	// Tasks of other namespaces are ignored.
+	PIDNamespace pidns.Namespace
 	// AppRoutes attaches, with the TLS probes of a Go executable, the route
 	// probes of the routers it links (ServeMux, gin, gorilla/mux).
 	AppRoutes bool
@@ -82,6 +90,7 @@ func Load(opts Options) (*Probes, error) {
 		"track_execs":  uint8(0),
 		"propagation":  uint8(0),
 	}
+	maps.Copy(consts, pidnsConsts(opts.PIDNamespace))
 	if opts.TrackExecs {
 		consts["track_execs"] = uint8(1)
 	}
@@ -117,7 +126,7 @@ func Load(opts Options) (*Probes, error) {
 		p.links = append(p.links, l)
 	}
 	if opts.ContextPropagation {
-		if err := p.loadPropagation(); err != nil {
+		if err := p.loadPropagation(opts.PIDNamespace); err != nil {
 			p.Close()
 			return nil, err
 		}
@@ -128,6 +137,15 @@ func Load(opts Options) (*Probes, error) {
 		return nil, fmt.Errorf("opening the event ring: %w", err)
 	}
 	return p, nil
+}
+
+// pidnsConsts are the values of bpf/pidns.h's constants, for every object
+// that includes it: the kernel's own pids (zeros) in the host's namespace.
+func pidnsConsts(ns pidns.Namespace) map[string]any {
+	if ns.Ino == 0 || ns.Initial() {
+		return map[string]any{"pidns_dev": uint64(0), "pidns_ino": uint64(0)}
+	}
+	return map[string]any{"pidns_dev": ns.Dev, "pidns_ino": ns.Ino}
 }
 
 func explainLoad(err error) error {

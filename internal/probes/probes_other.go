@@ -6,6 +6,8 @@ import (
 	"errors"
 	"sync/atomic"
 	"time"
+
+	"github.com/ebpfred/ebpfred/internal/pidns"
 )
 
 // Options configure Load.
@@ -13,6 +15,7 @@ type Options struct {
 	RingBufferSize int
 	TrackExecs     bool
 	WakeupBytes    uint64
+	PIDNamespace   pidns.Namespace
 	AppRoutes      bool
 	// ContextPropagation: see the Linux build.
 	ContextPropagation bool

@@ -43,6 +43,8 @@ const (
 	propMapTrackedPids     = "tracked_pids"
 	propProgEbpfredSkMsg   = "ebpfred_sk_msg"
 	propProgEbpfredSockops = "ebpfred_sockops"
+	propVarPidnsDev        = "pidns_dev"
+	propVarPidnsIno        = "pidns_ino"
 )
 
 // loadProp returns the embedded CollectionSpec for prop.
@@ -107,6 +109,8 @@ type propMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type propVariableSpecs struct {
+	PidnsDev *ebpf.VariableSpec `ebpf:"pidns_dev"`
+	PidnsIno *ebpf.VariableSpec `ebpf:"pidns_ino"`
 }
 
 // propObjects contains all objects after they have been loaded into the kernel.
@@ -152,6 +156,8 @@ func (m *propMaps) Close() error {
 //
 // It can be passed to loadPropObjects or ebpf.CollectionSpec.LoadAndAssign.
 type propVariables struct {
+	PidnsDev *ebpf.Variable `ebpf:"pidns_dev"`
+	PidnsIno *ebpf.Variable `ebpf:"pidns_ino"`
 }
 
 // propPrograms contains all programs after they have been loaded into the kernel.

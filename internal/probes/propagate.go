@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpfred/ebpfred/internal/golang"
+	"github.com/ebpfred/ebpfred/internal/pidns"
 )
 
 // propState is the loaded injection object and its attachments.
@@ -45,7 +46,7 @@ func shrinkPropagationMaps(spec *ebpf.CollectionSpec) {
 
 // loadPropagation loads and attaches the injection programs. Called from
 // Load with the capture object loaded.
-func (p *Probes) loadPropagation() error {
+func (p *Probes) loadPropagation(ns pidns.Namespace) error {
 	root, unmount, err := cgroupV2Root()
 	if err != nil {
 		return err
@@ -60,6 +61,11 @@ func (p *Probes) loadPropagation() error {
 	spec, err := loadProp()
 	if err != nil {
 		return fmt.Errorf("reading the embedded propagation eBPF object: %w", err)
+	}
+	for name, v := range pidnsConsts(ns) {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return fmt.Errorf("setting %s: %w", name, err)
+		}
 	}
 	opts := &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
 		"tracked_pids": p.objs.TrackedPids,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ebpfred/ebpfred/internal/discovery"
 	"github.com/ebpfred/ebpfred/internal/kube"
+	"github.com/ebpfred/ebpfred/internal/pidns"
 	"github.com/ebpfred/ebpfred/internal/pipeline"
 	"github.com/ebpfred/ebpfred/internal/portrange"
 	"github.com/ebpfred/ebpfred/internal/probes"
@@ -97,11 +98,19 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 	if err != nil {
 		return fmt.Errorf("ebpfred cannot start: %w", err)
 	}
+	// Every pid comes from /proc or from the kernel: both must number
+	// processes in the collector's namespace.
+	ns, err := pidns.Self("/proc")
+	if err != nil {
+		r.kube.Stop()
+		return fmt.Errorf("ebpfred cannot start: %w", err)
+	}
 	p, err := probes.Load(probes.Options{
 		RingBufferSize:     r.cfg.RingBufferSize,
 		TrackExecs:         r.cfg.ExecutableName != "" || r.cfg.Discovery.SelectsByExecutable(),
 		ContextPropagation: r.cfg.ContextPropagation == PropagationHeaders,
 		AppRoutes:          r.cfg.Routes.FromApplication,
+		PIDNamespace:       ns,
 	})
 	if err != nil {
 		r.kube.Stop()
@@ -150,6 +159,9 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		_ = p.SetTracked(info.PID, probes.FlagConfirmed)
 		_ = p.InstrumentTLS(info.PID) // TLS: attach libssl / Go crypto/tls probes
 	}
+	if !ns.Initial() {
+		r.logPIDNamespace(ns)
+	}
 	r.logger().Info("ebpfred started: instrumenting HTTP/1.x of the selected processes",
 		zap.String("open_port", r.cfg.OpenPort),
 		zap.String("executable_name", r.cfg.ExecutableName),
@@ -174,6 +186,20 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 	go r.discoveryLoop(ctx)
 	go r.exportLoop(ctx)
 	return nil
+}
+
+// logPIDNamespace says what a collector outside the host's PID namespace
+// can instrument, and warns when that is nothing at all.
+func (r *ebpfReceiver) logPIDNamespace(ns pidns.Namespace) {
+	others := pidns.Others("/proc")
+	if others == 0 {
+		r.logger().Warn("ebpfred: the collector runs in a PID namespace of its own and sees no other process there, so it instruments nothing: "+
+			"in Kubernetes, run it beside the application with shareProcessNamespace: true, or as a DaemonSet with hostPID: true",
+			zap.Stringer("pid_namespace", ns))
+		return
+	}
+	r.logger().Info("ebpfred: the collector runs in a PID namespace of its own; it instruments processes of that namespace only, and reports their pids as numbered there",
+		zap.Stringer("pid_namespace", ns), zap.Int("processes_visible", others))
 }
 
 func (r *ebpfReceiver) criteria() (discovery.Criteria, error) {
