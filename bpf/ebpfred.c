@@ -147,7 +147,9 @@ struct tls_call {
 	__u8 type;    /* EVENT_DATA_IN or EVENT_DATA_OUT; 0: a handshake, whose
 		       * socket I/O only tells which socket the handle uses */
 	__u8 ex;
-	__u8 pad[2];
+	__u8 sent; /* Go Write: its plaintext went out early (see flush_write) */
+	__u8 pad;
+	__u64 len; /* Go Write: the length asked for (Write writes it all or fails) */
 };
 
 struct {
@@ -156,6 +158,20 @@ struct {
 	__type(key, struct tls_key);
 	__type(value, struct tls_call);
 } tls_calls SEC(".maps");
+
+/* Go: the Write in flight on a *tls.Conn (key kind TLS_KEY_HANDLE) that has
+ * already done its socket I/O, by its tls_calls key. The reader and the
+ * writer of a Go connection are different goroutines, and a writer can be
+ * descheduled between its write(2) and its RET: the peer answers, the
+ * reader's Read returns the answer, and its plaintext would reach us before
+ * the request that caused it (a client stream answered before it was
+ * asked). A Read on the handle sends that Write's plaintext first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tls_key);
+	__type(value, struct tls_key);
+} tls_wpending SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -519,6 +535,8 @@ static __always_inline void tls_syscall(__u32 tgid, __u32 tid, __u32 fd, __u64 s
 	c->sk = sk;
 	struct tls_key h = {.tgid = tgid, .kind = TLS_KEY_HANDLE, .id = c->handle};
 	bpf_map_update_elem(&tls_fds, &h, &fd, BPF_ANY);
+	if (k.kind == TLS_KEY_GOROUTINE && c->type == EVENT_DATA_OUT && type == EVENT_DATA_OUT)
+		bpf_map_update_elem(&tls_wpending, &h, &k, BPF_ANY);
 }
 
 /* is_tls_record: a TLS record header, handshake (0x16) or application
@@ -779,16 +797,35 @@ int ebpfred_sys_exit(struct bpf_raw_tracepoint_args *ctx)
  * so each one checks tracked_pids first. */
 
 static __always_inline int tls_enter(__u32 kind, __u64 id, __u64 handle, __u64 buf, __u64 lenp, __u8 type,
-				     __u8 ex)
+				     __u8 ex, __u64 len)
 {
 	__u32 tgid = current_tgid();
 	if (!tgid || !bpf_map_lookup_elem(&tracked_pids, &tgid))
 		return 0;
 	struct tls_key k = {.tgid = tgid, .kind = kind, .id = id};
-	struct tls_call c = {.handle = handle, .buf = buf, .lenp = lenp, .type = type, .ex = ex};
+	struct tls_call c = {.handle = handle, .buf = buf, .lenp = lenp, .type = type, .ex = ex, .len = len};
 	/* a handshake nested in a read or write must not replace it */
 	bpf_map_update_elem(&tls_calls, &k, &c, type ? BPF_ANY : BPF_NOEXIST);
 	return 0;
+}
+
+/* flush_write sends, before a Read's plaintext, that of a Write on the same
+ * *tls.Conn that did its socket I/O but has not returned (tls_wpending). */
+static __always_inline void flush_write(__u32 tgid, __u64 handle, __u32 gen)
+{
+	struct tls_key h = {.tgid = tgid, .kind = TLS_KEY_HANDLE, .id = handle};
+	struct tls_key *wk = bpf_map_lookup_elem(&tls_wpending, &h);
+	if (!wk)
+		return;
+	struct tls_key w = *wk;
+	bpf_map_delete_elem(&tls_wpending, &h);
+	struct tls_call *wc = bpf_map_lookup_elem(&tls_calls, &w);
+	if (!wc || wc->type != EVENT_DATA_OUT || !wc->fd || wc->sent || !wc->len || wc->handle != handle)
+		return;
+	wc->sent = 1;
+	struct xfer x = {.fd = wc->fd - 1, .type = EVENT_DATA_OUT, .tls = 1, .sk = wc->sk, .gen = gen,
+			 .ptr = (const void *)wc->buf, .n = wc->len, .g = w.id};
+	data(tgid, &x);
 }
 
 /* tls_exit emits n plaintext bytes of the call in flight under k. */
@@ -798,6 +835,8 @@ static __always_inline void tls_exit(struct tls_key *k, struct tls_call *c, __s6
 	if (!t)
 		return;
 	__u32 gen = t->gen;
+	if (k->kind == TLS_KEY_GOROUTINE && c->type == EVENT_DATA_IN)
+		flush_write(k->tgid, c->handle, gen);
 	__u32 fd;
 	__u64 sk = 0;
 	if (c->fd) {
@@ -830,7 +869,7 @@ static __always_inline int ssl_enter(struct user_regs *r, __u8 type, __u8 ex)
 {
 	/* SSL_read(ssl, buf, num) / SSL_read_ex(ssl, buf, num, &readbytes) */
 	return tls_enter(TLS_KEY_THREAD, (__u32)current_pid_tgid(), r->di, r->si, ex ? r->cx : 0, type,
-			 ex);
+			 ex, 0);
 }
 
 SEC("uprobe")
@@ -898,7 +937,7 @@ int ebpfred_ssl_ret(struct user_regs *r)
  * RAX = *Conn, RBX = buffer, RCX = length; R14 = the current g. */
 static __always_inline int go_enter(struct user_regs *r, __u8 type)
 {
-	return tls_enter(TLS_KEY_GOROUTINE, r->r14, r->ax, r->bx, 0, type, 0);
+	return tls_enter(TLS_KEY_GOROUTINE, r->r14, r->ax, r->bx, 0, type, 0, r->cx);
 }
 
 SEC("uprobe")
@@ -929,6 +968,14 @@ int ebpfred_go_tls_ret(struct user_regs *r)
 		return 0;
 	struct tls_call c = *p;
 	bpf_map_delete_elem(&tls_calls, &k);
+	if (c.type == EVENT_DATA_OUT) {
+		struct tls_key h = {.tgid = tgid, .kind = TLS_KEY_HANDLE, .id = c.handle};
+		struct tls_key *wk = bpf_map_lookup_elem(&tls_wpending, &h);
+		if (wk && wk->id == k.id)
+			bpf_map_delete_elem(&tls_wpending, &h);
+		if (c.sent)
+			return 0; /* flush_write sent it */
+	}
 	__s64 n = (__s64)r->ax;
 	if (n > 0 && c.type)
 		tls_exit(&k, &c, n);

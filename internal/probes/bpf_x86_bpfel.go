@@ -80,7 +80,9 @@ type bpfTlsCall struct {
 	Fd     uint32
 	Type   uint8
 	Ex     uint8
-	Pad    [2]uint8
+	Sent   uint8
+	Pad    uint8
+	Len    uint64
 }
 
 type bpfTlsKey struct {
@@ -125,6 +127,7 @@ const (
 	bpfMapThreadCtx                 = "thread_ctx"
 	bpfMapTlsCalls                  = "tls_calls"
 	bpfMapTlsFds                    = "tls_fds"
+	bpfMapTlsWpending               = "tls_wpending"
 	bpfMapTrackedPids               = "tracked_pids"
 	bpfProgEbpfredExec              = "ebpfred_exec"
 	bpfProgEbpfredExit              = "ebpfred_exit"
@@ -237,6 +240,7 @@ type bpfMapSpecs struct {
 	ThreadCtx    *ebpf.MapSpec `ebpf:"thread_ctx"`
 	TlsCalls     *ebpf.MapSpec `ebpf:"tls_calls"`
 	TlsFds       *ebpf.MapSpec `ebpf:"tls_fds"`
+	TlsWpending  *ebpf.MapSpec `ebpf:"tls_wpending"`
 	TrackedPids  *ebpf.MapSpec `ebpf:"tracked_pids"`
 }
 
@@ -285,6 +289,7 @@ type bpfMaps struct {
 	ThreadCtx    *ebpf.Map `ebpf:"thread_ctx"`
 	TlsCalls     *ebpf.Map `ebpf:"tls_calls"`
 	TlsFds       *ebpf.Map `ebpf:"tls_fds"`
+	TlsWpending  *ebpf.Map `ebpf:"tls_wpending"`
 	TrackedPids  *ebpf.Map `ebpf:"tracked_pids"`
 }
 
@@ -303,6 +308,7 @@ func (m *bpfMaps) Close() error {
 		m.ThreadCtx,
 		m.TlsCalls,
 		m.TlsFds,
+		m.TlsWpending,
 		m.TrackedPids,
 	)
 }
