@@ -58,38 +58,7 @@ func TestCollectorInPIDNamespace(t *testing.T) {
 	tlsPort := freePort(t)
 	dir := t.TempDir()
 	telemetryPort := freePort(t)
-	cfg := fmt.Sprintf(`
-receivers:
-  ebpfred:
-    open_port: "%d,%d,%d"
-    metrics:
-      interval: 1s
-exporters:
-  file/traces:
-    path: %[4]s/traces.json
-  file/metrics:
-    path: %[4]s/metrics.json
-service:
-  telemetry:
-    metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: %[5]d
-  pipelines:
-    traces:
-      receivers: [ebpfred]
-      exporters: [file/traces]
-    metrics:
-      receivers: [ebpfred]
-      exporters: [file/metrics]
-`, port, tlsPort, outside.Port, dir, telemetryPort)
-	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writeFileConfig(t, fmt.Sprintf("%d,%d,%d", port, tlsPort, outside.Port), dir, telemetryPort)
 	// The shell starts the servers, then becomes the collector: pid 1 of
 	// the namespace, whose exit ends the servers too.
 	var logs bytes.Buffer

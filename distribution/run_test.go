@@ -29,38 +29,7 @@ func TestRunCollector(t *testing.T) {
 	srv := testserver.StartGo(t)
 	dir := t.TempDir()
 	telemetryPort := freePort(t)
-	cfg := fmt.Sprintf(`
-receivers:
-  ebpfred:
-    open_port: "%d"
-    metrics:
-      interval: 1s
-exporters:
-  file/traces:
-    path: %[2]s/traces.json
-  file/metrics:
-    path: %[2]s/metrics.json
-service:
-  telemetry:
-    metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: %[3]d
-  pipelines:
-    traces:
-      receivers: [ebpfred]
-      exporters: [file/traces]
-    metrics:
-      receivers: [ebpfred]
-      exporters: [file/metrics]
-`, srv.Port, dir, telemetryPort)
-	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writeFileConfig(t, fmt.Sprint(srv.Port), dir, telemetryPort)
 	var logs bytes.Buffer
 	cmd := exec.Command(bin, "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -241,4 +210,44 @@ func lastCountsByHost(t *testing.T, lines [][]byte, out map[string]uint64) {
 			}
 		}
 	}
+}
+
+// writeFileConfig writes dir/config.yaml: ebpfred on openPort into file
+// exporters (dir/traces.json, dir/metrics.json), self-telemetry on
+// 127.0.0.1:telemetryPort; it returns the file's path.
+func writeFileConfig(t *testing.T, openPort, dir string, telemetryPort int) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`
+receivers:
+  ebpfred:
+    open_port: "%s"
+    metrics:
+      interval: 1s
+exporters:
+  file/traces:
+    path: %[2]s/traces.json
+  file/metrics:
+    path: %[2]s/metrics.json
+service:
+  telemetry:
+    metrics:
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: %[3]d
+  pipelines:
+    traces:
+      receivers: [ebpfred]
+      exporters: [file/traces]
+    metrics:
+      receivers: [ebpfred]
+      exporters: [file/metrics]
+`, openPort, dir, telemetryPort)
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
