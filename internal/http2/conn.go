@@ -169,15 +169,12 @@ func NewConn(meta stream.Meta, stats *Stats) *Conn {
 func (c *Conn) side(d stream.Direction) *side { return &c.sides[d-1] }
 
 // SetRoute gives the request of stream id the route the server process
-// itself matched (Go net/http handlers), unless it has one. It reports
-// whether the stream was found waiting for its response.
-func (c *Conn) SetRoute(id uint32, route string) bool {
-	st := c.streams[id]
-	if st == nil || st.rec == nil || st.rec.Kind != record.KindServer {
-		return false
+// itself matched (Go net/http handlers). A later call wins: a router that
+// looks up again (gorilla/mux subrouters) tells the final route last.
+func (c *Conn) SetRoute(id uint32, route string) {
+	if st := c.streams[id]; st != nil && st.rec != nil && st.rec.Kind == record.KindServer {
+		st.rec.Route = route
 	}
-	st.rec.Route = route
-	return true
 }
 
 func (c *Conn) other(s *side) *side { return &c.sides[2-s.dir] }

@@ -13,7 +13,7 @@ func TestMuxRoute(t *testing.T) {
 		"GET /a/{$}\x00junk":         "/a/",
 		"":                           "",
 	} {
-		if got := muxRoute([]byte(in)); got != want {
+		if got := string(muxRoute([]byte(in))); got != want {
 			t.Errorf("muxRoute(%q) = %q, want %q", in, got, want)
 		}
 	}

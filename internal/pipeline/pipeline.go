@@ -5,8 +5,8 @@
 package pipeline
 
 import (
+	"bytes"
 	"net/netip"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -201,10 +201,7 @@ func (p *Pipeline) Handle(e *probes.Event) {
 		c.idsPending = true
 	case probes.EventRoute:
 		if c := p.conns[connKey{e.TGID, e.FD}]; c != nil && c.sock == e.Sock {
-			if r := muxRoute(e.Payload); r != "" {
-				if r != c.route {
-					c.route = r
-				}
+			if c.appRoute(e.Payload) != "" {
 				c.routePending = true
 			}
 		}
@@ -216,7 +213,7 @@ func (p *Pipeline) Handle(e *probes.Event) {
 			break
 		}
 		if c := p.peers[peerKey{e.TGID, peer}]; c != nil && c.h2 != nil {
-			if r := muxRoute(e.Payload); r != "" {
+			if r := c.appRoute(e.Payload); r != "" {
 				c.h2.SetRoute(e.FD, r)
 			}
 		}
@@ -305,11 +302,6 @@ func (p *Pipeline) data(e *probes.Event) {
 	}
 }
 
-func isPreface(b []byte) bool {
-	const preface = "PRI * HTTP/2.0"
-	return len(b) >= len(preface) && string(b[:len(preface)]) == preface
-}
-
 // connOpen starts following a connection whose endpoints the kernel just
 // sent (it does so once, before the connection's first data event).
 func (p *Pipeline) connOpen(e *probes.Event) {
@@ -363,11 +355,11 @@ func (p *Pipeline) beginClose(k connKey, c *conn, at uint64) {
 	p.closing[c.sock] = c
 }
 
-// finishClosing ends the closed connections whose grace is over (all of
-// them when all is set, or those of pid when pid is not 0).
-func (p *Pipeline) finishClosing(now uint64, pid uint32, all bool) {
+// finishClosing ends the closed connections of pid, or when pid is 0 those
+// whose grace is over at now.
+func (p *Pipeline) finishClosing(now uint64, pid uint32) {
 	for sk, c := range p.closing {
-		if all || (pid != 0 && c.meta.PID == pid) || (pid == 0 && now >= c.closedAt+uint64(closeGrace)) {
+		if (pid != 0 && c.meta.PID == pid) || (pid == 0 && now >= c.closedAt+uint64(closeGrace)) {
 			delete(p.closing, sk)
 			p.finish(c, c.closedAt)
 		}
@@ -408,7 +400,7 @@ func (p *Pipeline) processGone(pid uint32, at uint64) {
 			p.closeConn(k, c, at)
 		}
 	}
-	p.finishClosing(0, pid, false)
+	p.finishClosing(0, pid)
 	p.sel.Forget(pid)
 	_ = p.tracker.Untrack(pid)
 	p.sink.ProcessGone(pid)
@@ -427,7 +419,7 @@ func (p *Pipeline) Removed(pids []uint32) {
 func (p *Pipeline) Tick() {
 	p.syncClock()
 	now := uint64(time.Now().UnixNano())
-	p.finishClosing(now, 0, false)
+	p.finishClosing(now, 0)
 	for k, c := range p.conns {
 		if now-c.lastSeen > uint64(p.maxIdle) {
 			p.closeConn(k, c, c.lastSeen)
@@ -455,20 +447,32 @@ func (p *Pipeline) syncStats() {
 // muxRoute turns a Go 1.22 ServeMux pattern, "[METHOD ][HOST]/PATH", into
 // its path part: "GET example.com/items/{id}" → "/items/{id}". Wildcards
 // stay as they are; the end anchor "{$}" is dropped ("/{$}" → "/").
-func muxRoute(b []byte) string {
-	s := string(trimNul(b))
-	if i := strings.IndexAny(s, " \t"); i >= 0 {
-		s = strings.TrimLeft(s[i:], " \t")
+// It returns a part of b: no allocation for every Go request.
+func muxRoute(b []byte) []byte {
+	s := trimNul(b)
+	if i := bytes.IndexAny(s, " \t"); i >= 0 {
+		s = bytes.TrimLeft(s[i:], " \t")
 	}
-	i := strings.IndexByte(s, '/')
+	i := bytes.IndexByte(s, '/')
 	if i < 0 {
-		return ""
+		return nil
 	}
 	s = s[i:]
-	if t, ok := strings.CutSuffix(s, "{$}"); ok {
+	if t, ok := bytes.CutSuffix(s, []byte("{$}")); ok {
 		s = t
 	}
 	return s
+}
+
+// appRoute returns the process's route in a Go route event as a string,
+// the connection's previous one when it repeats (it does on a keep-alive
+// connection), so that a route costs an allocation only when it changes.
+func (c *conn) appRoute(payload []byte) string {
+	r := muxRoute(payload)
+	if string(r) != c.route {
+		c.route = string(r)
+	}
+	return c.route
 }
 
 func trimNul(b []byte) []byte {

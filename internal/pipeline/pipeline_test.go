@@ -172,7 +172,7 @@ func TestLateEventAfterClose(t *testing.T) {
 	}
 	// After the grace, the closed one is gone.
 	f.p.Handle(&probes.Event{Type: probes.EventClose, TGID: 7, FD: 5, Sock: 2, Mono: 5000})
-	f.p.finishClosing(1<<62, 0, false)
+	f.p.finishClosing(1<<62, 0)
 	if n := f.stats.OpenConns.Load(); n != 0 || len(f.p.closing) != 0 {
 		t.Errorf("after the grace: %d open, %d closing", n, len(f.p.closing))
 	}
