@@ -16,7 +16,7 @@ import (
 // Route in internal/probes.)
 func TestFieldOffset(t *testing.T) {
 	testserver.Require(t, "go")
-	bin := testserver.GoBinary(t, "goroutes")
+	bin := testserver.GoBinary(t, "goapps/goroutes")
 	f, err := elf.Open(bin)
 	if err != nil {
 		t.Fatal(err)

@@ -167,8 +167,11 @@ func goBuild(name string) (string, error) {
 		return "", fmt.Errorf("build %s: cannot locate the testserver sources", name)
 	}
 	pkgDir := filepath.Join(filepath.Dir(self), "cmd", name)
+	srcDirs := []string{pkgDir}
 	if strings.Contains(name, "/") {
 		pkgDir = filepath.Join(filepath.Dir(self), filepath.FromSlash(name))
+		// goapps programs share goapps/internal/appserver.
+		srcDirs = []string{pkgDir, filepath.Join(filepath.Dir(pkgDir), "internal", "appserver")}
 		name = path.Base(name)
 	}
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("ebpfred-testserver-%d", os.Getuid()))
@@ -194,7 +197,7 @@ func goBuild(name string) (string, error) {
 	// trees (or of this one at another time) running at the same moment
 	// must not replace this binary with theirs. The file keeps its name
 	// (tests select processes by executable name).
-	sub, err := sourceHash(pkgDir)
+	sub, err := sourceHash(srcDirs...)
 	if err != nil {
 		os.Remove(tmp)
 		return "", err
@@ -216,11 +219,15 @@ func ownedByMe(st os.FileInfo) bool {
 	return ok && int(sys.Uid) == os.Getuid()
 }
 
-// sourceHash names a version of the Go files of dir.
-func sourceHash(dir string) (string, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
-	if err != nil {
-		return "", err
+// sourceHash names a version of the Go files of dirs.
+func sourceHash(dirs ...string) (string, error) {
+	var files []string
+	for _, dir := range dirs {
+		f, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil {
+			return "", err
+		}
+		files = append(files, f...)
 	}
 	h := sha256.New()
 	for _, f := range files {

@@ -17,7 +17,7 @@ import (
 )
 
 // startGoApp builds and starts a route test program of internal/testserver
-// ("goroutes", "goapps/ginroutes", ...) and returns its address.
+// ("goapps/goroutes", "goapps/ginroutes", ...) and returns its address.
 func startGoApp(t *testing.T, name string, args ...string) *testserver.Server {
 	t.Helper()
 	bin := testserver.GoBinary(t, name)
@@ -170,7 +170,7 @@ func driveHTTP2(t *testing.T, srv *testserver.Server, useTLS bool, cases []route
 // routes configuration; method and host parts of the pattern are dropped.
 func TestGoServeMuxRoutes(t *testing.T) {
 	requireRoot(t)
-	checkAppRoutes(t, startGoApp(t, "goroutes"), driveHTTP1, []routeCase{
+	checkAppRoutes(t, startGoApp(t, "goapps/goroutes"), driveHTTP1, []routeCase{
 		{"GET", "/items/1", 200, "/items/{id}"},
 		{"GET", "/items/2", 200, "/items/{id}"},
 		{"GET", "/nothing", 404, ""},
@@ -215,7 +215,7 @@ var muxCases = []routeCase{
 // uprobes): the same ServeMux requests get no route.
 func TestAppRoutesOff(t *testing.T) {
 	requireRoot(t)
-	checkAppRoutes(t, startGoApp(t, "goroutes"), driveHTTP1, []routeCase{
+	checkAppRoutes(t, startGoApp(t, "goapps/goroutes"), driveHTTP1, []routeCase{
 		{"GET", "/items/1", 200, ""},
 		{"GET", "/static/a.css", 200, ""},
 	}, func(c *Config) { c.Routes.FromApplication = false })
@@ -234,11 +234,11 @@ func TestGoRoutesHTTP2(t *testing.T) {
 	}
 	mux = append(mux, routeCase{"GET", "/nothing", 404, ""})
 	t.Run("servemux-h2c", func(t *testing.T) {
-		checkAppRoutes(t, startGoApp(t, "goroutes", "-h2c"), driveH2C, mux)
+		checkAppRoutes(t, startGoApp(t, "goapps/goroutes", "-h2c"), driveH2C, mux)
 	})
 	t.Run("servemux-tls", func(t *testing.T) {
 		cert, key := testserver.SelfSignedCert(t)
-		checkAppRoutes(t, startGoApp(t, "goroutes", "-tls-cert", cert, "-tls-key", key), driveH2TLS, mux)
+		checkAppRoutes(t, startGoApp(t, "goapps/goroutes", "-tls-cert", cert, "-tls-key", key), driveH2TLS, mux)
 	})
 	t.Run("gin-h2c", func(t *testing.T) {
 		checkAppRoutes(t, startGoApp(t, "goapps/ginroutes", "-h2c"), driveH2C, ginCases)
