@@ -10,9 +10,9 @@
  * the peer receives the longer request.
  *
  * Only connections a tracked process *connects* are added: TCP_CONNECT_CB
- * runs in the connecting thread, so the pid check is exact there, whereas
- * ACTIVE_ESTABLISHED_CB runs when the SYN-ACK arrives, in whatever context
- * received it. Everyone else's connections never enter the sockhash and keep
+ * (or, on older kernels, the cgroup connect hooks) runs in the connecting
+ * thread, so the pid check is exact there, whereas ACTIVE_ESTABLISHED_CB runs
+ * when the SYN-ACK arrives, in whatever context received it. Everyone else's connections never enter the sockhash and keep
  * the kernel's plain TCP send path; they only pay the sock_ops calls at setup.
  * Accepted connections are never added: servers write responses there.
  */
@@ -20,26 +20,13 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 
-#include "pidns.h"
-#include "propagate.h"
+/* tracked_pids and the propagation maps: the core object's (maps.h) */
+#include "maps.h"
 #include "propagate_scan.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-/* The capture object's tracked_pids (ebpfred.c): same definition, replaced
- * by the loader with the capture object's map. */
-struct track {
-	__u32 flags;
-	__u32 gen;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct track);
-} tracked_pids SEC(".maps");
 
 /* socket cookie → 1, between a tracked process's connect() and the
  * connection's establishment. */
@@ -61,31 +48,75 @@ struct {
 
 #define AF_INET 2
 #define AF_INET6 10
+#define SOCK_STREAM 1
 
+/* connecting: a tracked process is opening this connection (the caller
+ * runs in its thread): remember the socket until it is established. */
+static __always_inline void connecting(__u64 cookie)
+{
+	__u32 tgid = current_tgid();
+	if (!tgid || !bpf_map_lookup_elem(&tracked_pids, &tgid))
+		return;
+	__u8 one = 1;
+	bpf_map_update_elem(&prop_connecting, &cookie, &one, BPF_ANY);
+}
+
+/* established: a connection is up; if a tracked process opened it, its
+ * messages go through sk_msg from now on. */
+static __always_inline void established(struct bpf_sock_ops *skops)
+{
+	__u64 cookie = bpf_get_socket_cookie(skops);
+	if (!bpf_map_lookup_elem(&prop_connecting, &cookie))
+		return;
+	bpf_map_delete_elem(&prop_connecting, &cookie);
+	bpf_sock_hash_update(skops, &prop_socks, &cookie, BPF_NOEXIST);
+}
+
+/* Where sock_ops programs may ask for the current process (recent
+ * kernels), one program does both halves. */
 SEC("sockops")
 int ebpfred_sockops(struct bpf_sock_ops *skops)
 {
 	if (skops->family != AF_INET && skops->family != AF_INET6)
 		return 1;
-	__u8 one = 1;
-	__u64 cookie;
 	switch (skops->op) {
-	case BPF_SOCK_OPS_TCP_CONNECT_CB: {
-		__u32 tgid = current_tgid();
-		if (!tgid || !bpf_map_lookup_elem(&tracked_pids, &tgid))
-			return 1;
-		cookie = bpf_get_socket_cookie(skops);
-		bpf_map_update_elem(&prop_connecting, &cookie, &one, BPF_ANY);
-		return 1;
-	}
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		connecting(bpf_get_socket_cookie(skops));
+		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
-		cookie = bpf_get_socket_cookie(skops);
-		if (!bpf_map_lookup_elem(&prop_connecting, &cookie))
-			return 1;
-		bpf_map_delete_elem(&prop_connecting, &cookie);
-		bpf_sock_hash_update(skops, &prop_socks, &cookie, BPF_NOEXIST);
-		return 1;
+		established(skops);
+		break;
 	}
+	return 1;
+}
+
+/* Elsewhere (Linux 6.1 among them, whose sock_ops programs have no pid
+ * helper) the connecting process is recognised by cgroup connect hooks,
+ * which run in the thread that calls connect() and have had the pid helpers
+ * since Linux 6.0, and sock_ops only does the second half. The loader
+ * chooses (internal/probes/propagate.go). */
+SEC("cgroup/connect4")
+int ebpfred_connect4(struct bpf_sock_addr *ctx)
+{
+	if (ctx->type == SOCK_STREAM)
+		connecting(bpf_get_socket_cookie(ctx));
+	return 1;
+}
+
+SEC("cgroup/connect6")
+int ebpfred_connect6(struct bpf_sock_addr *ctx)
+{
+	if (ctx->type == SOCK_STREAM)
+		connecting(bpf_get_socket_cookie(ctx));
+	return 1;
+}
+
+SEC("sockops")
+int ebpfred_sockops_established(struct bpf_sock_ops *skops)
+{
+	if ((skops->family == AF_INET || skops->family == AF_INET6) &&
+	    skops->op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
+		established(skops);
 	return 1;
 }
 

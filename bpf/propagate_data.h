@@ -1,8 +1,7 @@
-/* Trace-context propagation, the capture side: included by ebpfred.c after
- * struct event, struct conn_info and the events ring are defined. data()
- * calls prop_data() just before it submits a data event, when (and only
- * when) the loader set `propagation`; otherwise the verifier drops the call
- * as dead code and the data path is unchanged.
+/* Trace-context propagation, the capture side: included by capture.h.
+ * report_xfer() calls prop_data() just before it submits a data event, when
+ * (and only when) the loader set `propagation` (maps.h); otherwise the
+ * verifier drops the call as dead code and the data path is unchanged.
  *
  * - A server request read (a transfer that starts with an HTTP/1 request
  *   line): the kernel picks the server span's ids, continuing the request's
@@ -17,39 +16,44 @@
 #include "propagate.h"
 #include "propagate_scan.h"
 
-/* Set by the loader when context_propagation is "headers". */
-volatile const __u8 propagation = 0;
-
 #define PAYLOAD_MASK (MAX_PAYLOAD - 1)
 
-/* tp_request_end: the offset after the request line that e's first len
- * payload bytes start with, or 0. */
-__attribute__((noinline)) int tp_request_end(struct event *e, __u32 len)
+/* The scans below are global functions with scalar arguments: each looks
+ * at this CPU's work.e itself. Verified once each, their results are
+ * unknown numbers to their callers, and their stacks stay tiny (a copy of
+ * the value on the stack, as an earlier version had, cost 360 bytes and
+ * pushed programs over the 512-byte limit on some kernels). */
+
+/* tp_request_end: the offset after the request line that the event's first
+ * len payload bytes start with, or 0. */
+__attribute__((noinline)) int tp_request_end(__u32 len)
 {
-	if (!e || len < 16 || len > MAX_PAYLOAD || !method_len(e->payload))
+	struct work *w = get_work();
+	if (!w || len < 16 || len > MAX_PAYLOAD || !method_len(w->e.payload))
 		return 0;
 	for (__u32 i = 15; i < SCAN_MAX; i++) {
 		if (i >= len)
 			return 0;
-		if (e->payload[i] != '\n')
+		if (w->e.payload[i] != '\n')
 			continue;
-		return is_http1_eol(e->payload + i - 9) ? i + 1 : 0;
+		return is_http1_eol(w->e.payload + i - 9) ? i + 1 : 0;
 	}
 	return 0;
 }
 
 /* tp_find: the offset just after "traceparent:" in the header lines from
  * offset from, or 0. */
-__attribute__((noinline)) int tp_find(struct event *e, __u32 from, __u32 len)
+__attribute__((noinline)) int tp_find(__u32 from, __u32 len)
 {
-	if (!e || from < 16 || from >= SCAN_MAX || len > MAX_PAYLOAD)
+	struct work *w = get_work();
+	if (!w || from < 16 || from >= SCAN_MAX || len > MAX_PAYLOAD)
 		return 0;
 	for (__u32 j = 0; j < SCAN_MAX; j++) {
 		__u64 at = (__u64)from - 1 + j;
 		if (at + 13 > len)
 			return 0;
 		asm volatile("%0 &= 2047" : "+r"(at));
-		const __u8 *q = e->payload + at;
+		const __u8 *q = w->e.payload + at;
 		if (q[0] != '\n')
 			continue;
 		if (q[1] == '\r')
@@ -69,18 +73,35 @@ static __always_inline int hex_val(__u8 c)
 	return -1;
 }
 
+/* hex_bytes decodes n bytes (2n lower-case hex digits) of the payload at
+ * at into dst; the OR of the bytes (zero: an all-zero id), or -1. */
+static __always_inline int hex_bytes(const __u8 *payload, __u32 at, __u8 *dst, int n)
+{
+	int any = 0;
+	for (int i = 0; i < n; i++) {
+		int hi = hex_val(payload[(at + 2 * i) & PAYLOAD_MASK]);
+		int lo = hex_val(payload[(at + 2 * i + 1) & PAYLOAD_MASK]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		dst[i] = hi << 4 | lo;
+		any |= dst[i];
+	}
+	return any;
+}
+
 /* tp_parse reads a version-00 traceparent value at offset at (after OWS),
  * with the rules user space applies (internal/httpfield.ParseTraceparent:
- * 55 characters, lower-case hex, ids not zero): trace id and flags into c,
- * the caller's span id into c->parent_id. */
-__attribute__((noinline)) int tp_parse(struct event *e, __u32 at, __u32 len, struct tp_ctx *c)
+ * 55 characters, lower-case hex, ids not zero): trace id and flags into
+ * work.tp, the caller's span id into work.tp.parent_id. */
+__attribute__((noinline)) int tp_parse(__u32 at, __u32 len)
 {
-	if (!e || !c || len > MAX_PAYLOAD)
+	struct work *w = get_work();
+	if (!w || len > MAX_PAYLOAD)
 		return 0;
-	__u8 v[TP_VALUE_LEN + 1];
+	const __u8 *p = w->e.payload;
 	__u32 o = at;
 	for (int i = 0; i < 4 && o < len; i++) {
-		__u8 ch = e->payload[o & PAYLOAD_MASK];
+		__u8 ch = p[o & PAYLOAD_MASK];
 		if (ch != ' ' && ch != '\t')
 			break;
 		o++;
@@ -88,32 +109,16 @@ __attribute__((noinline)) int tp_parse(struct event *e, __u32 at, __u32 len, str
 	if (o + TP_VALUE_LEN + 1 > len)
 		return 0;
 	o &= PAYLOAD_MASK;
-	__builtin_memcpy(v, e->payload + o, sizeof(v));
-	if (v[0] != '0' || v[1] != '0' || v[2] != '-' || v[35] != '-' || v[52] != '-')
+	if (p[o] != '0' || p[(o + 1) & PAYLOAD_MASK] != '0' || p[(o + 2) & PAYLOAD_MASK] != '-' ||
+	    p[(o + 35) & PAYLOAD_MASK] != '-' || p[(o + 52) & PAYLOAD_MASK] != '-')
 		return 0;
-	if (v[55] != '\r' && v[55] != ' ' && v[55] != '\t')
+	__u8 end = p[(o + 55) & PAYLOAD_MASK];
+	if (end != '\r' && end != ' ' && end != '\t')
 		return 0;
-	__u8 any_t = 0, any_p = 0;
-#pragma unroll
-	for (int i = 0; i < 16; i++) {
-		int hi = hex_val(v[3 + 2 * i]), lo = hex_val(v[4 + 2 * i]);
-		if (hi < 0 || lo < 0)
-			return 0;
-		c->trace_id[i] = hi << 4 | lo;
-		any_t |= c->trace_id[i];
-	}
-#pragma unroll
-	for (int i = 0; i < 8; i++) {
-		int hi = hex_val(v[36 + 2 * i]), lo = hex_val(v[37 + 2 * i]);
-		if (hi < 0 || lo < 0)
-			return 0;
-		c->parent_id[i] = hi << 4 | lo;
-		any_p |= c->parent_id[i];
-	}
-	int hi = hex_val(v[53]), lo = hex_val(v[54]);
-	if (hi < 0 || lo < 0 || !any_t || !any_p)
+	struct tp_ctx *c = &w->tp;
+	if (hex_bytes(p, o + 3, c->trace_id, 16) <= 0 || hex_bytes(p, o + 36, c->parent_id, 8) <= 0 ||
+	    hex_bytes(p, o + 53, &c->flags, 1) < 0)
 		return 0;
-	c->flags = hi << 4 | lo;
 	return 1;
 }
 
@@ -138,46 +143,50 @@ static __always_inline void prop_emit(__u8 role, __u32 tgid, __u32 fd, __u64 sk,
 	bpf_ringbuf_submit(t, wakeup_flag());
 }
 
-/* prop_data: see the top of this file. e holds the transfer's first
- * e->payload_len bytes. A global function: verified once, on its own, and
- * its stack is not added to data()'s. */
-__attribute__((noinline)) int prop_data(struct event *e, struct conn_info *ci, __u32 tgid, __u32 fd, __u32 type)
+/* prop_data: see the top of this file. The CPU's work.e holds the
+ * transfer's first e.payload_len bytes. tgid_fd = tgid << 32 | fd;
+ * type_h2 = the event type | the connection's h2 flag << 8; ports = sport |
+ * dport << 16 (at most five arguments, all scalars). */
+__attribute__((noinline)) int prop_data(__u64 tgid_fd, __u32 type_h2, __u64 sk, __u32 ports)
 {
-	if (!e || !ci)
+	struct work *w = get_work();
+	if (!w)
 		return 0;
+	__u32 tgid = tgid_fd >> 32, fd = (__u32)tgid_fd;
 	__u64 id = current_pid_tgid(); /* as sk_msg keys injected */
-	__u32 len = e->payload_len;
-	if (type == EVENT_DATA_OUT) {
+	__u32 len = w->e.payload_len;
+	if ((type_h2 & 0xff) == EVENT_DATA_OUT) {
 		struct tp_ctx *in = bpf_map_lookup_elem(&injected, &id);
 		if (in) {
 			/* the ports tell a leftover (a send that failed after
 			 * sk_msg ran) from this write's own */
-			if (in->sport == ci->sport && in->dport == ci->dport)
-				prop_emit(TP_ROLE_CLIENT, tgid, fd, ci->sk, in);
+			if (in->sport == (__u16)ports && in->dport == (__u16)(ports >> 16))
+				prop_emit(TP_ROLE_CLIENT, tgid, fd, sk, in);
 			bpf_map_delete_elem(&injected, &id);
 			return 0;
 		}
-		if (len >= 5 && e->payload[0] == 'H' && e->payload[1] == 'T' && e->payload[2] == 'T' &&
-		    e->payload[3] == 'P' && e->payload[4] == '/')
+		const __u8 *p = w->e.payload;
+		if (len >= 5 && p[0] == 'H' && p[1] == 'T' && p[2] == 'T' && p[3] == 'P' && p[4] == '/')
 			bpf_map_delete_elem(&thread_ctx, &id);
 		return 0;
 	}
-	if (ci->h2)
-		return 0;
-	int end = tp_request_end(e, len);
+	if (type_h2 >> 8)
+		return 0; /* HTTP/2 */
+	int end = tp_request_end(len);
 	if (end <= 0)
 		return 0;
-	struct tp_ctx c = {};
-	int at = tp_find(e, end, len);
-	if (at <= 0 || !tp_parse(e, at, len, &c)) {
-		__builtin_memset(&c, 0, sizeof(c));
-		new_trace_id(c.trace_id);
-		c.flags = 1;
+	struct tp_ctx *c = &w->tp;
+	__builtin_memset(c, 0, sizeof(*c));
+	int at = tp_find(end, len);
+	if (at <= 0 || !tp_parse(at, len)) {
+		__builtin_memset(c, 0, sizeof(*c));
+		new_trace_id(c->trace_id);
+		c->flags = 1;
 	}
-	new_span_id(c.span_id);
-	prop_emit(TP_ROLE_SERVER, tgid, fd, ci->sk, &c);
+	new_span_id(c->span_id);
+	prop_emit(TP_ROLE_SERVER, tgid, fd, sk, c);
 	/* what the thread's outgoing requests descend from: this span */
-	bpf_map_update_elem(&thread_ctx, &id, &c, BPF_ANY);
+	bpf_map_update_elem(&thread_ctx, &id, c, BPF_ANY);
 	return 0;
 }
 

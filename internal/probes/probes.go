@@ -13,11 +13,14 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpfred/ebpfred/internal/pidns"
@@ -47,6 +50,32 @@ type Options struct {
 	// HTTP/1 requests that tracked processes send, and the kernel reports
 	// the span ids it chose in EventTrace events.
 	ContextPropagation bool
+	// Required: features whose refusal fails Load instead of leaving them
+	// off (FeatureCapture always is).
+	Required []Feature
+	// Refuse is a test hook: the named features' programs are replaced by
+	// invalid ones before loading, so that the kernel's verifier refuses
+	// them, as it would refuse a program it cannot verify.
+	Refuse []Feature
+}
+
+func (o Options) withDefaults() Options {
+	if o.WakeupBytes == 0 {
+		o.WakeupBytes = 256 << 10
+	}
+	return o
+}
+
+// requested lists the features these options ask for, in load order.
+func (o Options) requested() []Feature {
+	fs := []Feature{FeatureCapture, FeatureTLSOpenSSL, FeatureTLSGo}
+	if o.AppRoutes {
+		fs = append(fs, FeatureGoRoutes)
+	}
+	if o.ContextPropagation {
+		fs = append(fs, FeaturePropagation)
+	}
+	return fs
 }
 
 // Tracking flags stored per tgid in the kernel.
@@ -57,86 +86,150 @@ const (
 
 // Probes is a loaded and attached probe set.
 type Probes struct {
-	objs   bpfObjects
-	links  []link.Link
-	reader *ringbuf.Reader
-	rec    ringbuf.Record
-	ev     Event
-	tls    tlsState
-	// appRoutes: attach the route probes of Go routers (Options.AppRoutes).
-	appRoutes bool
-	prop      *propState // nil unless Options.ContextPropagation
+	shared  *ebpf.Collection // the maps every object shares
+	objects []*ebpf.Collection
+	progs   map[string]*ebpf.Program // every loaded program, by name
+	// the shared maps Go uses
+	tracked, conns, counters, propNolink, events *ebpf.Map
+
+	features []FeatureState // the requested features, in load order
+	links    []link.Link
+	reader   *ringbuf.Reader
+	rec      ringbuf.Record
+	ev       Event
+	tls      tlsState
+	prop     *propState // nil unless context propagation is on
 }
 
 // Load checks that this kernel can run ebpfred, loads the programs and
-// attaches them. The error is one sentence that says what to do.
+// attaches them. Capture is required: when it cannot run, the error is one
+// sentence that says what to do. Each other feature the kernel refuses is
+// left off (see Features) unless opts.Required lists it.
 func Load(opts Options) (*Probes, error) {
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
-		return nil, errors.New("this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing): ebpfred needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (Linux 5.8 or later)")
+		return nil, errors.New("this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing): ebpfred needs a kernel built with CONFIG_DEBUG_INFO_BTF=y")
 	}
-	spec, err := loadBpf()
+	opts = opts.withDefaults()
+	liftMemlock()
+	l, err := newLoader(opts)
 	if err != nil {
-		return nil, fmt.Errorf("reading the embedded eBPF object: %w", err)
+		return nil, err
 	}
-	if opts.RingBufferSize > 0 {
-		spec.Maps["events"].MaxEntries = uint32(opts.RingBufferSize)
+	p := &Probes{shared: l.shared, progs: map[string]*ebpf.Program{}}
+	p.tracked = l.shared.Maps["tracked_pids"]
+	p.conns = l.shared.Maps["conns"]
+	p.counters = l.shared.Maps["counters"]
+	p.propNolink = l.shared.Maps["prop_nolink"]
+	p.events = l.shared.Maps["events"]
+	if err := p.loadFeatures(l, opts); err != nil {
+		p.Close()
+		return nil, err
 	}
-	if opts.WakeupBytes == 0 {
-		opts.WakeupBytes = 256 << 10
-	}
-	consts := map[string]any{
-		"self_tgid":    uint32(os.Getpid()),
-		"wakeup_bytes": opts.WakeupBytes,
-		"track_execs":  uint8(0),
-		"propagation":  uint8(0),
-	}
-	maps.Copy(consts, pidnsConsts(opts.PIDNamespace))
-	if opts.TrackExecs {
-		consts["track_execs"] = uint8(1)
-	}
-	if opts.ContextPropagation {
-		consts["propagation"] = uint8(1)
-	} else {
-		shrinkPropagationMaps(spec)
-	}
-	for name, v := range consts {
-		if err := spec.Variables[name].Set(v); err != nil {
-			return nil, fmt.Errorf("setting %s: %w", name, err)
-		}
-	}
-	p := &Probes{appRoutes: opts.AppRoutes}
-	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
-		return nil, explainLoad(err)
-	}
-	attach := []struct {
-		name string
-		prog *ebpf.Program
-	}{
-		{"sys_exit", p.objs.EbpfredSysExit},
-		{"sched_process_fork", p.objs.EbpfredFork},
-		{"sched_process_exec", p.objs.EbpfredExec},
-		{"sched_process_exit", p.objs.EbpfredExit},
-	}
-	for _, a := range attach {
-		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: a.name, Program: a.prog})
-		if err != nil {
-			p.Close()
-			return nil, fmt.Errorf("attaching to the raw tracepoint %s: %w", a.name, explainLoad(err))
-		}
-		p.links = append(p.links, l)
-	}
-	if opts.ContextPropagation {
-		if err := p.loadPropagation(opts.PIDNamespace); err != nil {
-			p.Close()
-			return nil, err
-		}
-	}
-	p.reader, err = ringbuf.NewReader(p.objs.Events)
+	p.reader, err = ringbuf.NewReader(p.events)
 	if err != nil {
 		p.Close()
 		return nil, fmt.Errorf("opening the event ring: %w", err)
 	}
 	return p, nil
+}
+
+// loadFeatures loads and attaches every requested feature. Propagation
+// goes first: the capture programs are built with or without its half of
+// the data path, and must know which before they load.
+func (p *Probes) loadFeatures(l *loader, opts Options) error {
+	fail := func(f Feature, err error) error {
+		fe := &FeatureError{Feature: f, Err: err}
+		p.features = append(p.features, FeatureState{Feature: f, Err: fe})
+		if slices.Contains(opts.Required, f) {
+			return fe
+		}
+		return nil
+	}
+	ok := func(f Feature) { p.features = append(p.features, FeatureState{Feature: f, Active: true}) }
+
+	prop := opts.ContextPropagation
+	var propErr error
+	if prop {
+		if propErr = p.loadPropagation(l); propErr != nil {
+			prop = false
+		}
+	}
+	core, err := l.load(FeatureCapture, prop, nil)
+	if err != nil && prop {
+		// the kernel may refuse only propagation's half of the data path
+		if core2, err2 := l.load(FeatureCapture, false, nil); err2 == nil {
+			propErr, core, err, prop = refused(err), core2, nil, false
+			_ = p.closePropagation()
+		}
+	}
+	if err != nil {
+		return explainLoad(err) // capture: the receiver cannot start
+	}
+	p.keepObject(core)
+	attach := []struct{ name, prog string }{
+		{"sys_exit", "ebpfred_sys_exit"},
+		{"sched_process_fork", "ebpfred_fork"},
+		{"sched_process_exec", "ebpfred_exec"},
+		{"sched_process_exit", "ebpfred_exit"},
+	}
+	for _, a := range attach {
+		lk, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: a.name, Program: p.progs[a.prog]})
+		if err != nil {
+			return fmt.Errorf("attaching to the raw tracepoint %s: %w", a.name, explainLoad(err))
+		}
+		p.links = append(p.links, lk)
+	}
+	ok(FeatureCapture)
+
+	uprobes := uprobeSupport()
+	for _, f := range opts.requested() {
+		switch f {
+		case FeatureCapture:
+			continue
+		case FeaturePropagation:
+			if prop {
+				ok(f)
+			} else if err := fail(f, propErr); err != nil {
+				return err
+			}
+			continue
+		}
+		if uprobes != nil {
+			if err := fail(f, uprobes); err != nil {
+				return err
+			}
+			continue
+		}
+		coll, err := l.load(f, prop, nil)
+		if err != nil {
+			if err := fail(f, refused(err)); err != nil {
+				return err
+			}
+			continue
+		}
+		p.keepObject(coll)
+		ok(f)
+	}
+	return nil
+}
+
+// keepObject takes a loaded object's programs into p.progs.
+func (p *Probes) keepObject(c *ebpf.Collection) {
+	p.objects = append(p.objects, c)
+	maps.Copy(p.progs, c.Programs)
+}
+
+// Features says which requested features run, and why the others do not.
+func (p *Probes) Features() []FeatureState { return slices.Clone(p.features) }
+
+// Active says whether feature f was requested and runs.
+func (p *Probes) Active(f Feature) bool {
+	for _, s := range p.features {
+		if s.Feature == f {
+			return s.Active
+		}
+	}
+	return false
 }
 
 // pidnsConsts are the values of bpf/pidns.h's constants, for every object
@@ -151,12 +244,37 @@ func pidnsConsts(ns pidns.Namespace) map[string]any {
 func explainLoad(err error) error {
 	var ve *ebpf.VerifierError
 	if errors.As(err, &ve) {
-		return fmt.Errorf("the kernel's verifier rejected an ebpfred program (a bug in ebpfred or an unsupported kernel; please report it with this log): %w", err)
+		return fmt.Errorf("the kernel's verifier rejected an ebpfred program (a bug in ebpfred or an unsupported kernel; please report it with this message): %w", err)
 	}
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		if memlockErr := liftMemlock(); memlockErr != nil {
+			return fmt.Errorf("the kernel refused to create eBPF maps (%v): this kernel charges them to the locked-memory limit, which could not be raised (%v); run the collector with CAP_SYS_RESOURCE or an unlimited RLIMIT_MEMLOCK (ulimit -l unlimited)", err, memlockErr)
+		}
 		return fmt.Errorf("the kernel refused to load eBPF programs (%v): run the collector as root, or with CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH", err)
 	}
 	return err
+}
+
+// refused says that the kernel refused a feature's programs, and why.
+func refused(err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("the kernel refused its programs (%s)", reason(err))
+	}
+	return explainLoad(err)
+}
+
+var memlock struct {
+	once sync.Once
+	err  error
+}
+
+// liftMemlock lifts RLIMIT_MEMLOCK, once: Linux before 5.11 charges eBPF
+// maps to it; later kernels charge the memory cgroup, and there this does
+// nothing. The error says why it could not be lifted.
+func liftMemlock() error {
+	memlock.once.Do(func() { memlock.err = rlimit.RemoveMemlock() })
+	return memlock.err
 }
 
 // Close detaches every program and frees every map. It is safe to call
@@ -172,7 +290,14 @@ func (p *Probes) Close() error {
 		errs = append(errs, l.Close())
 	}
 	p.links = nil
-	errs = append(errs, p.objs.Close())
+	for _, c := range p.objects {
+		c.Close()
+	}
+	p.objects, p.progs = nil, nil
+	if p.shared != nil {
+		p.shared.Close()
+		p.shared = nil
+	}
 	return errors.Join(errs...)
 }
 
@@ -182,12 +307,12 @@ func (p *Probes) Close() error {
 // an earlier process with the same tgid left in the connection cache is
 // re-resolved rather than trusted.
 func (p *Probes) SetTracked(tgid, flags uint32) error {
-	var t bpfTrack
-	if err := p.objs.TrackedPids.Lookup(tgid, &t); err != nil || t.Gen == 0 {
+	var t coreTrack
+	if err := p.tracked.Lookup(tgid, &t); err != nil || t.Gen == 0 {
 		t.Gen = rand.Uint32() | 1
 	}
 	t.Flags = flags
-	if err := p.objs.TrackedPids.Update(tgid, &t, ebpf.UpdateAny); err != nil {
+	if err := p.tracked.Update(tgid, &t, ebpf.UpdateAny); err != nil {
 		return err
 	}
 	if flags == FlagConfirmed {
@@ -200,7 +325,7 @@ func (p *Probes) SetTracked(tgid, flags uint32) error {
 // LRU: the next process with this tgid has another generation.
 func (p *Probes) Untrack(tgid uint32) error {
 	p.propUntrack(tgid)
-	err := p.objs.TrackedPids.Delete(tgid)
+	err := p.tracked.Delete(tgid)
 	if errors.Is(err, ebpf.ErrKeyNotExist) {
 		err = nil
 	}
@@ -212,21 +337,21 @@ func (p *Probes) Untrack(tgid uint32) error {
 // for connections recognised from their frames, which were open before the
 // probes saw their preface.
 func (p *Probes) MarkHTTP2(tgid, fd uint32) error {
-	k := bpfConnKey{Tgid: tgid, Fd: fd}
-	var v bpfConnInfo
-	if err := p.objs.Conns.Lookup(&k, &v); err != nil {
+	k := coreConnKey{Tgid: tgid, Fd: fd}
+	var v coreConnInfo
+	if err := p.conns.Lookup(&k, &v); err != nil {
 		return err
 	}
 	v.H2 = 1
-	return p.objs.Conns.Update(&k, &v, ebpf.UpdateExist)
+	return p.conns.Update(&k, &v, ebpf.UpdateExist)
 }
 
 // TrackedCount returns the number of tgids in the kernel's tracked map.
 func (p *Probes) TrackedCount() int {
 	n := 0
 	var k uint32
-	var v bpfTrack
-	it := p.objs.TrackedPids.Iterate()
+	var v coreTrack
+	it := p.tracked.Iterate()
 	for it.Next(&k, &v) {
 		n++
 	}
@@ -248,7 +373,7 @@ func (p *Probes) Counters() (Counters, error) {
 	dst := []*uint64{&c.Dropped, &c.ConnsResolved, &c.TLSNoFD}
 	for i, d := range dst {
 		var per []uint64
-		if err := p.objs.Counters.Lookup(uint32(i), &per); err != nil {
+		if err := p.counters.Lookup(uint32(i), &per); err != nil {
 			return c, err
 		}
 		for _, v := range per {

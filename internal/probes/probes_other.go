@@ -17,8 +17,10 @@ type Options struct {
 	WakeupBytes    uint64
 	PIDNamespace   pidns.Namespace
 	AppRoutes      bool
-	// ContextPropagation: see the Linux build.
+	// ContextPropagation, Required, Refuse: see the Linux build.
 	ContextPropagation bool
+	Required           []Feature
+	Refuse             []Feature
 }
 
 const (
@@ -59,3 +61,6 @@ func IsNoTLS(error) bool                     { return false }
 
 // PropagationCgroup: propagation is never on here.
 func (p *Probes) PropagationCgroup() string { return "" }
+
+func (p *Probes) Features() []FeatureState { return nil }
+func (p *Probes) Active(Feature) bool      { return false }

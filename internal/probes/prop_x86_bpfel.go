@@ -13,6 +13,63 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type propConnInfo struct {
+	_         structs.HostLayout
+	Sk        uint64
+	Saddr     [16]uint8
+	Daddr     [16]uint8
+	Sport     uint16
+	Dport     uint16
+	Family    uint16
+	IsTcp     uint8
+	CopyNext  uint8
+	TupleSent uint8
+	H2        uint8
+	Sniffed   uint8
+	Tls       uint8
+	Gen       uint32
+}
+
+type propConnKey struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Fd   uint32
+}
+
+type propGoRoute struct {
+	_   structs.HostLayout
+	Len uint32
+	Buf [128]uint8
+}
+
+type propGoRouteKey struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Pad  uint32
+	G    uint64
+}
+
+type propTlsCall struct {
+	_      structs.HostLayout
+	Handle uint64
+	Buf    uint64
+	Lenp   uint64
+	Sk     uint64
+	Fd     uint32
+	Type   uint8
+	Ex     uint8
+	Sent   uint8
+	Pad    uint8
+	Len    uint64
+}
+
+type propTlsKey struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Kind uint32
+	Id   uint64
+}
+
 type propTpCtx struct {
 	_        structs.HostLayout
 	TraceId  [16]uint8
@@ -31,20 +88,99 @@ type propTrack struct {
 	Gen   uint32
 }
 
+type propWork struct {
+	_ structs.HostLayout
+	E struct {
+		_          structs.HostLayout
+		Ts         uint64
+		Sk         uint64
+		Tgid       uint32
+		Fd         uint32
+		Len        uint32
+		PayloadLen uint16
+		Type       uint8
+		TailLen    uint8
+		Tail       [8]uint8
+		Payload    [8192]uint8
+	}
+	X struct {
+		_        structs.HostLayout
+		Ptr      uint64
+		Iovcnt   uint64
+		N        uint64
+		G        uint64
+		Sk       uint64
+		Tgid     uint32
+		Fd       uint32
+		Tid      uint32
+		Gen      uint32
+		Type     uint8
+		Vectored uint8
+		Tls      uint8
+		Pad      [5]uint8
+	}
+	W struct {
+		_       structs.HostLayout
+		Seen    uint64
+		Last    uint64
+		LastLen uint64
+		Off     uint32
+		Limit   uint32
+		Copy    uint32
+		Pad     uint32
+	}
+	Regs struct {
+		_      structs.HostLayout
+		R15    uint64
+		R14    uint64
+		R13    uint64
+		R12    uint64
+		Bp     uint64
+		Bx     uint64
+		R11    uint64
+		R10    uint64
+		R9     uint64
+		R8     uint64
+		Ax     uint64
+		Cx     uint64
+		Dx     uint64
+		Si     uint64
+		Di     uint64
+		OrigAx uint64
+	}
+	Conn propConnInfo
+	Tp   propTpCtx
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	propMapInjected        = "injected"
-	propMapPropConnecting  = "prop_connecting"
-	propMapPropNolink      = "prop_nolink"
-	propMapPropSocks       = "prop_socks"
-	propMapThreadCtx       = "thread_ctx"
-	propMapTrackedPids     = "tracked_pids"
-	propProgEbpfredSkMsg   = "ebpfred_sk_msg"
-	propProgEbpfredSockops = "ebpfred_sockops"
-	propVarPidnsDev        = "pidns_dev"
-	propVarPidnsIno        = "pidns_ino"
+	propMapConns                      = "conns"
+	propMapCounters                   = "counters"
+	propMapEvents                     = "events"
+	propMapGoRoutes                   = "go_routes"
+	propMapInjected                   = "injected"
+	propMapPercpuWork                 = "percpu_work"
+	propMapPropConnecting             = "prop_connecting"
+	propMapPropNolink                 = "prop_nolink"
+	propMapPropSocks                  = "prop_socks"
+	propMapThreadCtx                  = "thread_ctx"
+	propMapTlsCalls                   = "tls_calls"
+	propMapTlsFds                     = "tls_fds"
+	propMapTlsWpending                = "tls_wpending"
+	propMapTrackedPids                = "tracked_pids"
+	propProgEbpfredConnect4           = "ebpfred_connect4"
+	propProgEbpfredConnect6           = "ebpfred_connect6"
+	propProgEbpfredSkMsg              = "ebpfred_sk_msg"
+	propProgEbpfredSockops            = "ebpfred_sockops"
+	propProgEbpfredSockopsEstablished = "ebpfred_sockops_established"
+	propVarPidnsDev                   = "pidns_dev"
+	propVarPidnsIno                   = "pidns_ino"
+	propVarPropagation                = "propagation"
+	propVarSelfTgid                   = "self_tgid"
+	propVarTrackExecs                 = "track_execs"
+	propVarWakeupBytes                = "wakeup_bytes"
 )
 
 // loadProp returns the embedded CollectionSpec for prop.
@@ -89,19 +225,30 @@ type propSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type propProgramSpecs struct {
-	EbpfredSkMsg   *ebpf.ProgramSpec `ebpf:"ebpfred_sk_msg"`
-	EbpfredSockops *ebpf.ProgramSpec `ebpf:"ebpfred_sockops"`
+	EbpfredConnect4           *ebpf.ProgramSpec `ebpf:"ebpfred_connect4"`
+	EbpfredConnect6           *ebpf.ProgramSpec `ebpf:"ebpfred_connect6"`
+	EbpfredSkMsg              *ebpf.ProgramSpec `ebpf:"ebpfred_sk_msg"`
+	EbpfredSockops            *ebpf.ProgramSpec `ebpf:"ebpfred_sockops"`
+	EbpfredSockopsEstablished *ebpf.ProgramSpec `ebpf:"ebpfred_sockops_established"`
 }
 
 // propMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type propMapSpecs struct {
+	Conns          *ebpf.MapSpec `ebpf:"conns"`
+	Counters       *ebpf.MapSpec `ebpf:"counters"`
+	Events         *ebpf.MapSpec `ebpf:"events"`
+	GoRoutes       *ebpf.MapSpec `ebpf:"go_routes"`
 	Injected       *ebpf.MapSpec `ebpf:"injected"`
+	PercpuWork     *ebpf.MapSpec `ebpf:"percpu_work"`
 	PropConnecting *ebpf.MapSpec `ebpf:"prop_connecting"`
 	PropNolink     *ebpf.MapSpec `ebpf:"prop_nolink"`
 	PropSocks      *ebpf.MapSpec `ebpf:"prop_socks"`
 	ThreadCtx      *ebpf.MapSpec `ebpf:"thread_ctx"`
+	TlsCalls       *ebpf.MapSpec `ebpf:"tls_calls"`
+	TlsFds         *ebpf.MapSpec `ebpf:"tls_fds"`
+	TlsWpending    *ebpf.MapSpec `ebpf:"tls_wpending"`
 	TrackedPids    *ebpf.MapSpec `ebpf:"tracked_pids"`
 }
 
@@ -109,8 +256,12 @@ type propMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type propVariableSpecs struct {
-	PidnsDev *ebpf.VariableSpec `ebpf:"pidns_dev"`
-	PidnsIno *ebpf.VariableSpec `ebpf:"pidns_ino"`
+	PidnsDev    *ebpf.VariableSpec `ebpf:"pidns_dev"`
+	PidnsIno    *ebpf.VariableSpec `ebpf:"pidns_ino"`
+	Propagation *ebpf.VariableSpec `ebpf:"propagation"`
+	SelfTgid    *ebpf.VariableSpec `ebpf:"self_tgid"`
+	TrackExecs  *ebpf.VariableSpec `ebpf:"track_execs"`
+	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // propObjects contains all objects after they have been loaded into the kernel.
@@ -133,21 +284,37 @@ func (o *propObjects) Close() error {
 //
 // It can be passed to loadPropObjects or ebpf.CollectionSpec.LoadAndAssign.
 type propMaps struct {
+	Conns          *ebpf.Map `ebpf:"conns"`
+	Counters       *ebpf.Map `ebpf:"counters"`
+	Events         *ebpf.Map `ebpf:"events"`
+	GoRoutes       *ebpf.Map `ebpf:"go_routes"`
 	Injected       *ebpf.Map `ebpf:"injected"`
+	PercpuWork     *ebpf.Map `ebpf:"percpu_work"`
 	PropConnecting *ebpf.Map `ebpf:"prop_connecting"`
 	PropNolink     *ebpf.Map `ebpf:"prop_nolink"`
 	PropSocks      *ebpf.Map `ebpf:"prop_socks"`
 	ThreadCtx      *ebpf.Map `ebpf:"thread_ctx"`
+	TlsCalls       *ebpf.Map `ebpf:"tls_calls"`
+	TlsFds         *ebpf.Map `ebpf:"tls_fds"`
+	TlsWpending    *ebpf.Map `ebpf:"tls_wpending"`
 	TrackedPids    *ebpf.Map `ebpf:"tracked_pids"`
 }
 
 func (m *propMaps) Close() error {
 	return _PropClose(
+		m.Conns,
+		m.Counters,
+		m.Events,
+		m.GoRoutes,
 		m.Injected,
+		m.PercpuWork,
 		m.PropConnecting,
 		m.PropNolink,
 		m.PropSocks,
 		m.ThreadCtx,
+		m.TlsCalls,
+		m.TlsFds,
+		m.TlsWpending,
 		m.TrackedPids,
 	)
 }
@@ -156,22 +323,32 @@ func (m *propMaps) Close() error {
 //
 // It can be passed to loadPropObjects or ebpf.CollectionSpec.LoadAndAssign.
 type propVariables struct {
-	PidnsDev *ebpf.Variable `ebpf:"pidns_dev"`
-	PidnsIno *ebpf.Variable `ebpf:"pidns_ino"`
+	PidnsDev    *ebpf.Variable `ebpf:"pidns_dev"`
+	PidnsIno    *ebpf.Variable `ebpf:"pidns_ino"`
+	Propagation *ebpf.Variable `ebpf:"propagation"`
+	SelfTgid    *ebpf.Variable `ebpf:"self_tgid"`
+	TrackExecs  *ebpf.Variable `ebpf:"track_execs"`
+	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // propPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadPropObjects or ebpf.CollectionSpec.LoadAndAssign.
 type propPrograms struct {
-	EbpfredSkMsg   *ebpf.Program `ebpf:"ebpfred_sk_msg"`
-	EbpfredSockops *ebpf.Program `ebpf:"ebpfred_sockops"`
+	EbpfredConnect4           *ebpf.Program `ebpf:"ebpfred_connect4"`
+	EbpfredConnect6           *ebpf.Program `ebpf:"ebpfred_connect6"`
+	EbpfredSkMsg              *ebpf.Program `ebpf:"ebpfred_sk_msg"`
+	EbpfredSockops            *ebpf.Program `ebpf:"ebpfred_sockops"`
+	EbpfredSockopsEstablished *ebpf.Program `ebpf:"ebpfred_sockops_established"`
 }
 
 func (p *propPrograms) Close() error {
 	return _PropClose(
+		p.EbpfredConnect4,
+		p.EbpfredConnect6,
 		p.EbpfredSkMsg,
 		p.EbpfredSockops,
+		p.EbpfredSockopsEstablished,
 	)
 }
 

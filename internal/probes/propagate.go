@@ -21,32 +21,39 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpfred/ebpfred/internal/golang"
-	"github.com/ebpfred/ebpfred/internal/pidns"
 )
 
 // propState is the loaded injection object and its attachments.
 type propState struct {
-	objs     propObjects
-	cgroup   link.Link // sock_ops on the cgroup v2 root
-	skMsg    bool      // sk_msg attached to the sockhash
+	coll     *ebpf.Collection
+	cgroup   []link.Link // sock_ops (and connect hooks) on the cgroup v2 root
+	skMsg    bool        // sk_msg attached to the sockhash
 	cgroupV2 string
+	variant  string
 }
 
-// shrinkPropagationMaps makes the propagation maps of the capture object
-// one entry each when propagation is off: they are declared (the data path
-// refers to them behind a constant that is then false) but never used, and
-// an LRU hash preallocates all its entries.
-func shrinkPropagationMaps(spec *ebpf.CollectionSpec) {
-	for _, name := range []string{"thread_ctx", "injected", "prop_nolink"} {
-		if m := spec.Maps[name]; m != nil {
-			m.MaxEntries = 1
-		}
-	}
+// How a tracked process's new connections are recognised: where sock_ops
+// programs may ask for the current process, sock_ops does it all; before
+// that (Linux 6.1), cgroup connect hooks see the connecting process and
+// sock_ops only the establishment.
+var propVariants = []struct {
+	name   string
+	attach []cgroupHook
+}{
+	{"sock_ops", []cgroupHook{{"ebpfred_sockops", ebpf.AttachCGroupSockOps}}},
+	{"connect hooks", []cgroupHook{
+		{"ebpfred_sockops_established", ebpf.AttachCGroupSockOps},
+		{"ebpfred_connect4", ebpf.AttachCGroupInet4Connect},
+		{"ebpfred_connect6", ebpf.AttachCGroupInet6Connect},
+	}},
 }
 
-// loadPropagation loads and attaches the injection programs. Called from
-// Load with the capture object loaded.
-func (p *Probes) loadPropagation(ns pidns.Namespace) error {
+// loadPropagation loads and attaches the injection programs, with the
+// shared maps (tracked_pids and the propagation maps of bpf/propagate.h),
+// trying each way of recognising connections in turn. Load calls it before
+// the capture programs: they are built with or without propagation's half
+// of the data path, depending on its outcome.
+func (p *Probes) loadPropagation(l *loader) error {
 	root, unmount, err := cgroupV2Root()
 	if err != nil {
 		return err
@@ -58,40 +65,50 @@ func (p *Probes) loadPropagation(ns pidns.Namespace) error {
 	if strings.HasPrefix(root, os.TempDir()) {
 		where = "the cgroup v2 root (mounted privately at " + root + " to attach)"
 	}
-	spec, err := loadProp()
-	if err != nil {
-		return fmt.Errorf("reading the embedded propagation eBPF object: %w", err)
-	}
-	for name, v := range pidnsConsts(ns) {
-		if err := spec.Variables[name].Set(v); err != nil {
-			return fmt.Errorf("setting %s: %w", name, err)
+	var errs []string
+	for _, v := range propVariants {
+		progs := []string{"ebpfred_sk_msg"}
+		for _, a := range v.attach {
+			progs = append(progs, a.prog)
 		}
+		coll, err := l.load(FeaturePropagation, true, progs)
+		if err != nil {
+			errs = append(errs, v.name+": "+reason(err))
+			continue
+		}
+		p.prop = &propState{coll: coll, cgroupV2: where, variant: v.name}
+		return p.attachPropagation(root, v.attach)
 	}
-	opts := &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{
-		"tracked_pids": p.objs.TrackedPids,
-		"thread_ctx":   p.objs.ThreadCtx,
-		"injected":     p.objs.Injected,
-		"prop_nolink":  p.objs.PropNolink,
-	}}
-	st := &propState{cgroupV2: where}
-	if err := spec.LoadAndAssign(&st.objs, opts); err != nil {
-		return fmt.Errorf("context_propagation: headers: loading the sock_ops/sk_msg programs: %w", explainProp(err))
-	}
-	p.prop = st
+	return fmt.Errorf("the kernel refused its programs (%s)", strings.Join(errs, "; "))
+}
+
+// cgroupHook is a program attached to the cgroup v2 root.
+type cgroupHook struct {
+	prog string
+	typ  ebpf.AttachType
+}
+
+func (p *Probes) attachPropagation(root string, attach []cgroupHook) error {
+	st := p.prop
 	// sk_msg first: a socket that enters the sockhash before it has a
 	// verdict program would be left out of injection until it is re-added.
-	err = link.RawAttachProgram(link.RawAttachProgramOptions{
-		Target:  st.objs.PropSocks.FD(),
-		Program: st.objs.EbpfredSkMsg,
+	err := link.RawAttachProgram(link.RawAttachProgramOptions{
+		Target:  st.coll.Maps["prop_socks"].FD(),
+		Program: st.coll.Programs["ebpfred_sk_msg"],
 		Attach:  ebpf.AttachSkMsgVerdict,
 	})
 	if err != nil {
-		return fmt.Errorf("context_propagation: headers: attaching the sk_msg program to its sockhash: %w", explainProp(err))
+		_ = p.closePropagation()
+		return fmt.Errorf("attaching the sk_msg program to its sockhash: %w", explainProp(err))
 	}
 	st.skMsg = true
-	st.cgroup, err = link.AttachCgroup(link.CgroupOptions{Path: root, Attach: ebpf.AttachCGroupSockOps, Program: st.objs.EbpfredSockops})
-	if err != nil {
-		return fmt.Errorf("context_propagation: headers: attaching the sock_ops program to the cgroup v2 root %s: %w", root, explainProp(err))
+	for _, a := range attach {
+		lk, err := link.AttachCgroup(link.CgroupOptions{Path: root, Attach: a.typ, Program: st.coll.Programs[a.prog]})
+		if err != nil {
+			_ = p.closePropagation()
+			return fmt.Errorf("attaching %s to the cgroup v2 root %s: %w", a.prog, root, explainProp(err))
+		}
+		st.cgroup = append(st.cgroup, lk)
 	}
 	return nil
 }
@@ -125,18 +142,19 @@ func (p *Probes) closePropagation() error {
 	}
 	p.prop = nil
 	var errs []error
-	if st.cgroup != nil {
-		errs = append(errs, st.cgroup.Close())
+	for _, lk := range st.cgroup {
+		errs = append(errs, lk.Close())
 	}
-	errs = append(errs, emptySockhash(st.objs.PropSocks))
+	socks := st.coll.Maps["prop_socks"]
+	errs = append(errs, emptySockhash(socks))
 	if st.skMsg {
 		errs = append(errs, link.RawDetachProgram(link.RawDetachProgramOptions{
-			Target:  st.objs.PropSocks.FD(),
-			Program: st.objs.EbpfredSkMsg,
+			Target:  socks.FD(),
+			Program: st.coll.Programs["ebpfred_sk_msg"],
 			Attach:  ebpf.AttachSkMsgVerdict,
 		}))
 	}
-	errs = append(errs, st.objs.Close())
+	st.coll.Close()
 	return errors.Join(errs...)
 }
 
@@ -182,15 +200,15 @@ func (p *Probes) propTrack(tgid uint32) {
 		return
 	}
 	if isGoProcess(tgid) {
-		_ = p.objs.PropNolink.Update(tgid, uint8(1), ebpf.UpdateAny)
+		_ = p.propNolink.Update(tgid, uint8(1), ebpf.UpdateAny)
 	} else {
-		_ = p.objs.PropNolink.Delete(tgid)
+		_ = p.propNolink.Delete(tgid)
 	}
 }
 
 func (p *Probes) propUntrack(tgid uint32) {
 	if p.prop != nil {
-		_ = p.objs.PropNolink.Delete(tgid)
+		_ = p.propNolink.Delete(tgid)
 	}
 }
 
@@ -213,7 +231,7 @@ func cgroupV2Root() (root string, unmount func(), err error) {
 	unmount = func() {}
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return "", unmount, fmt.Errorf("context_propagation: headers: reading the mount table: %w", err)
+		return "", unmount, fmt.Errorf("reading the mount table: %w", err)
 	}
 	defer f.Close()
 	if root, err = findCgroupV2(f); err != nil || root != "" {
@@ -226,7 +244,7 @@ func cgroupV2Root() (root string, unmount func(), err error) {
 		}
 		_ = os.Remove(dir)
 	}
-	return "", unmount, fmt.Errorf("context_propagation: headers needs the cgroup v2 hierarchy: none is mounted here, and mounting one failed (%v); mount it (mount -t cgroup2 none /sys/fs/cgroup/unified; in Kubernetes, mount the host's /sys/fs/cgroup), or set context_propagation: disabled", err)
+	return "", unmount, fmt.Errorf("it needs the cgroup v2 hierarchy: none is mounted here, and mounting one failed (%v); mount it (mount -t cgroup2 none /sys/fs/cgroup/unified; in Kubernetes, mount the host's /sys/fs/cgroup), or set context_propagation: disabled", err)
 }
 
 // findCgroupV2 returns the mount point of the first cgroup2 entry of a

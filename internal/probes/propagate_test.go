@@ -312,7 +312,7 @@ for line in sys.stdin:
 	if err := p.SetTracked(uint32(cmd.Process.Pid), FlagConfirmed); err != nil {
 		t.Fatal(err)
 	}
-	info, err := p.prop.objs.EbpfredSockops.Info()
+	info, err := p.prop.coll.Programs["ebpfred_sockops"].Info()
 	if err != nil {
 		t.Fatal(err)
 	}

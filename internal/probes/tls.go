@@ -178,6 +178,8 @@ const (
 	gorillaMatch = "github.com/gorilla/mux.(*Router).Match"
 	// net/http's HTTP/2 server: the first function of a handler goroutine.
 	goH2Handler = "net/http.(*http2serverConn).runHandler"
+	// net/http's server: the first function of a connection's goroutine.
+	goConnServe = "net/http.(*conn).serve"
 )
 
 // instrumentFile attaches what fits path. kind is "" when the file has no
@@ -189,9 +191,12 @@ func (p *Probes) instrumentFile(path string, exe bool) (kind string, err error) 
 	}
 	defer f.Close()
 	if exe && golang.IsGo(f) {
+		if !p.Active(FeatureTLSGo) && !p.Active(FeatureGoRoutes) {
+			return "", nil // both off: said once, at Load
+		}
 		return "go", p.attachGo(path, f)
 	}
-	if !hasSSL(f) {
+	if !p.Active(FeatureTLSOpenSSL) || !hasSSL(f) {
 		return "", nil
 	}
 	return "openssl", p.attachOpenSSL(path)
@@ -216,12 +221,12 @@ func (p *Probes) attachOpenSSL(path string) error {
 		return err
 	}
 	progs := map[string]*ebpf.Program{
-		"SSL_read":     p.objs.EbpfredSslRead,
-		"SSL_read_ex":  p.objs.EbpfredSslReadEx,
-		"SSL_write":    p.objs.EbpfredSslWrite,
-		"SSL_write_ex": p.objs.EbpfredSslWriteEx,
+		"SSL_read":     p.progs["ebpfred_ssl_read"],
+		"SSL_read_ex":  p.progs["ebpfred_ssl_read_ex"],
+		"SSL_write":    p.progs["ebpfred_ssl_write"],
+		"SSL_write_ex": p.progs["ebpfred_ssl_write_ex"],
 		// no plaintext: ties the SSL object to its socket early
-		"SSL_do_handshake": p.objs.EbpfredSslHandshake,
+		"SSL_do_handshake": p.progs["ebpfred_ssl_handshake"],
 	}
 	var ls []link.Link
 	for _, fn := range sslFuncs {
@@ -234,9 +239,9 @@ func (p *Probes) attachOpenSSL(path string) error {
 			return fmt.Errorf("uprobe on %s: %w", fn, err)
 		}
 		ls = append(ls, l)
-		ret := p.objs.EbpfredSslRet
+		ret := p.progs["ebpfred_ssl_ret"]
 		if fn == "SSL_do_handshake" {
-			ret = p.objs.EbpfredSslHandshakeRet
+			ret = p.progs["ebpfred_ssl_handshake_ret"]
 		}
 		r, err := ex.Uretprobe(fn, ret, nil)
 		if err != nil {
@@ -250,17 +255,18 @@ func (p *Probes) attachOpenSSL(path string) error {
 }
 
 func (p *Probes) attachGo(path string, f *elf.File) error {
-	funcs, source, err := golang.Lookup(f, goRead, goWrite, goHandshake, goFindHandler, ginGetValue, gorillaMatch, goH2Handler)
+	funcs, source, err := golang.Lookup(f, goRead, goWrite, goHandshake, goFindHandler, ginGetValue, gorillaMatch, goH2Handler, goConnServe)
 	if err != nil {
 		return fmt.Errorf("finding crypto/tls in the binary: %w", err)
 	}
-	tls := funcs[goRead] != nil && funcs[goWrite] != nil
-	mux := p.appRoutes && funcs[goFindHandler] != nil
-	gin := p.appRoutes && funcs[ginGetValue] != nil && ginRegisters(path)
+	tls := p.Active(FeatureTLSGo) && funcs[goRead] != nil && funcs[goWrite] != nil
+	routes := p.Active(FeatureGoRoutes)
+	mux := routes && funcs[goFindHandler] != nil
+	gin := routes && funcs[ginGetValue] != nil && ginRegisters(path)
 	// What cannot be probed while the rest can: attached anyway, reported
 	// (and counted as a failed file) at the end.
 	var partial error
-	gorillaOff, gorilla := int64(0), p.appRoutes && funcs[gorillaMatch] != nil
+	gorillaOff, gorilla := int64(0), routes && funcs[gorillaMatch] != nil
 	if gorilla {
 		var err error
 		if gorillaOff, err = gorillaPathOffset(path, f); err != nil {
@@ -292,8 +298,8 @@ func (p *Probes) attachGo(path string, f *elf.File) error {
 		return nil
 	}
 	if tls {
-		entries := map[string]*ebpf.Program{goRead: p.objs.EbpfredGoTlsRead, goWrite: p.objs.EbpfredGoTlsWrite,
-			goHandshake: p.objs.EbpfredGoTlsHandshake}
+		entries := map[string]*ebpf.Program{goRead: p.progs["ebpfred_go_tls_read"], goWrite: p.progs["ebpfred_go_tls_write"],
+			goHandshake: p.progs["ebpfred_go_tls_handshake"]}
 		for name, entry := range entries {
 			fn := funcs[name]
 			if fn == nil {
@@ -302,9 +308,9 @@ func (p *Probes) attachGo(path string, f *elf.File) error {
 			if err := attach(name, entry, fn, 0, 0); err != nil {
 				return err
 			}
-			ret := p.objs.EbpfredGoTlsRet
+			ret := p.progs["ebpfred_go_tls_ret"]
 			if name == goHandshake {
-				ret = p.objs.EbpfredGoTlsHandshakeRet
+				ret = p.progs["ebpfred_go_tls_handshake_ret"]
 			}
 			for _, r := range fn.Rets {
 				if err := attach(name, ret, fn, r, 0); err != nil {
@@ -328,12 +334,12 @@ func (p *Probes) attachGo(path string, f *elf.File) error {
 		// Go >= 1.22 ServeMux. (Older Go has no such function;
 		// GODEBUG=httpmuxgo121=1 routes through (*serveMux121).findHandler
 		// instead, which is not probed.)
-		if err := rets(goFindHandler, p.objs.EbpfredGoMuxRet); err != nil {
+		if err := rets(goFindHandler, p.progs["ebpfred_go_mux_ret"]); err != nil {
 			return err
 		}
 	}
 	if gin {
-		if err := rets(ginGetValue, p.objs.EbpfredGinRet); err != nil {
+		if err := rets(ginGetValue, p.progs["ebpfred_gin_ret"]); err != nil {
 			return err
 		}
 	}
@@ -341,17 +347,22 @@ func (p *Probes) attachGo(path string, f *elf.File) error {
 		// HTTP/2 handlers: which stream a goroutine's route is for.
 		if cookie, err := h2HandlerCookie(f); err != nil {
 			partial = errors.Join(partial, fmt.Errorf("routes of HTTP/2 requests not available: %w", err))
-		} else if err := attach(goH2Handler, p.objs.EbpfredGoH2Handler, funcs[goH2Handler], 0, cookie); err != nil {
+		} else if err := attach(goH2Handler, p.progs["ebpfred_go_h2_handler"], funcs[goH2Handler], 0, cookie); err != nil {
 			return err
+		} else if fn := funcs[goConnServe]; fn != nil {
+			// an HTTP/1 connection's goroutine may reuse a handler's g
+			if err := attach(goConnServe, p.progs["ebpfred_go_conn_serve"], fn, 0, 0); err != nil {
+				return err
+			}
 		}
 	}
 	if gorilla {
 		fn := funcs[gorillaMatch]
-		if err := attach(gorillaMatch, p.objs.EbpfredGorillaMatch, fn, 0, 0); err != nil {
+		if err := attach(gorillaMatch, p.progs["ebpfred_gorilla_match"], fn, 0, 0); err != nil {
 			return err
 		}
 		for _, r := range fn.Rets {
-			if err := attach(gorillaMatch, p.objs.EbpfredGorillaMatchRet, fn, r, uint64(gorillaOff)); err != nil {
+			if err := attach(gorillaMatch, p.progs["ebpfred_gorilla_match_ret"], fn, r, uint64(gorillaOff)); err != nil {
 				return err
 			}
 		}

@@ -1,0 +1,424 @@
+/* The data path: from "this thread moved n bytes on fd" to at most one ring
+ * record. Shared by the syscall capture (core.c) and the TLS plaintext
+ * probes (tls.c), which fill the per-CPU work.x and call report_xfer().
+ *
+ * The order of checks is the order of cost: the per-(tgid, fd) connection
+ * cache (the fd's socket is resolved through the task's fd table once, which
+ * also covers connections opened before we were loaded) → an 8-byte peek to
+ * decide whether an HTTP message may start here → bounded payload copy. */
+#ifndef EBPFRED_CAPTURE_H
+#define EBPFRED_CAPTURE_H
+
+#include "maps.h"
+
+#define MSG_PEEK 2
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define SOCK_STREAM 1
+#define MAX_IOV 64 /* iovecs walked per call (gRPC C core: a dozen or more) */
+
+#define PEEK 16
+/* transfers up to this size are copied whole */
+#define SMALL 256
+
+/* resolve reads the fd's socket through the current task's fd table into
+ * ci (zeroed by the caller). It works for sockets opened before the probes
+ * were loaded. */
+static __always_inline void resolve(__u32 fd, struct conn_info *ci)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt)
+		return;
+	if (fd >= BPF_CORE_READ(fdt, max_fds))
+		return;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return;
+	unsigned short mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return;
+	struct socket *so = BPF_CORE_READ(f, private_data);
+	if (!so)
+		return;
+	struct sock *sk = BPF_CORE_READ(so, sk);
+	if (!sk)
+		return;
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP || BPF_CORE_READ(sk, sk_type) != SOCK_STREAM)
+		return;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_INET) {
+		__be32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(ci->saddr, &s, 4);
+		__builtin_memcpy(ci->daddr, &d, 4);
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&ci->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&ci->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	} else {
+		return;
+	}
+	ci->family = family;
+	ci->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	ci->dport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	ci->sk = (__u64)sk;
+	ci->is_tcp = 1;
+}
+
+/* lookup_conn returns the cached connection for k, resolving and caching it
+ * (negatively too, for files and pipes) on first sight. */
+static __always_inline struct conn_info *lookup_conn(struct work *w, struct conn_key *k, __u32 gen)
+{
+	struct conn_info *ci = bpf_map_lookup_elem(&conns, k);
+	if (ci && ci->gen == gen)
+		return ci->is_tcp ? ci : NULL;
+	/* First sight (often mid-connection: opened before we started), or an
+	 * entry left by an earlier process with this tgid. Copy the first
+	 * transfer each way so user space can tell the protocol. */
+	struct conn_info *fresh = &w->conn;
+	__builtin_memset(fresh, 0, sizeof(*fresh));
+	fresh->copy_next = 3;
+	fresh->gen = gen;
+	resolve(k->fd, fresh);
+	bpf_map_update_elem(&conns, k, fresh, BPF_ANY);
+	if (!fresh->is_tcp)
+		return NULL;
+	count(COUNTER_CONNS_RESOLVED);
+	return bpf_map_lookup_elem(&conns, k);
+}
+
+/* may_start says whether these leading bytes can begin an HTTP/1 request
+ * line (an upper-case token of 3-15 letters and a space: any method,
+ * PROPFIND and MKCALENDAR included, and the HTTP/2 preface "PRI "), or a
+ * status line ("HTTP/"). */
+static __always_inline int may_start(const __u8 *p)
+{
+	if (p[0] == 'H' && p[1] == 'T' && p[2] == 'T' && p[3] == 'P' && p[4] == '/')
+		return 1;
+	for (int i = 0; i < PEEK; i++) {
+		if (p[i] == ' ')
+			return i >= 3;
+		if (p[i] < 'A' || p[i] > 'Z')
+			return 0;
+	}
+	return 0;
+}
+
+/* is_preface: the HTTP/2 client connection preface, "PRI * HTTP/2.0". */
+static __always_inline int is_preface(const __u8 *p)
+{
+	return p[0] == 'P' && p[1] == 'R' && p[2] == 'I' && p[3] == ' ' && p[4] == '*' && p[5] == ' ' &&
+	       p[6] == 'H' && p[7] == 'T' && p[8] == 'T' && p[9] == 'P' && p[10] == '/' && p[11] == '2';
+}
+
+/* is_tls_record: a TLS record header, handshake (0x16) or application
+ * data (0x17), version 0x03 0x00-0x04. */
+static __always_inline int is_tls_record(const __u8 *p)
+{
+	return (p[0] == 0x16 || p[0] == 0x17) && p[1] == 0x03 && p[2] <= 0x04;
+}
+
+/* send_tuple writes the connection's endpoints to the ring once, before
+ * its first data event; a drop is retried with the next event. */
+static __always_inline void send_tuple(__u32 tgid, __u32 fd, struct conn_info *ci)
+{
+	if (ci->tuple_sent)
+		return;
+	struct conn_event *c = bpf_ringbuf_reserve(&events, sizeof(*c), 0);
+	if (!c) {
+		count(COUNTER_DROPPED);
+		return;
+	}
+	__builtin_memset(c, 0, sizeof(*c));
+	c->ts = bpf_ktime_get_ns();
+	c->sk = ci->sk;
+	c->tgid = tgid;
+	c->fd = fd;
+	c->type = EVENT_CONN;
+	c->family = ci->family;
+	c->sport = ci->sport;
+	c->dport = ci->dport;
+	__builtin_memcpy(c->saddr, ci->saddr, 16);
+	__builtin_memcpy(c->daddr, ci->daddr, 16);
+	bpf_ringbuf_submit(c, wakeup_flag());
+	ci->tuple_sent = 1;
+}
+
+/* send_route: the first response write of a goroutine whose router matched
+ * a route (goroutes.c) carries that route, in an EVENT_ROUTE just before it. */
+static __always_inline void send_route(__u32 tgid, __u32 fd, __u64 sk, __u64 g)
+{
+	struct go_route_key k = {.tgid = tgid, .g = g};
+	struct go_route *r = bpf_map_lookup_elem(&go_routes, &k);
+	if (!r)
+		return;
+	__u32 n = r->len;
+	if (n > ROUTE_MAX)
+		n = ROUTE_MAX;
+	struct route_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(COUNTER_DROPPED);
+		bpf_map_delete_elem(&go_routes, &k);
+		return;
+	}
+	e->ts = bpf_ktime_get_ns();
+	e->sk = sk;
+	e->tgid = tgid;
+	e->fd = fd;
+	e->len = n;
+	e->payload_len = n;
+	e->type = EVENT_ROUTE;
+	e->tail_len = 0;
+	__builtin_memset(e->tail, 0, 8);
+	__builtin_memcpy(e->route, r->buf, ROUTE_MAX);
+	bpf_map_delete_elem(&go_routes, &k);
+	bpf_ringbuf_submit(e, wakeup_flag());
+}
+
+static __always_inline void read_tail(struct event *e, __u64 buf, __u64 n)
+{
+	/* the last min(n, 8) bytes of buf[0:n] */
+	__u64 off = n > 8 ? n - 8 : 0;
+	__u32 tl = n - off;
+	if (tl > 8)
+		tl = 8;
+	if (tl && bpf_probe_read_user(e->tail, tl, (const void *)(buf + off)) == 0)
+		e->tail_len = tl;
+}
+
+static __always_inline int iov_at(const struct xfer *x, __u32 i, struct ebpfred_iovec *v)
+{
+	if (!x->vectored) {
+		v->iov_base = (void *)x->ptr;
+		v->iov_len = x->n;
+		return i == 0 && x->ptr ? 0 : -1;
+	}
+	if (i >= x->iovcnt)
+		return -1;
+	return bpf_probe_read_user(v, sizeof(*v), (const struct ebpfred_iovec *)x->ptr + i);
+}
+
+/* copy_chunk copies len bytes of user memory at src to the CPU's event
+ * payload at off, within limit, and returns how many it copied (-1 on a
+ * fault). A global function: the verifier checks it once, on its own, and
+ * its result is an imprecise scalar to its callers, so their loop states
+ * converge. */
+__attribute__((noinline)) int copy_chunk(__u32 off, __u64 src, __u64 len, __u32 limit)
+{
+	struct work *w = get_work();
+	if (!w || limit > MAX_PAYLOAD || off >= limit)
+		return 0;
+	__u32 c = len > limit - off ? limit - off : len;
+	__u32 o = off;
+	/* keep the masks: the compiler would drop them, but the verifier
+	 * cannot prove the bounds without them */
+	asm volatile("" : "+r"(o));
+	o &= MAX_PAYLOAD - 1;
+	asm volatile("" : "+r"(c));
+	if (c > MAX_PAYLOAD)
+		c = MAX_PAYLOAD;
+	if (bpf_probe_read_user(w->e.payload + o, c, (const void *)src) != 0)
+		return -1;
+	return c;
+}
+
+/* walk_iov accounts for iovec i (v) of the transfer, copying what the
+ * limit allows; 1 ends the walk. */
+static __always_inline int walk_iov(struct work *w, const struct ebpfred_iovec *v)
+{
+	struct walk *wk = &w->w;
+	__u64 n = w->x.n;
+	__u64 seen = wk->seen;
+	if (seen >= n)
+		return 1;
+	__u64 here = v->iov_len;
+	if (here > n - seen)
+		here = n - seen;
+	wk->seen = seen + here;
+	wk->last = (__u64)v->iov_base;
+	wk->last_len = here;
+	__u32 off = wk->off;
+	if (!wk->copy || off >= wk->limit || here == 0)
+		return 0;
+	int c = copy_chunk(off, (__u64)v->iov_base, here, wk->limit);
+	if (c < 0)
+		return 1;
+	wk->off = off + c;
+	return 0;
+}
+
+/* tls_syscall: a socket transfer on a TLS connection. When the thread (or
+ * goroutine) is inside a probed TLS call, remember which socket the call
+ * uses. The ciphertext itself is never sent. */
+static __always_inline void tls_syscall(__u32 tgid, __u32 tid, __u32 fd, __u64 sk, __u64 g, __u8 type)
+{
+	struct tls_key k = {.tgid = tgid, .kind = TLS_KEY_THREAD, .id = tid};
+	struct tls_call *c = bpf_map_lookup_elem(&tls_calls, &k);
+	if (!c && g) {
+		k.kind = TLS_KEY_GOROUTINE;
+		k.id = g;
+		c = bpf_map_lookup_elem(&tls_calls, &k);
+	}
+	if (!c) {
+		if (type == EVENT_DATA_IN) {
+			k.kind = TLS_KEY_LAST_READ;
+			k.id = tid;
+			bpf_map_update_elem(&tls_fds, &k, &fd, BPF_ANY);
+		}
+		return;
+	}
+	c->fd = fd + 1;
+	c->sk = sk;
+	struct tls_key h = {.tgid = tgid, .kind = TLS_KEY_HANDLE, .id = c->handle};
+	bpf_map_update_elem(&tls_fds, &h, &fd, BPF_ANY);
+	if (k.kind == TLS_KEY_GOROUTINE && c->type == EVENT_DATA_OUT && type == EVENT_DATA_OUT)
+		bpf_map_update_elem(&tls_wpending, &h, &k, BPF_ANY);
+}
+
+/* propagation: trace ids for context_propagation: headers */
+#include "propagate_data.h"
+
+/* conn_for_tls: the connection TLS plaintext is reported under. The
+ * plaintext names the fd a syscall of the call (or an earlier one on the
+ * handle) used, so the fd was cached then. No entry now means it was closed
+ * meanwhile, and the fd number may already be free or name the next
+ * connection: never resolve it here. (Go: when another goroutine closes a
+ * *tls.Conn during a Write, the runtime issues the close(2) from the writer,
+ * between its last write(2) and its RET. A resolve there cached the free fd
+ * as "not a socket", and the next connection accepted on that fd number was
+ * lost whole.) A sk that differs means the fd number was reused.
+ *
+ * When a syscall inside this very call named the socket (x->sk), the
+ * plaintext still belongs to it: the peer may have read the response, hung
+ * up, and another goroutine closed the connection before this Write got back
+ * to its RET (h2load, Go HTTP/2 over TLS: 1 to 17 responses lost per ten
+ * connections). It goes out under that socket, without touching the cache;
+ * user space keeps a closed connection a moment for such late events. */
+static __always_inline struct conn_info *conn_for_tls(struct work *w, struct conn_key *k)
+{
+	struct xfer *x = &w->x;
+	struct conn_info *ci = bpf_map_lookup_elem(&conns, k);
+	if (ci && ci->is_tcp && ci->gen == x->gen && (!x->sk || x->sk == ci->sk))
+		return ci;
+	if (!x->sk) {
+		count(COUNTER_TLS_NO_FD);
+		return NULL;
+	}
+	ci = &w->conn;
+	__builtin_memset(ci, 0, sizeof(*ci));
+	ci->sk = x->sk;
+	ci->is_tcp = 1;
+	ci->tuple_sent = 1; /* no endpoints to send: not in the cache */
+	ci->h2 = 1;         /* copy up to MAX_PAYLOAD: it may be */
+	ci->gen = x->gen;
+	return ci;
+}
+
+/* report_xfer reports the transfer in this CPU's work.x: one data event
+ * (after the connection's endpoints and a Go route, when due), or, on a
+ * TLS socket, only the note of which socket a TLS call uses. A global
+ * function: verified once per program, whatever calls it. */
+__attribute__((noinline)) int report_xfer(void)
+{
+	struct work *w = get_work();
+	if (!w)
+		return 0;
+	struct xfer *x = &w->x;
+	__u32 tgid = x->tgid, fd = x->fd;
+	__u8 type = x->type, tls = x->tls;
+	struct conn_key k = {.tgid = tgid, .fd = fd};
+	struct conn_info *ci = tls ? conn_for_tls(w, &k) : lookup_conn(w, &k, x->gen);
+	if (!ci)
+		return 0;
+	struct ebpfred_iovec v = {};
+	int have_v = iov_at(x, 0, &v) == 0;
+	if (tls) {
+		ci->tls = 1;
+		ci->sniffed = 1;
+	} else {
+		if (!ci->sniffed && have_v) {
+			__u8 hd[3] = {};
+			ci->sniffed = 1;
+			if (v.iov_len >= 3 && x->n >= 3 && bpf_probe_read_user(hd, 3, v.iov_base) == 0 &&
+			    is_tls_record(hd))
+				ci->tls = 1;
+		}
+		if (ci->tls) {
+			if (have_v) /* not sendfile */
+				tls_syscall(tgid, x->tid, fd, ci->sk, x->g, type);
+			return 0;
+		}
+	}
+	send_tuple(tgid, fd, ci);
+	if (type == EVENT_DATA_OUT && x->g)
+		send_route(tgid, fd, ci->sk, x->g);
+	struct event *e = new_event(w, tls ? type | EVENT_FLAG_TLS : type, tgid, fd);
+	e->sk = ci->sk;
+	__u64 n = x->n;
+	e->len = n;
+	if (!have_v) {
+		submit(w, EVENT_HDR_SIZE);
+		return 0;
+	}
+	/* Small transfers (a typical request or response head) are copied
+	 * whole: one read of user memory instead of a peek, a copy and a tail
+	 * read. Larger ones are copied only where a message may start. */
+	__u8 bit = type == EVENT_DATA_OUT ? 2 : 1;
+	int copy, start = 0;
+	if (n <= SMALL || ci->h2 || (ci->copy_next & bit)) {
+		copy = 1;
+	} else {
+		__u8 peek[PEEK] = {};
+		start = v.iov_len >= PEEK && bpf_probe_read_user(peek, PEEK, v.iov_base) == 0 && may_start(peek);
+		copy = start;
+		if (start && is_preface(peek))
+			ci->h2 = 1;
+	}
+	/* After the peek: the transfer that starts with the preface usually
+	 * carries the client's first HEADERS frames too (a Go h2c client sends
+	 * them in one write), and needs the HTTP/2 limit. */
+	struct walk *wk = &w->w;
+	wk->seen = 0;
+	wk->last = 0;
+	wk->last_len = 0;
+	wk->off = 0;
+	wk->limit = ci->h2 ? MAX_PAYLOAD : H1_COPY;
+	wk->copy = copy;
+	/* A plain bounded loop: the copy itself is a global function, so the
+	 * offsets stay imprecise and the verifier's loop states converge.
+	 * (bpf_loop with the same body trips a verifier bug on 6.18, and does
+	 * not exist before 5.17.) */
+	if (!walk_iov(w, &v)) {
+		for (__u32 i = 1; i < MAX_IOV; i++) {
+			if (iov_at(x, i, &v) != 0 || walk_iov(w, &v))
+				break;
+		}
+	}
+	__u32 off = wk->off;
+	if (off < n && wk->seen >= n && wk->last)
+		read_tail(e, wk->last, wk->last_len);
+	if (n <= SMALL && !start && off >= PEEK)
+		start = may_start(e->payload);
+	/* Go's h2c server reads the preface's first line alone (14 bytes). */
+	if (n <= SMALL && off >= 12 && is_preface(e->payload)) {
+		start = 1;
+		ci->h2 = 1;
+	}
+	if (n < PEEK || start)
+		ci->copy_next |= bit;
+	else
+		ci->copy_next &= ~bit;
+	e->payload_len = off > MAX_PAYLOAD ? MAX_PAYLOAD : off;
+	if (propagation) /* see propagate_data.h */
+		prop_data((__u64)tgid << 32 | fd, type | (__u32)ci->h2 << 8, ci->sk,
+			  (__u32)ci->sport | (__u32)ci->dport << 16);
+	submit(w, EVENT_HDR_SIZE + e->payload_len);
+	return 0;
+}
+
+#endif

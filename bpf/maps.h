@@ -1,0 +1,289 @@
+/* The state every ebpfred object shares: the tracked processes, the
+ * connection cache, the event ring, the per-CPU working memory, the
+ * counters, and the TLS and Go route tables the data path consults.
+ *
+ * Each object (core.c, tls.c, goroutes.c, propagate.c) declares these maps
+ * with the same definitions; the loader (internal/probes) creates them once,
+ * with the core object, and hands them to every other object, so all of
+ * them see the same entries. A feature whose object the kernel refuses then
+ * costs only that feature.
+ *
+ * Kernel budget (see internal/probes/verifier_test.go): every program's
+ * stack, all its subprograms together, stays well under the verifier's 512
+ * bytes, because kernels differ in how they add it up; large things live in
+ * the per-CPU `work` value instead. Global (noinline) functions take scalar
+ * arguments only: Linux before 5.12 accepts nothing else there. */
+#ifndef EBPFRED_MAPS_H
+#define EBPFRED_MAPS_H
+
+#include "ebpfred.h"
+#include "kernel_types.h"
+#include "pidns.h"
+#include "propagate.h"
+
+/* Set by the loader before load. */
+volatile const __u32 self_tgid = 0; /* in the collector's PID namespace */
+/* When set, every newly exec'd process is tracked provisionally
+ * (TRACK_PENDING) until user space has matched its executable. */
+volatile const __u8 track_execs = 0;
+/* Wake the reader only when this many bytes are waiting; it polls otherwise. */
+volatile const __u64 wakeup_bytes = 256 * 1024;
+/* Set when context_propagation is "headers" (see propagate_data.h). */
+volatile const __u8 propagation = 0;
+
+/* A tracked process. gen is new for every process that gets a tgid: cached
+ * connections carry the gen they were resolved under, so a process's
+ * entries never outlive it in effect (another process with the same tgid
+ * re-resolves its fds) and nobody has to walk the cache when it exits. */
+struct track {
+	__u32 flags; /* TRACK_* */
+	__u32 gen;   /* never 0 */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); /* tgid */
+	__type(value, struct track);
+} tracked_pids SEC(".maps");
+
+struct conn_key {
+	__u32 tgid;
+	__u32 fd;
+};
+
+struct conn_info {
+	__u64 sk;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u8 is_tcp;
+	/* bit 0 for reads, bit 1 for writes: copy the next transfer in that
+	 * direction whatever its first bytes. Set after a transfer shorter than
+	 * the peek (Go's net/http reads a request's first byte alone, so the
+	 * rest of the request line comes next) and after a message start (its
+	 * header block may continue in the next transfer). */
+	__u8 copy_next;
+	__u8 tuple_sent; /* its conn_event reached the ring */
+	/* HTTP/2: set when the connection preface goes by (prior knowledge or
+	 * after an h2c upgrade), or by user space when it recognises frames on
+	 * a connection that was open before we started. */
+	__u8 h2;
+	__u8 sniffed; /* its first transfer was looked at for a TLS record */
+	/* TLS: the socket carries TLS records (its first transfer began with a
+	 * record header, or a TLS probe produced plaintext for it). Its socket
+	 * bytes are ciphertext and never sent; the plaintext comes from the
+	 * uprobes on SSL_read/SSL_write or Go's crypto/tls. */
+	__u8 tls;
+	__u32 gen; /* the tracked process's gen when this was resolved */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, struct conn_info);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20); /* overridden by the loader */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, COUNTER_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* One socket transfer of n bytes: either a plain buffer (read, write,
+ * recvfrom, sendto) or an iovec array (readv, writev, recvmsg, sendmsg) that
+ * the n bytes fill in order, or TLS plaintext from a uprobe. */
+struct xfer {
+	__u64 ptr;    /* the buffer, or the iovec array (a user address) */
+	__u64 iovcnt; /* vectored: entries in the iovec array */
+	__u64 n;      /* bytes transferred */
+	__u64 g;      /* R14: a Go program's current goroutine (0: none) */
+	__u64 sk;     /* TLS: the socket the call's syscalls used, 0 if unknown */
+	__u32 tgid;
+	__u32 fd;
+	__u32 tid;    /* syscalls: the thread, in the collector's PID namespace */
+	__u32 gen;    /* the process's struct track gen */
+	__u8 type;    /* EVENT_DATA_IN or EVENT_DATA_OUT */
+	__u8 vectored;
+	__u8 tls;     /* the bytes are TLS plaintext from a uprobe */
+	__u8 pad[5];
+};
+
+/* The state of the iovec walk that copies a transfer's first bytes. */
+struct walk {
+	__u64 seen;     /* bytes of n accounted for by the iovecs walked so far */
+	__u64 last;     /* the iovec holding the transfer's end (user address) */
+	__u64 last_len;
+	__u32 off;      /* payload bytes copied */
+	__u32 limit;    /* copy at most this much */
+	__u32 copy;     /* copy at all (else only walk to find the tail) */
+	__u32 pad;
+};
+
+/* Per-CPU working memory of one program run: what does not fit the 512-byte
+ * stack, or would push a program's stack near it on some verifier. A
+ * program never runs twice at once on one CPU (tracing programs are not
+ * re-entered), so each run owns it from start to end. */
+struct work {
+	struct event e;        /* the data event being built */
+	struct xfer x;         /* the transfer data() is asked to report */
+	struct walk w;
+	struct user_regs regs; /* sys_exit: the saved user registers */
+	struct conn_info conn; /* a connection being resolved, or an orphan */
+	struct tp_ctx tp;      /* propagation: the span context being built */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct work);
+} percpu_work SEC(".maps");
+
+/* TLS: one entry per TLS read/write call in flight, keyed by the thread
+ * (OpenSSL: kind TLS_KEY_THREAD, id = thread id) or by the goroutine (Go:
+ * kind TLS_KEY_GOROUTINE, id = the g pointer in R14, since a goroutine can
+ * move between threads inside a call). tls_fds remembers which socket an
+ * SSL object or Go *tls.Conn (kind TLS_KEY_HANDLE) was last seen using, for
+ * reads served from the library's buffer without a syscall. */
+enum tls_key_kind {
+	TLS_KEY_HANDLE = 0,
+	TLS_KEY_THREAD = 1,
+	TLS_KEY_GOROUTINE = 2,
+	/* the TLS socket a thread last read ciphertext from outside any TLS
+	 * call: libraries fed through a memory BIO (Node.js) read the socket
+	 * first, then call SSL_read on the same thread without a syscall. */
+	TLS_KEY_LAST_READ = 3,
+};
+
+struct tls_key {
+	__u32 tgid;
+	__u32 kind;
+	__u64 id;
+};
+
+struct tls_call {
+	__u64 handle; /* SSL *, or Go *tls.Conn */
+	__u64 buf;    /* the caller's plaintext buffer */
+	__u64 lenp;   /* SSL_*_ex: size_t *readbytes / *written */
+	__u64 sk;     /* the struct sock behind fd, when fd is set */
+	__u32 fd;     /* fd + 1 of the socket the call used, 0 if none yet */
+	__u8 type;    /* EVENT_DATA_IN or EVENT_DATA_OUT; 0: a handshake, whose
+		       * socket I/O only tells which socket the handle uses */
+	__u8 ex;
+	__u8 sent; /* Go Write: its plaintext went out early (see flush_write) */
+	__u8 pad;
+	__u64 len; /* Go Write: the length asked for (Write writes it all or fails) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tls_key);
+	__type(value, struct tls_call);
+} tls_calls SEC(".maps");
+
+/* Go: the Write in flight on a *tls.Conn (key kind TLS_KEY_HANDLE) that has
+ * already done its socket I/O, by its tls_calls key. The reader and the
+ * writer of a Go connection are different goroutines, and a writer can be
+ * descheduled between its write(2) and its RET: the peer answers, the
+ * reader's Read returns the answer, and its plaintext would reach us before
+ * the request that caused it (a client stream answered before it was
+ * asked). A Read on the handle sends that Write's plaintext first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tls_key);
+	__type(value, struct tls_key);
+} tls_wpending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tls_key);
+	__type(value, __u32); /* fd */
+} tls_fds SEC(".maps");
+
+/* Go net/http: the pattern the goroutine's router matched (goroutes.c),
+ * until the goroutine's next response write (struct route_event). */
+struct go_route_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 g;
+};
+
+struct go_route {
+	__u32 len;
+	__u8 buf[ROUTE_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_route_key);
+	__type(value, struct go_route);
+} go_routes SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline __u64 wakeup_flag(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+									  : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline struct work *get_work(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&percpu_work, &zero);
+}
+
+/* submit sends the first size bytes of w's event. */
+static __always_inline void submit(struct work *w, __u32 size)
+{
+	if (size > sizeof(w->e))
+		return;
+	if (bpf_ringbuf_output(&events, &w->e, size, wakeup_flag()) != 0)
+		count(COUNTER_DROPPED);
+}
+
+/* new_event starts w's event: header fields set, nothing copied yet. */
+static __always_inline struct event *new_event(struct work *w, __u8 type, __u32 tgid, __u32 fd)
+{
+	struct event *e = &w->e;
+	e->ts = bpf_ktime_get_ns();
+	e->sk = 0;
+	e->type = type;
+	e->tgid = tgid;
+	e->fd = fd;
+	e->len = 0;
+	e->payload_len = 0;
+	e->tail_len = 0;
+	return e;
+}
+
+/* is_tracked: the current process is tracked; 0 also outside the
+ * collector's PID namespace. */
+static __always_inline __u32 tracked_tgid(void)
+{
+	__u32 tgid = current_tgid();
+	if (!tgid || !bpf_map_lookup_elem(&tracked_pids, &tgid))
+		return 0;
+	return tgid;
+}
+
+#endif
