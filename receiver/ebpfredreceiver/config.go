@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/ebpfred/ebpfred/internal/portrange"
+	"github.com/ebpfred/ebpfred/internal/probes"
 )
 
 // Config is the ebpfred receiver configuration. Key names are part of the
@@ -66,6 +67,16 @@ type Config struct {
 	// host's cgroup v2 hierarchy and CAP_NET_ADMIN, and changes the bytes
 	// applications send. "disabled" (the default): nothing is injected.
 	ContextPropagation string `mapstructure:"context_propagation"`
+
+	// RequiredFeatures lists the features whose refusal by the kernel stops
+	// the receiver from starting. Any other feature the kernel cannot run
+	// is left off, with a warning that says why and what is lost, and the
+	// otelcol_ebpfred_feature_active gauge at 0. Capture is always required.
+	RequiredFeatures []string `mapstructure:"required_features"`
+
+	// refuseFeatures is a test hook (probes.Options.Refuse): the kernel's
+	// verifier is made to refuse these features' programs.
+	refuseFeatures []probes.Feature
 }
 
 // Values of context_propagation.
@@ -176,6 +187,17 @@ func (cfg *Config) Validate() error {
 	case PropagationDisabled, PropagationHeaders:
 	default:
 		add("context_propagation: %q: use %s (insert traceparent headers into outgoing HTTP/1 requests) or %s (the default)", cfg.ContextPropagation, PropagationHeaders, PropagationDisabled)
+	}
+	for _, name := range cfg.RequiredFeatures {
+		f, err := probes.ParseFeature(name)
+		switch {
+		case err != nil:
+			add("required_features: %w", err)
+		case f == probes.FeaturePropagation && cfg.ContextPropagation != PropagationHeaders:
+			add("required_features: %q: context_propagation is %q, so it never runs; set context_propagation: %s, or remove it from the list", name, cfg.ContextPropagation, PropagationHeaders)
+		case f == probes.FeatureGoRoutes && !cfg.Routes.FromApplication:
+			add("required_features: %q: routes.from_application is false, so it never runs; set it to true, or remove it from the list", name)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -332,6 +332,31 @@ func TestValidate(t *testing.T) {
 			wantErr: `context_propagation: "all": use headers (insert traceparent headers into outgoing HTTP/1 requests) or disabled (the default)`,
 		},
 		{
+			name: "required_features",
+			edit: func(c *Config) {
+				c.ContextPropagation = PropagationHeaders
+				c.RequiredFeatures = []string{"capture", "tls_openssl", "tls_go", "go_routes", "context_propagation"}
+			},
+		},
+		{
+			name:    "required_features misspelt",
+			edit:    func(c *Config) { c.RequiredFeatures = []string{"tls-go"} },
+			wantErr: `required_features: "tls-go" is not a feature; the features are capture, tls_openssl, tls_go, go_routes, context_propagation`,
+		},
+		{
+			name:    "required_features: propagation that is off",
+			edit:    func(c *Config) { c.RequiredFeatures = []string{"context_propagation"} },
+			wantErr: `required_features: "context_propagation": context_propagation is "disabled", so it never runs; set context_propagation: headers, or remove it from the list`,
+		},
+		{
+			name: "required_features: routes that are off",
+			edit: func(c *Config) {
+				c.Routes.FromApplication = false
+				c.RequiredFeatures = []string{"go_routes"}
+			},
+			wantErr: `required_features: "go_routes": routes.from_application is false, so it never runs; set it to true, or remove it from the list`,
+		},
+		{
 			name: "two problems",
 			edit: func(c *Config) {
 				c.OpenPort = ""

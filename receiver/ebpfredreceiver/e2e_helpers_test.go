@@ -39,13 +39,19 @@ type harness struct {
 
 func startReceiver(t *testing.T, mutate func(*Config)) *harness {
 	t.Helper()
+	return startReceiverWith(t, receivertest.NewNopSettings(metadata.Type), mutate)
+}
+
+// startReceiverWith starts the receiver with these settings (a logger or a
+// meter provider to look at).
+func startReceiverWith(t *testing.T, set receiver.Settings, mutate func(*Config)) *harness {
+	t.Helper()
 	requireRoot(t)
 	cfg := createDefaultConfig().(*Config)
 	cfg.Metrics.Interval = time.Hour // exported once, at shutdown
 	cfg.DiscoveryInterval = 200 * time.Millisecond
 	mutate(cfg)
 	f := NewFactory()
-	set := receivertest.NewNopSettings(metadata.Type)
 	h := &harness{t: t, cfg: cfg, traces: new(consumertest.TracesSink), metrics: new(consumertest.MetricsSink)}
 	tr, err := f.CreateTraces(context.Background(), set, cfg, h.traces)
 	if err != nil {

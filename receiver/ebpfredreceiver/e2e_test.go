@@ -50,6 +50,12 @@ func (m mixItem) path() string {
 // durations between the server's delay and what the client observed.
 func checkServer(t *testing.T, srv *testserver.Server) {
 	h := startReceiver(t, func(c *Config) { c.OpenPort = strconv.Itoa(srv.Port) })
+	checkServerOn(t, h, srv, srv.Name == "go")
+}
+
+// checkServerOn is checkServer with a running receiver; goRoutes: the
+// server is Go and its ServeMux routes are reported.
+func checkServerOn(t *testing.T, h *harness, srv *testserver.Server, goRoutes bool) {
 
 	var reqs []testserver.Request
 	var delays []time.Duration
@@ -89,7 +95,7 @@ func checkServer(t *testing.T, srv *testserver.Server) {
 		// Go's ServeMux reports its pattern (no routes config needed);
 		// the others have no route, so the span is named by the method.
 		wantName, wantRoute := r.Method, ""
-		if srv.Name == "go" {
+		if goRoutes {
 			wantRoute = "/status/{code}"
 			wantName += " " + wantRoute
 		}

@@ -105,18 +105,33 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		r.kube.Stop()
 		return fmt.Errorf("ebpfred cannot start: %w", err)
 	}
+	required := make([]probes.Feature, 0, len(r.cfg.RequiredFeatures))
+	for _, name := range r.cfg.RequiredFeatures {
+		required = append(required, probes.Feature(name)) // checked by Validate
+	}
 	p, err := probes.Load(probes.Options{
 		RingBufferSize:     r.cfg.RingBufferSize,
 		TrackExecs:         r.cfg.ExecutableName != "" || r.cfg.Discovery.SelectsByExecutable(),
 		ContextPropagation: r.cfg.ContextPropagation == PropagationHeaders,
 		AppRoutes:          r.cfg.Routes.FromApplication,
 		PIDNamespace:       ns,
+		Required:           required,
+		Refuse:             r.cfg.refuseFeatures,
 	})
 	if err != nil {
 		r.kube.Stop()
+		var fe *probes.FeatureError
+		if errors.As(err, &fe) {
+			return fmt.Errorf("ebpfred cannot start: %w (required_features lists %s)", err, fe.Feature)
+		}
 		return fmt.Errorf("ebpfred cannot start: %w", err)
 	}
 	r.probes = p
+	for _, st := range p.Features() {
+		if !st.Active {
+			r.logger().Warn("ebpfred runs without a feature: " + st.Err.Error())
+		}
+	}
 
 	host, _ := os.Hostname()
 	dcfg := discovery.Config{Criteria: crit, Services: include, ExcludeServices: exclude,

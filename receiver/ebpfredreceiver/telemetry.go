@@ -3,6 +3,7 @@ package ebpfredreceiver
 import (
 	"context"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/ebpfred/ebpfred/internal/metadata"
@@ -41,7 +42,9 @@ func newSelfTelemetry(r *ebpfReceiver) (*selfTelemetry, error) {
 		metric.WithDescription("HTTP/2 header blocks cut by the copy limit (fields past the cut are reported unknown)."), metric.WithUnit("{block}"))
 	h2Desync, err12 := m.Int64ObservableCounter("otelcol_ebpfred_http2_desync",
 		metric.WithDescription("HTTP/2 frame boundaries lost; the parser resynchronises and counts the streams involved as incomplete."), metric.WithUnit("{event}"))
-	for _, err := range []error{err1, err2, err3, err4, err5, err6, err7, err8, err9, err10, err11, err12} {
+	features, err13 := m.Int64ObservableGauge("otelcol_ebpfred_feature_active",
+		metric.WithDescription("1 when a requested feature runs, 0 when the kernel refused it (the reason is logged at start)."), metric.WithUnit("1"))
+	for _, err := range []error{err1, err2, err3, err4, err5, err6, err7, err8, err9, err10, err11, err12, err13} {
 		if err != nil {
 			return nil, err
 		}
@@ -66,8 +69,15 @@ func newSelfTelemetry(r *ebpfReceiver) (*selfTelemetry, error) {
 		}
 		o.ObserveInt64(h2Trunc, int64(s.H2Truncated.Load()))
 		o.ObserveInt64(h2Desync, int64(s.H2Desync.Load()))
+		for _, st := range r.probes.Features() {
+			v := int64(0)
+			if st.Active {
+				v = 1
+			}
+			o.ObserveInt64(features, v, metric.WithAttributes(attribute.String("feature", string(st.Feature))))
+		}
 		return nil
-	}, evRead, evDropped, parseErr, nonHTTP, incomplete, records, procs, conns, overflow, spansDropped, h2Trunc, h2Desync)
+	}, evRead, evDropped, parseErr, nonHTTP, incomplete, records, procs, conns, overflow, spansDropped, h2Trunc, h2Desync, features)
 	if err != nil {
 		return nil, err
 	}
