@@ -26,6 +26,7 @@ help:
 	@echo 'make build     build $(DIST) with ocb $(OCB_VERSION) (only when a source changed)'
 	@echo 'make run       build, then run $(DIST) --config $(DIST_CONFIG) (needs root)'
 	@echo 'make test      build, then go test -count=1 -timeout 40m ./... (root-only tests skip otherwise)'
+	@echo 'make test-kernels  boot Debian 5.10, 6.1 and 6.12 kernels in QEMU and run the kernel smoke in each (and on this kernel)'
 	@echo 'make bench     build, then scripts/bench.sh for HTTP/1.1 (wrk), HTTP/2 (h2load) and HTTPS (wrk)'
 	@echo 'make generate  go generate ./... (bpf2go; needs clang)'
 	@echo 'make fmt | vet | clean'
@@ -56,6 +57,15 @@ run: build
 .PHONY: test
 test: build
 	$(GO) test -count=1 -timeout 40m ./...
+
+# The kernel matrix (scripts/test-kernels.sh): every program's verifier
+# budget and the receiver's smoke inside Debian's 5.10, 6.1 and 6.12 kernels
+# (QEMU, software emulation) and on this machine's kernel. Needs
+# qemu-system-x86, busybox-static and cpio; the kernels are downloaded once
+# into bin/kernels.
+.PHONY: test-kernels
+test-kernels:
+	bash scripts/test-kernels.sh
 
 # scripts/bench.sh drives the built collector: nginx under wrk (HTTP/1.1)
 # under h2load (cleartext HTTP/2) and under wrk over HTTPS (TLS probes),
