@@ -99,8 +99,32 @@ chmod +x "$root/init"
 
 declare -A result
 fail=0
-record() { # kernel check rc
-	if [ "$3" = 0 ]; then result[$1,$2]=pass; else result[$1,$2]=FAIL; fail=1; fi
+checks=(verifier smoke http1 h2c https1 https2 propagation)
+# summarise KERNEL LOG: one table row per kernel, from the test output.
+summarise() {
+	local k=$1 log=$2 c line
+	for c in verifier smoke; do
+		local rc
+		rc=$(tr -d '\r' <"$log" | sed -n "s/.*EBPFRED-CHECK $c \([0-9]*\).*/\1/p" | tail -n1)
+		case ${rc:-none} in
+		0) result[$k,$c]=pass ;;
+		none) result[$k,$c]="no result"; fail=1 ;;
+		*) result[$k,$c]=FAIL; fail=1 ;;
+		esac
+	done
+	for c in http1 h2c https1 https2 propagation; do
+		line=$(tr -d '\r' <"$log" | grep -E -- "--- (PASS|FAIL|SKIP): TestKernelSmoke/$c " | tail -n1)
+		case $line in
+		*PASS*) result[$k,$c]=pass ;;
+		*SKIP*) result[$k,$c]=off ;;
+		*FAIL*) result[$k,$c]=FAIL; fail=1 ;;
+		*) result[$k,$c]="-" ;;
+		esac
+	done
+	local via
+	via=$(tr -d '\r' <"$log" | sed -n 's/.*propagation recognises connections through \(.*\)$/\1/p' | tail -n1)
+	[ -n "$via" ] && result[$k,propagation]="pass ($via)"
+	result[$k,off]=$(tr -d '\r' <"$log" | sed -n 's/.*feature \([a-z_]*\): OFF.*/\1/p' | sort -u | tr '\n' ' ')
 }
 
 for v in $KERNELS; do
@@ -113,30 +137,37 @@ for v in $KERNELS; do
 		-kernel "$img" -initrd "$work/init.cpio.gz" \
 		-append "console=ttyS0 panic=-1 quiet" >"$log" 2>&1 || true
 	tr -d '\r' <"$log" | grep -vE '^\s*$' | sed -n '/EBPFRED-KERNEL/,$p' | sed 's/^/    /'
-	for check in verifier smoke; do
-		rc=$(tr -d '\r' <"$log" | sed -n "s/^EBPFRED-CHECK $check \([0-9]*\).*/\1/p" | tail -n1)
-		record "$v" "$check" "${rc:-no-result}"
-	done
+	summarise "$v" "$log"
 	echo "    ($(($(date +%s) - start)) s)"
 done
 
 host="host $(uname -r)"
 echo "=== $host"
 if [ "$(id -u)" = 0 ]; then
-	rc=0
-	(cd "$work" && EBPFRED_VERIFIER_TABLE=1 ./probes.test -test.run '^TestVerifierBudget$' -test.v) || rc=$?
-	record "$host" verifier $rc
-	rc=0
-	(cd "$work" && ./receiver.test -test.run '^TestKernelSmoke$' -test.v) || rc=$?
-	record "$host" smoke $rc
+	mkdir -p "$CACHE/logs"
+	log="$CACHE/logs/host.log"
+	{
+		rc=0
+		(cd "$work" && EBPFRED_VERIFIER_TABLE=1 ./probes.test -test.run '^TestVerifierBudget$' -test.v) || rc=$?
+		echo "EBPFRED-CHECK verifier $rc"
+		rc=0
+		(cd "$work" && ./receiver.test -test.run '^TestKernelSmoke$' -test.v) || rc=$?
+		echo "EBPFRED-CHECK smoke $rc"
+	} 2>&1 | tee "$log" | sed 's/^/    /'
+	summarise "$host" "$log"
 else
 	echo "    not root: the host's kernel is not checked"
 fi
 
 echo
-echo "=== kernel matrix"
-printf '%-32s %-10s %-10s\n' kernel verifier smoke
+echo "=== kernel matrix (verifier: every program loads within budget, or its feature is off as expected;"
+echo "    smoke: the receiver starts with every feature asked for; then exact counts per kind of request)"
+printf '%-28s' kernel
+for c in "${checks[@]}"; do printf ' %-11s' "$c"; done
+printf ' %s\n' "features off"
 for v in $KERNELS "$host"; do
-	printf '%-32s %-10s %-10s\n' "$v" "${result[$v,verifier]:-skipped}" "${result[$v,smoke]:-skipped}"
+	printf '%-28s' "$v"
+	for c in "${checks[@]}"; do printf ' %-11s' "${result[$v,$c]:-skipped}"; done
+	printf ' %s\n' "${result[$v,off]:-}"
 done
 exit $fail

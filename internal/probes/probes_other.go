@@ -59,8 +59,9 @@ func (p *Probes) InstrumentTLS(uint32) error { return nil }
 func (p *Probes) InstrumentTLSAsync(uint32)  {}
 func IsNoTLS(error) bool                     { return false }
 
-// PropagationCgroup: propagation is never on here.
-func (p *Probes) PropagationCgroup() string { return "" }
+// PropagationCgroup, PropagationVariant: propagation is never on here.
+func (p *Probes) PropagationCgroup() string  { return "" }
+func (p *Probes) PropagationVariant() string { return "" }
 
 func (p *Probes) Features() []FeatureState { return nil }
 func (p *Probes) Active(Feature) bool      { return false }

@@ -183,6 +183,16 @@ func emptySockhash(m *ebpf.Map) error {
 	return errors.Join(errs...)
 }
 
+// PropagationVariant says how propagation recognises a tracked process's
+// connections ("sock_ops", or "connect hooks" on kernels whose sock_ops
+// programs have no pid helper); "" when propagation is off.
+func (p *Probes) PropagationVariant() string {
+	if p.prop == nil {
+		return ""
+	}
+	return p.prop.variant
+}
+
 // PropagationCgroup returns the cgroup v2 directory the sock_ops program is
 // attached to, "" when propagation is off.
 func (p *Probes) PropagationCgroup() string {

@@ -185,6 +185,7 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		zap.Bool("metrics", r.metrics != nil),
 		zap.String("context_propagation", r.cfg.ContextPropagation),
 		zap.String("context_propagation_cgroup", p.PropagationCgroup()),
+		zap.String("context_propagation_via", p.PropagationVariant()),
 		zap.Duration("metrics_interval", r.cfg.Metrics.Interval))
 
 	if r.telem, err = newSelfTelemetry(r); err != nil {
