@@ -569,6 +569,11 @@ func (c *converter) prometheus() {
 	s := c.s
 	portStr := s.str("prometheus_export", "port")
 	if portStr == "" || portStr == "0" {
+		for _, k := range []string{"path", "ttl"} {
+			if _, ok := s.take("prometheus_export", k); ok {
+				s.drop([]string{"prometheus_export", k}, "no port is set, so Beyla serves no Prometheus endpoint")
+			}
+		}
 		return
 	}
 	port, err := strconv.Atoi(portStr)

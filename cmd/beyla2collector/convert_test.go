@@ -193,3 +193,25 @@ func TestCommandLine(t *testing.T) {
 		t.Error("a YAML list converted without error")
 	}
 }
+
+// TestPrometheusWithoutPort: Beyla serves nothing without a port, so its
+// path and ttl are reported as doing nothing, and no exporter is made.
+func TestPrometheusWithoutPort(t *testing.T) {
+	res, err := convert([]byte("open_port: 80\nprometheus_export:\n  path: /m\n  ttl: 1m\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range res.notes {
+		got = append(got, n.String())
+	}
+	for _, k := range []string{"path", "ttl"} {
+		want := "not converted: prometheus_export." + k + ": no port is set, so Beyla serves no Prometheus endpoint"
+		if !slices.Contains(got, want) {
+			t.Errorf("report lacks %q: %q", want, got)
+		}
+	}
+	if bytes.Contains(res.config, []byte("prometheus:")) {
+		t.Errorf("a prometheus exporter without a port:\n%s", res.config)
+	}
+}
