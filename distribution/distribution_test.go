@@ -153,6 +153,7 @@ type components struct {
 	Processors []component `yaml:"processors"`
 	Exporters  []component `yaml:"exporters"`
 	Connectors []component `yaml:"connectors"`
+	Extensions []component `yaml:"extensions"`
 	Providers  []struct {
 		Scheme string `yaml:"scheme"`
 	} `yaml:"providers"`
@@ -196,6 +197,7 @@ func TestComponents(t *testing.T) {
 		{"processors", names(got.Processors), []string{"batch", "memory_limiter", "resource", "k8s_attributes"}},
 		{"exporters", names(got.Exporters), []string{"debug", "otlp_grpc", "otlp_http", "file", "prometheus", "googlemanagedprometheus", "googlecloud"}},
 		{"connectors", names(got.Connectors), []string{"span_metrics", "service_graph"}},
+		{"extensions", names(got.Extensions), []string{"health_check", "pprof", "zpages"}},
 		{"providers", schemes, []string{"env", "file", "yaml"}},
 	} {
 		for _, w := range kind.want {

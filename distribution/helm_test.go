@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -149,36 +148,16 @@ func TestHelmValues(t *testing.T) {
 			t.Errorf("${env:%s}: add it to podEnv so that `validate` sees it set", name)
 		}
 	}
-	if strings.Contains(string(text), "health_check") {
-		t.Error("alternateConfig uses health_check, which this build does not have")
-	}
-	var telemetry struct {
-		Service struct {
-			Telemetry struct {
-				Metrics struct {
-					Readers []struct {
-						Pull struct {
-							Exporter struct {
-								Prometheus struct {
-									Port int `yaml:"port"`
-								} `yaml:"prometheus"`
-							} `yaml:"exporter"`
-						} `yaml:"pull"`
-					} `yaml:"readers"`
-				} `yaml:"metrics"`
-			} `yaml:"telemetry"`
-		} `yaml:"service"`
-	}
-	if err := yaml.Unmarshal(text, &telemetry); err != nil {
-		t.Fatal(err)
-	}
-	var ports []int
-	for _, r := range telemetry.Service.Telemetry.Metrics.Readers {
-		ports = append(ports, r.Pull.Exporter.Prometheus.Port)
+	// The probes the chart always renders ask health_check, which the
+	// configuration starts on the pod's IP (the chart sets MY_POD_IP);
+	// pprof and zpages are defined but off.
+	h := checkExtensions(t, helmValuesFile+" alternateConfig", string(text), false)
+	if h.host != "${env:MY_POD_IP}" {
+		t.Errorf("health_check listens on %q, want ${env:MY_POD_IP}: the kubelet probes the pod's IP", h.host)
 	}
 	for what, p := range map[string]probe{"livenessProbe": v.LivenessProbe, "readinessProbe": v.ReadinessProbe} {
-		if !slices.Contains(ports, p.HTTPGet.Port) || p.HTTPGet.Path != "/metrics" {
-			t.Errorf("%s asks :%d%s; the collector's own metrics are served on %v at /metrics", what, p.HTTPGet.Port, p.HTTPGet.Path, ports)
+		if p.HTTPGet.Port != h.port || p.HTTPGet.Path != h.path {
+			t.Errorf("%s asks :%d%s; health_check answers on :%d%s", what, p.HTTPGet.Port, p.HTTPGet.Path, h.port, h.path)
 		}
 	}
 

@@ -317,9 +317,6 @@ func TestDaemonSet(t *testing.T) {
 		if c.SecurityContext != nil && c.SecurityContext.Privileged != nil && *c.SecurityContext.Privileged {
 			t.Errorf("container %s is privileged; that is daemonset-privileged.yaml's business", c.Name)
 		}
-		if c.LivenessProbe != nil || c.ReadinessProbe != nil {
-			t.Errorf("container %s has a probe: the build has no health_check extension to answer it", c.Name)
-		}
 	}
 
 	c := container(t, spec, collectorContainer)
@@ -404,6 +401,20 @@ func TestDaemonSet(t *testing.T) {
 
 	cfg := checkConfigMount(t, o, spec, c)
 	checkEnvCovered(t, cfg, c)
+
+	// The kubelet probes health_check on the pod's IP; pprof and zpages
+	// are there to be turned on, not on.
+	h := checkExtensions(t, daemonSetFile, cfg, false)
+	if h.host != "${env:MY_POD_IP}" {
+		t.Errorf("health_check listens on %q, want ${env:MY_POD_IP}: the kubelet probes the pod's IP", h.host)
+	}
+	if e := envVar(c, "MY_POD_IP"); e == nil || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil ||
+		e.ValueFrom.FieldRef.FieldPath != "status.podIP" {
+		t.Errorf("MY_POD_IP = %+v, want valueFrom.fieldRef status.podIP", e)
+	}
+	checkProbe(t, "startupProbe", c, c.StartupProbe, h)
+	checkProbe(t, "livenessProbe", c, c.LivenessProbe, h)
+	checkProbe(t, "readinessProbe", c, c.ReadinessProbe, h)
 }
 
 // TestDaemonSetPrivileged checks that the fallback differs from the default

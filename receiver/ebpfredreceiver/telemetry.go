@@ -2,82 +2,147 @@ package ebpfredreceiver
 
 import (
 	"context"
+	"errors"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/ebpfred/ebpfred/internal/metadata"
 )
 
-// selfTelemetry exports the receiver's own counts through the collector's
-// internal telemetry (the Prometheus endpoint on :8888 by default), next to
-// ObsReport's accepted/refused spans and points.
+// selfMetric is one instrument of the receiver's own telemetry, exported
+// through the collector's internal telemetry (the Prometheus endpoint on
+// :8888 by default) next to ObsReport's accepted/refused spans and points.
+//
+// The tables below and the telemetry section of metadata.yaml describe the
+// same instruments; metadata_test.go fails when they disagree. The
+// instrument is registered the way mdatagen's generated builder would
+// register it from metadata.yaml: the name is "otelcol_" + the key, the
+// description ends with the stability level in brackets.
+type selfMetric struct {
+	name        string
+	description string
+	unit        string
+	stability   component.StabilityLevel
+	// gauge: a value that goes up and down (an asynchronous int gauge);
+	// otherwise a monotonic asynchronous int counter.
+	gauge bool
+	// read returns the current value, or false when there is none to
+	// report (the part of the receiver that counts it is not running).
+	read func(r *ebpfReceiver) (int64, bool)
+	// points, instead of read: one value per attribute set.
+	points func(r *ebpfReceiver) []selfPoint
+}
+
+// selfPoint is one value of a selfMetric with attributes.
+type selfPoint struct {
+	value int64
+	attrs attribute.Set
+}
+
+// selfMetrics are registered at every start.
+var selfMetrics = []selfMetric{
+	{
+		name: "otelcol_ebpfred_events_read", unit: "{event}", stability: component.StabilityLevelAlpha,
+		description: "Events read from the kernel ring buffer.",
+		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.stats.EventsRead.Load()), true },
+	},
+	{
+		name: "otelcol_ebpfred_events_dropped", unit: "{event}", stability: component.StabilityLevelAlpha,
+		description: "Events the kernel dropped because the ring buffer was full.",
+		read: func(r *ebpfReceiver) (int64, bool) {
+			c, err := r.probes.Counters()
+			return int64(c.Dropped), err == nil
+		},
+	},
+	{
+		name: "otelcol_ebpfred_parse_errors", unit: "{message}", stability: component.StabilityLevelAlpha,
+		description: "Malformed HTTP messages skipped.",
+		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.stats.ParseErrors.Load()), true },
+	},
+	{
+		name: "otelcol_ebpfred_non_http", unit: "{transfer}", stability: component.StabilityLevelAlpha,
+		description: "Transfers on instrumented connections that were not HTTP, skipped.",
+		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.stats.NonHTTP.Load()), true },
+	},
+	{
+		name: "otelcol_ebpfred_requests_incomplete", unit: "{request}", stability: component.StabilityLevelAlpha,
+		description: "Server requests that got no response before the connection ended.",
+		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.stats.Incomplete.Load()), true },
+	},
+	{
+		name: "otelcol_ebpfred_requests", unit: "{request}", stability: component.StabilityLevelAlpha,
+		description: "Requests parsed.",
+		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.stats.Records.Load()), true },
+	},
+	{
+		name: "otelcol_ebpfred_processes_tracked", unit: "{process}", stability: component.StabilityLevelAlpha, gauge: true,
+		description: "Processes currently instrumented.",
+		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.disc.Count()), true },
+	},
+	{
+		name: "otelcol_ebpfred_connections_open", unit: "{connection}", stability: component.StabilityLevelAlpha, gauge: true,
+		description: "Connections currently followed.",
+		read:        func(r *ebpfReceiver) (int64, bool) { return r.stats.OpenConns.Load(), true },
+	},
+	{
+		name: "otelcol_ebpfred_metric_overflow", unit: "{request}", stability: component.StabilityLevelAlpha,
+		description: "Requests counted in an overflow series because their service reached metrics.max_series_per_service.",
+		read: func(r *ebpfReceiver) (int64, bool) {
+			if r.agg == nil {
+				return 0, false
+			}
+			return int64(r.agg.Overflowed()), true
+		},
+	},
+	{
+		name: "otelcol_ebpfred_spans_dropped", unit: "{span}", stability: component.StabilityLevelAlpha,
+		description: "Spans dropped because the traces pipeline did not keep up (more than 262144 waiting).",
+		read: func(r *ebpfReceiver) (int64, bool) {
+			if r.spans == nil {
+				return 0, false
+			}
+			return int64(r.spans.Dropped()), true
+		},
+	},
+	{
+		name: "otelcol_ebpfred_http2_truncated", unit: "{block}", stability: component.StabilityLevelAlpha,
+		description: "HTTP/2 header blocks cut by the copy limit (fields past the cut are reported unknown).",
+		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.stats.H2Truncated.Load()), true },
+	},
+	{
+		name: "otelcol_ebpfred_http2_desync", unit: "{event}", stability: component.StabilityLevelAlpha,
+		description: "HTTP/2 frame boundaries lost; the parser resynchronises and counts the streams involved as incomplete.",
+		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.stats.H2Desync.Load()), true },
+	},
+	{
+		name: "otelcol_ebpfred_feature_active", unit: "{feature}", stability: component.StabilityLevelAlpha, gauge: true,
+		description: "1 when a requested feature runs, 0 when the kernel refused it (the reason is logged at start); label feature.",
+		points: func(r *ebpfReceiver) []selfPoint {
+			if r.probes == nil {
+				return nil
+			}
+			var out []selfPoint
+			for _, st := range r.probes.Features() {
+				v := int64(0)
+				if st.Active {
+					v = 1
+				}
+				out = append(out, selfPoint{v, attribute.NewSet(attribute.String("feature", string(st.Feature)))})
+			}
+			return out
+		},
+	},
+}
+
+// selfTelemetry is the registration of selfMetrics.
 type selfTelemetry struct {
 	reg metric.Registration
 }
 
 func newSelfTelemetry(r *ebpfReceiver) (*selfTelemetry, error) {
-	m := r.set.TelemetrySettings.MeterProvider.Meter(metadata.ScopeName)
-	evRead, err1 := m.Int64ObservableCounter("otelcol_ebpfred_events_read",
-		metric.WithDescription("Events read from the kernel ring buffer."), metric.WithUnit("{event}"))
-	evDropped, err2 := m.Int64ObservableCounter("otelcol_ebpfred_events_dropped",
-		metric.WithDescription("Events the kernel dropped because the ring buffer was full."), metric.WithUnit("{event}"))
-	parseErr, err3 := m.Int64ObservableCounter("otelcol_ebpfred_parse_errors",
-		metric.WithDescription("Malformed HTTP messages skipped."), metric.WithUnit("{message}"))
-	nonHTTP, err4 := m.Int64ObservableCounter("otelcol_ebpfred_non_http",
-		metric.WithDescription("Transfers on instrumented connections that were not HTTP, skipped."), metric.WithUnit("{transfer}"))
-	incomplete, err5 := m.Int64ObservableCounter("otelcol_ebpfred_requests_incomplete",
-		metric.WithDescription("Server requests that got no response before the connection ended."), metric.WithUnit("{request}"))
-	records, err6 := m.Int64ObservableCounter("otelcol_ebpfred_requests",
-		metric.WithDescription("Requests parsed."), metric.WithUnit("{request}"))
-	procs, err7 := m.Int64ObservableGauge("otelcol_ebpfred_processes_tracked",
-		metric.WithDescription("Processes currently instrumented."), metric.WithUnit("{process}"))
-	conns, err8 := m.Int64ObservableGauge("otelcol_ebpfred_connections_open",
-		metric.WithDescription("Connections currently followed."), metric.WithUnit("{connection}"))
-	overflow, err9 := m.Int64ObservableCounter("otelcol_ebpfred_metric_overflow",
-		metric.WithDescription("Requests counted in an overflow series because their service reached metrics.max_series_per_service."), metric.WithUnit("{request}"))
-	spansDropped, err10 := m.Int64ObservableCounter("otelcol_ebpfred_spans_dropped",
-		metric.WithDescription("Spans dropped because the traces pipeline did not keep up (more than 262144 waiting)."), metric.WithUnit("{span}"))
-	h2Trunc, err11 := m.Int64ObservableCounter("otelcol_ebpfred_http2_truncated",
-		metric.WithDescription("HTTP/2 header blocks cut by the copy limit (fields past the cut are reported unknown)."), metric.WithUnit("{block}"))
-	h2Desync, err12 := m.Int64ObservableCounter("otelcol_ebpfred_http2_desync",
-		metric.WithDescription("HTTP/2 frame boundaries lost; the parser resynchronises and counts the streams involved as incomplete."), metric.WithUnit("{event}"))
-	features, err13 := m.Int64ObservableGauge("otelcol_ebpfred_feature_active",
-		metric.WithDescription("1 when a requested feature runs, 0 when the kernel refused it (the reason is logged at start)."), metric.WithUnit("1"))
-	for _, err := range []error{err1, err2, err3, err4, err5, err6, err7, err8, err9, err10, err11, err12, err13} {
-		if err != nil {
-			return nil, err
-		}
-	}
-	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		s := &r.stats
-		o.ObserveInt64(evRead, int64(s.EventsRead.Load()))
-		if c, err := r.probes.Counters(); err == nil {
-			o.ObserveInt64(evDropped, int64(c.Dropped))
-		}
-		o.ObserveInt64(parseErr, int64(s.ParseErrors.Load()))
-		o.ObserveInt64(nonHTTP, int64(s.NonHTTP.Load()))
-		o.ObserveInt64(incomplete, int64(s.Incomplete.Load()))
-		o.ObserveInt64(records, int64(s.Records.Load()))
-		o.ObserveInt64(procs, int64(r.disc.Count()))
-		o.ObserveInt64(conns, s.OpenConns.Load())
-		if r.agg != nil {
-			o.ObserveInt64(overflow, int64(r.agg.Overflowed()))
-		}
-		if r.spans != nil {
-			o.ObserveInt64(spansDropped, int64(r.spans.Dropped()))
-		}
-		o.ObserveInt64(h2Trunc, int64(s.H2Truncated.Load()))
-		o.ObserveInt64(h2Desync, int64(s.H2Desync.Load()))
-		for _, st := range r.probes.Features() {
-			v := int64(0)
-			if st.Active {
-				v = 1
-			}
-			o.ObserveInt64(features, v, metric.WithAttributes(attribute.String("feature", string(st.Feature))))
-		}
-		return nil
-	}, evRead, evDropped, parseErr, nonHTTP, incomplete, records, procs, conns, overflow, spansDropped, h2Trunc, h2Desync, features)
+	reg, err := registerSelfMetrics(r.set.TelemetrySettings.MeterProvider.Meter(metadata.ScopeName), selfMetrics, r)
 	if err != nil {
 		return nil, err
 	}
@@ -85,3 +150,38 @@ func newSelfTelemetry(r *ebpfReceiver) (*selfTelemetry, error) {
 }
 
 func (t *selfTelemetry) close() error { return t.reg.Unregister() }
+
+// registerSelfMetrics creates the instruments of table on m and one
+// callback that observes them all from r.
+func registerSelfMetrics(m metric.Meter, table []selfMetric, r *ebpfReceiver) (metric.Registration, error) {
+	insts := make([]metric.Int64Observable, len(table))
+	observables := make([]metric.Observable, len(table))
+	var errs []error
+	for i, sm := range table {
+		desc := metric.WithDescription(sm.description + " [" + sm.stability.String() + "]")
+		unit := metric.WithUnit(sm.unit)
+		var err error
+		if sm.gauge {
+			insts[i], err = m.Int64ObservableGauge(sm.name, desc, unit)
+		} else {
+			insts[i], err = m.Int64ObservableCounter(sm.name, desc, unit)
+		}
+		errs = append(errs, err)
+		observables[i] = insts[i]
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for i, sm := range table {
+			if sm.points != nil {
+				for _, p := range sm.points(r) {
+					o.ObserveInt64(insts[i], p.value, metric.WithAttributeSet(p.attrs))
+				}
+			} else if v, ok := sm.read(r); ok {
+				o.ObserveInt64(insts[i], v)
+			}
+		}
+		return nil
+	}, observables...)
+}

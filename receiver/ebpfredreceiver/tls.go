@@ -1,8 +1,7 @@
 package ebpfredreceiver
 
 import (
-	"context"
-
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
@@ -24,27 +23,29 @@ func (r *ebpfReceiver) logTLS(pid uint32, path, kind string, err error) {
 	}
 }
 
+// tlsMetrics are the TLS instrumentation counters (see selfMetric).
+var tlsMetrics = []selfMetric{
+	{
+		name: "otelcol_ebpfred_tls_files_instrumented", unit: "{file}", stability: component.StabilityLevelAlpha,
+		description: "Files (TLS libraries or executables) whose TLS functions got probes.",
+		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.probes.TLSStats().FilesInstrumented.Load()), true },
+	},
+	{
+		name: "otelcol_ebpfred_tls_files_failed", unit: "{file}", stability: component.StabilityLevelAlpha,
+		description: "Files with TLS code that could not be instrumented (the reason is logged).",
+		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.probes.TLSStats().FilesFailed.Load()), true },
+	},
+	{
+		name: "otelcol_ebpfred_tls_no_socket", unit: "{transfer}", stability: component.StabilityLevelAlpha,
+		description: "TLS reads/writes dropped because their socket was never seen (connections older than the probes).",
+		read: func(r *ebpfReceiver) (int64, bool) {
+			c, err := r.probes.Counters()
+			return int64(c.TLSNoFD), err == nil
+		},
+	},
+}
+
 // newTLSTelemetry exports the TLS instrumentation counters.
 func newTLSTelemetry(r *ebpfReceiver) (metric.Registration, error) {
-	m := r.set.TelemetrySettings.MeterProvider.Meter(metadata.ScopeName)
-	ok, err1 := m.Int64ObservableCounter("otelcol_ebpfred_tls_files_instrumented",
-		metric.WithDescription("Files (TLS libraries or executables) whose TLS functions got probes."), metric.WithUnit("{file}"))
-	failed, err2 := m.Int64ObservableCounter("otelcol_ebpfred_tls_files_failed",
-		metric.WithDescription("Files with TLS code that could not be instrumented (the reason is logged)."), metric.WithUnit("{file}"))
-	noFD, err3 := m.Int64ObservableCounter("otelcol_ebpfred_tls_no_socket",
-		metric.WithDescription("TLS reads/writes dropped because their socket was never seen (connections older than the probes)."), metric.WithUnit("{transfer}"))
-	for _, err := range []error{err1, err2, err3} {
-		if err != nil {
-			return nil, err
-		}
-	}
-	return m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		s := r.probes.TLSStats()
-		o.ObserveInt64(ok, int64(s.FilesInstrumented.Load()))
-		o.ObserveInt64(failed, int64(s.FilesFailed.Load()))
-		if c, err := r.probes.Counters(); err == nil {
-			o.ObserveInt64(noFD, int64(c.TLSNoFD))
-		}
-		return nil
-	}, ok, failed, noFD)
+	return registerSelfMetrics(r.set.TelemetrySettings.MeterProvider.Meter(metadata.ScopeName), tlsMetrics, r)
 }
