@@ -77,6 +77,9 @@ type Config struct {
 	// refuseFeatures is a test hook (probes.Options.Refuse): the kernel's
 	// verifier is made to refuse these features' programs.
 	refuseFeatures []probes.Feature
+	// captureHooks is a test hook (probes.Options.CaptureHooks): tests run
+	// the socket tracepoints and the syscall exit alike.
+	captureHooks string
 }
 
 // Values of context_propagation.

