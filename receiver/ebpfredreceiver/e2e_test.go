@@ -102,7 +102,7 @@ func checkServerOn(t *testing.T, h *harness, srv *testserver.Server, goRoutes bo
 		if s.span.Name() != wantName || s.attr("http.route") != wantRoute {
 			t.Errorf("span %d: name %q route %q, want %q and %q", i, s.span.Name(), s.attr("http.route"), wantName, wantRoute)
 		}
-		if d := s.duration(); d < delays[i] || d > r.Latency {
+		if d := s.duration(); d < delays[i] || d > r.Latency+exitSlack {
 			t.Errorf("span %d (%s %s): duration %v, want within [%v, client latency %v]", i, r.Method, r.Path, d, delays[i], r.Latency)
 		}
 		// Kernel monotonic time, converted: the span lies inside the
@@ -214,7 +214,7 @@ func TestFramingEdgeCases(t *testing.T) {
 		if s.attr("http.request.method") != r.Method || s.attr("http.response.status_code") != strconv.Itoa(r.Status) {
 			t.Errorf("span %d = %s %s, want %s %d", i, s.attr("http.request.method"), s.attr("http.response.status_code"), r.Method, r.Status)
 		}
-		if s.duration() > r.Latency {
+		if s.duration() > r.Latency+exitSlack {
 			t.Errorf("span %d (%s): duration %v > client latency %v", i, r.Path, s.duration(), r.Latency)
 		}
 	}
@@ -347,7 +347,7 @@ func TestClientGo(t *testing.T) {
 		if s.attr("http.request.method") != r.Method || s.attr("http.response.status_code") != strconv.Itoa(r.Status) {
 			t.Errorf("span %d: %s %s, want %s %d", i, s.attr("http.request.method"), s.attr("http.response.status_code"), r.Method, r.Status)
 		}
-		if s.duration() > r.Latency {
+		if s.duration() > r.Latency+exitSlack {
 			t.Errorf("span %d: duration %v > client-observed %v", i, s.duration(), r.Latency)
 		}
 		if s.span.TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" || s.span.ParentSpanID().String() != "00f067aa0ba902b7" {
