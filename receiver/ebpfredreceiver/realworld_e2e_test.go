@@ -30,7 +30,7 @@ func testHAProxyThreads(t *testing.T, hooks string) {
 	hp := testserver.StartHAProxy(t, backend, 2)
 	h := startReceiver(t, func(c *Config) {
 		c.OpenPort = strconv.Itoa(hp.Port)
-		c.captureHooks = hooks
+		c.CaptureHooks = hooks
 	})
 	waitTracked(t, h, hp.PID)
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -117,7 +118,7 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		PIDNamespace:       ns,
 		Required:           required,
 		Refuse:             r.cfg.refuseFeatures,
-		CaptureHooks:       r.cfg.captureHooks,
+		CaptureHooks:       strings.TrimPrefix(r.cfg.CaptureHooks, CaptureAuto),
 	})
 	if err != nil {
 		r.kube.Stop()
