@@ -35,9 +35,10 @@ func StartGo(t testing.TB) *Server {
 	return s
 }
 
-// StartGoProgram starts a Go program built by GoBinary or GoBinaryBuild
-// (bin) with args; it must print "LISTENING <port>" like cmd/goserver.
-func StartGoProgram(t testing.TB, name, bin string, args ...string) *Server {
+// StartProgram starts bin with args (a program built by GoBinary or
+// GoBinaryBuild, or any other) as a server named name; it must print
+// "LISTENING <port>" on stdout like cmd/goserver.
+func StartProgram(t testing.TB, name, bin string, args ...string) *Server {
 	t.Helper()
 	s, err := startProcess(t, name, exec.Command(bin, args...), 0)
 	if err != nil {

@@ -47,7 +47,7 @@ func TestTLSGoDistroBuilds(t *testing.T) {
 				bin := testserver.GoBinaryBuild(t, "distroserver", b)
 				for _, proto := range tlsProtocols {
 					t.Run(proto[2:], func(t *testing.T) {
-						srv := testserver.StartGoProgram(t, "distroserver", bin, "-tls-cert", cert, "-tls-key", key)
+						srv := testserver.StartProgram(t, "distroserver", bin, "-tls-cert", cert, "-tls-key", key)
 						srv.Scheme = "https"
 						checkTLSServer(t, srv, func(r tlsReq) int { return curlTLS(t, srv.Base(), r, proto) })
 					})
@@ -112,7 +112,7 @@ func TestGoRoutesDistroBuilds(t *testing.T) {
 		t.Run(strings.ReplaceAll(b.String(), " ", "_"), func(t *testing.T) {
 			bin := testserver.GoBinaryBuild(t, "goapps/goroutes", b)
 			t.Run("http1", func(t *testing.T) {
-				checkAppRoutes(t, testserver.StartGoProgram(t, "goroutes", bin), driveHTTP1, []routeCase{
+				checkAppRoutes(t, testserver.StartProgram(t, "goroutes", bin), driveHTTP1, []routeCase{
 					{"GET", "/items/1", 200, "/items/{id}"},
 					{"GET", "/nothing", 404, ""},
 					{"GET", "/static/a.css", 200, "/static/"},
@@ -120,7 +120,7 @@ func TestGoRoutesDistroBuilds(t *testing.T) {
 			})
 			t.Run("h2-tls", func(t *testing.T) {
 				cert, key := testserver.SelfSignedCert(t)
-				checkAppRoutes(t, testserver.StartGoProgram(t, "goroutes", bin, "-tls-cert", cert, "-tls-key", key), driveH2TLS, h2)
+				checkAppRoutes(t, testserver.StartProgram(t, "goroutes", bin, "-tls-cert", cert, "-tls-key", key), driveH2TLS, h2)
 			})
 		})
 	}
