@@ -213,21 +213,32 @@ func lastCountsByHost(t *testing.T, lines [][]byte, out map[string]uint64) {
 }
 
 // writeFileConfig writes dir/config.yaml: ebpfred on openPort into file
-// exporters (dir/traces.json, dir/metrics.json), self-telemetry on
-// 127.0.0.1:telemetryPort; it returns the file's path.
+// exporters (dir/traces.json, dir/metrics.json), metrics exported every
+// second, self-telemetry on 127.0.0.1:telemetryPort; it returns the file's
+// path.
 func writeFileConfig(t *testing.T, openPort, dir string, telemetryPort int) string {
+	t.Helper()
+	return writeFileConfigInterval(t, openPort, dir, telemetryPort, "1s")
+}
+
+// writeFileConfigInterval is writeFileConfig with the metrics exported every
+// interval.
+func writeFileConfigInterval(t *testing.T, openPort, dir string, telemetryPort int, interval string) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`
 receivers:
   ebpfred:
     open_port: "%s"
     metrics:
-      interval: 1s
+      interval: %[4]s
 exporters:
+  # Flushed often: the tests read the files while the collector runs.
   file/traces:
     path: %[2]s/traces.json
+    flush_interval: 100ms
   file/metrics:
     path: %[2]s/metrics.json
+    flush_interval: 100ms
 service:
   telemetry:
     metrics:
@@ -244,7 +255,7 @@ service:
     metrics:
       receivers: [ebpfred]
       exporters: [file/metrics]
-`, openPort, dir, telemetryPort)
+`, openPort, dir, telemetryPort, interval)
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ package golang
 
 import (
 	"debug/elf"
-	"debug/gosym"
 	"errors"
 	"fmt"
 
@@ -34,7 +33,8 @@ func IsGo(f *elf.File) bool {
 }
 
 // Lookup finds the named functions and their RET offsets, from .symtab when
-// present and from .gopclntab when the binary was stripped (-ldflags=-s).
+// present and from Go's line table (.gopclntab) when the binary was stripped
+// (-ldflags=-s, strip(1)); see pclntab.go for where its addresses count from.
 // Functions absent from the binary are missing from the map (a program that
 // does not use crypto/tls has no crypto/tls.(*Conn).Read). The source says
 // where they were found: "symtab" or "gopclntab".
@@ -56,7 +56,7 @@ func Lookup(f *elf.File, names ...string) (funcs map[string]*Func, source string
 		}
 	} else {
 		source = "gopclntab"
-		tab, terr := pclntab(f)
+		tab, terr := readPclntab(f)
 		if terr != nil {
 			return nil, source, terr
 		}
@@ -80,22 +80,6 @@ func Lookup(f *elf.File, names ...string) (funcs map[string]*Func, source string
 		}
 	}
 	return funcs, source, nil
-}
-
-func pclntab(f *elf.File) (*gosym.Table, error) {
-	sec := f.Section(".gopclntab")
-	if sec == nil {
-		return nil, fmt.Errorf("%w: no .symtab and no .gopclntab", ErrNotGo)
-	}
-	data, err := sec.Data()
-	if err != nil {
-		return nil, fmt.Errorf("reading .gopclntab: %w", err)
-	}
-	textStart := uint64(0)
-	if t := f.Section(".text"); t != nil {
-		textStart = t.Addr
-	}
-	return gosym.NewTable(nil, gosym.NewLineTable(data, textStart))
 }
 
 // text returns the bytes of [addr, addr+size) and the file offset of addr.

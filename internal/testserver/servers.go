@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 )
@@ -27,6 +29,18 @@ func StartGo(t testing.TB) *Server {
 	t.Helper()
 	bin := GoBinary(t, "goserver")
 	s, err := startProcess(t, "go", exec.Command(bin), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// StartProgram starts bin with args (a program built by GoBinary or
+// GoBinaryBuild, or any other) as a server named name; it must print
+// "LISTENING <port>" on stdout like cmd/goserver.
+func StartProgram(t testing.TB, name, bin string, args ...string) *Server {
+	t.Helper()
+	s, err := startProcess(t, name, exec.Command(bin, args...), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +139,45 @@ var builds struct {
 	m map[string]*build
 }
 
+// Build says how GoBinaryBuild builds a program, the ways distributions
+// build Go programs. The zero Build is GoBinary's: the go command found,
+// its environment's settings, no flags.
+type Build struct {
+	// Toolchain is a GOTOOLCHAIN version ("go1.21.0"), downloaded through
+	// the module proxy; "" is the go command found (GOTOOLCHAIN=local).
+	// With another toolchain the program is built outside this module
+	// (whose go.mod asks for a newer Go), so it may import only the
+	// standard library.
+	Toolchain string
+	// CGO sets CGO_ENABLED=1 (else 0): a cgo runtime, linked by the
+	// system's C linker when LDFlags has -linkmode=external.
+	CGO bool
+	// BuildMode is -buildmode ("pie"; "" is the default, exe).
+	BuildMode string
+	// LDFlags is -ldflags ("-s -w -linkmode=external").
+	LDFlags string
+}
+
+func (b Build) isZero() bool { return b == Build{} }
+
+// String names the build for test names and messages.
+func (b Build) String() string {
+	parts := []string{"go-local"}
+	if b.Toolchain != "" {
+		parts[0] = b.Toolchain
+	}
+	if b.CGO {
+		parts = append(parts, "cgo")
+	}
+	if b.BuildMode != "" {
+		parts = append(parts, b.BuildMode)
+	}
+	if b.LDFlags != "" {
+		parts = append(parts, strings.Fields(b.LDFlags)...)
+	}
+	return strings.Join(parts, " ")
+}
+
 type build struct {
 	once sync.Once
 	path string
@@ -139,29 +192,54 @@ type build struct {
 // stay out of the receiver's own dependencies; its executable is "ginroutes".
 func GoBinary(t testing.TB, name string) string {
 	t.Helper()
+	return GoBinaryBuild(t, name, Build{})
+}
+
+// GoBinaryBuild is GoBinary with the program built as opts says. A
+// toolchain the module proxy does not serve skips the test (fails it in
+// CI).
+func GoBinaryBuild(t testing.TB, name string, opts Build) string {
+	t.Helper()
 	Require(t, "go")
+	if opts.CGO {
+		Require(t, "gcc")
+	}
+	key := name + "\x00" + opts.String()
 	builds.Lock()
 	if builds.m == nil {
 		builds.m = map[string]*build{}
 	}
-	b := builds.m[name]
+	b := builds.m[key]
 	if b == nil {
 		b = &build{}
-		builds.m[name] = b
+		builds.m[key] = b
 	}
 	builds.Unlock()
-	b.once.Do(func() { b.path, b.err = goBuild(name) })
+	b.once.Do(func() { b.path, b.err = goBuild(name, opts) })
+	var tc errToolchain
+	if errors.As(b.err, &tc) {
+		skipOrFail(t, "%v", b.err)
+	}
 	if b.err != nil {
 		t.Fatal(b.err)
 	}
 	return b.path
 }
 
+// errToolchain: the toolchain asked for could not be had.
+type errToolchain struct {
+	toolchain, out string
+}
+
+func (e errToolchain) Error() string {
+	return fmt.Sprintf("toolchain %s is not available (the module proxy refused it?): %s", e.toolchain, e.out)
+}
+
 // goBuild builds into one directory per user, shared by all test binaries:
 // each builds to a private name and renames over the final one, which is
 // atomic and leaves a copy that is running untouched. The Go build cache
 // makes every build after the first a link.
-func goBuild(name string) (string, error) {
+func goBuild(name string, opts Build) (string, error) {
 	_, self, _, ok := runtime.Caller(0)
 	if !ok {
 		return "", fmt.Errorf("build %s: cannot locate the testserver sources", name)
@@ -186,21 +264,56 @@ func goBuild(name string) (string, error) {
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	tmp := filepath.Join(dir, fmt.Sprintf(".%s.%d", name, os.Getpid()))
-	cmd := exec.Command(goBin, "build", "-buildvcs=false", "-o", tmp, ".")
+	tmp := filepath.Join(dir, fmt.Sprintf(".%s.%d.%d", name, os.Getpid(), buildSeq.Add(1)))
+	args := []string{"build", "-buildvcs=false", "-o", tmp}
+	if opts.BuildMode != "" {
+		args = append(args, "-buildmode="+opts.BuildMode)
+	}
+	if opts.LDFlags != "" {
+		args = append(args, "-ldflags="+opts.LDFlags)
+	}
+	cmd := exec.Command(goBin, append(args, ".")...)
 	cmd.Dir = pkgDir
+	if !opts.isZero() {
+		cgo := "0"
+		if opts.CGO {
+			cgo = "1"
+		}
+		cmd.Env = append(os.Environ(), "CGO_ENABLED="+cgo, "GOTOOLCHAIN=local", "GOFLAGS=")
+		if opts.Toolchain != "" {
+			// Outside this module: a copy of the sources with a go.mod
+			// of that Go version.
+			mod, err := os.MkdirTemp("", "ebpfred-build-")
+			if err != nil {
+				return "", err
+			}
+			defer os.RemoveAll(mod)
+			if err := copyGoFiles(pkgDir, mod, name, strings.TrimPrefix(opts.Toolchain, "go")); err != nil {
+				return "", err
+			}
+			cmd.Dir = mod
+			cmd.Env = append(cmd.Env, "GOTOOLCHAIN="+opts.Toolchain)
+		}
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
-		return "", fmt.Errorf("go build %s: %v\n%s", pkgDir, err, strings.TrimSpace(string(out)))
+		if opts.Toolchain != "" && strings.Contains(string(out), "go: download "+opts.Toolchain) {
+			return "", errToolchain{opts.Toolchain, strings.TrimSpace(string(out))}
+		}
+		return "", fmt.Errorf("go build %s (%s): %v\n%s", pkgDir, opts, err, strings.TrimSpace(string(out)))
 	}
-	// One directory per version of the sources: test binaries of other
-	// trees (or of this one at another time) running at the same moment
-	// must not replace this binary with theirs. The file keeps its name
-	// (tests select processes by executable name).
+	// One directory per version of the sources (and per way of building
+	// them): test binaries of other trees (or of this one at another time)
+	// running at the same moment must not replace this binary with theirs.
+	// The file keeps its name (tests select processes by executable name).
 	sub, err := sourceHash(srcDirs...)
 	if err != nil {
 		os.Remove(tmp)
 		return "", err
+	}
+	if !opts.isZero() {
+		h := sha256.Sum256([]byte(opts.String()))
+		sub += "-" + hex.EncodeToString(h[:])[:8]
 	}
 	if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 		os.Remove(tmp)
@@ -212,6 +325,29 @@ func goBuild(name string) (string, error) {
 		return "", err
 	}
 	return final, nil
+}
+
+// buildSeq keeps the temporary names of concurrent builds apart.
+var buildSeq atomic.Int64
+
+// copyGoFiles copies the Go files of dir into a new module in dst, named
+// module, that asks for Go version goVersion.
+func copyGoFiles(dir, dst, module, goVersion string) error {
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), b, 0o644); err != nil {
+			return err
+		}
+	}
+	mod := fmt.Sprintf("module %s\n\ngo %s\n", module, goVersion)
+	return os.WriteFile(filepath.Join(dst, "go.mod"), []byte(mod), 0o644)
 }
 
 func ownedByMe(st os.FileInfo) bool {

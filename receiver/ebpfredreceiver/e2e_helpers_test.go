@@ -92,8 +92,9 @@ func (h *harness) receiver() *ebpfReceiver {
 	return c.Unwrapped
 }
 
-// stop shuts both pipelines down; the shared instance flushes its
-// cumulative metrics once, when the last one stops.
+// stop shuts the traces pipeline down, then the metrics one; each flushes
+// what is pending for it as it stops (the cumulative metrics once, at the
+// end, after the probes stopped).
 func (h *harness) stop() {
 	if h.stopped {
 		return

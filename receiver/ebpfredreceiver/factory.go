@@ -58,6 +58,11 @@ func createDefaultConfig() component.Config {
 	}
 }
 
+// Each pipeline gets a user of the shared instance of its own: its consumer
+// is called only between its own Start and Shutdown (which flushes what is
+// pending for it), whatever order the collector stops the pipelines'
+// components in.
+
 func createTraces(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Traces) (receiver.Traces, error) {
 	r, err := receivers.LoadOrStore(cfg.(*Config), func() (*ebpfReceiver, error) {
 		return newReceiver(set, cfg.(*Config))
@@ -66,7 +71,7 @@ func createTraces(_ context.Context, set receiver.Settings, cfg component.Config
 		return nil, err
 	}
 	r.Unwrapped.traces = next
-	return r, nil
+	return r.User(sharedcomponent.Hooks{Attach: r.Unwrapped.attachTraces, Detach: r.Unwrapped.detachTraces}), nil
 }
 
 func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
@@ -77,5 +82,5 @@ func createMetrics(_ context.Context, set receiver.Settings, cfg component.Confi
 		return nil, err
 	}
 	r.Unwrapped.metrics = next
-	return r, nil
+	return r.User(sharedcomponent.Hooks{Attach: r.Unwrapped.attachMetrics, Detach: r.Unwrapped.detachMetrics}), nil
 }

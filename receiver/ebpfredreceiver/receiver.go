@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -43,10 +44,14 @@ const (
 // ebpfReceiver is one running probe set feeding a traces and/or a metrics
 // pipeline.
 type ebpfReceiver struct {
-	set     receiver.Settings
-	cfg     *Config
-	traces  consumer.Traces
-	metrics consumer.Metrics
+	set receiver.Settings
+	cfg *Config
+	// The pipelines' consumers, known at creation (they decide what is
+	// built); each is called only while its signal is attached.
+	traces     consumer.Traces
+	metrics    consumer.Metrics
+	tracesOut  signal
+	metricsOut signal
 
 	obs   *receiverhelper.ObsReport
 	stats pipeline.Stats
@@ -305,7 +310,74 @@ func (r *ebpfReceiver) exportLoop(ctx context.Context) {
 	}
 }
 
+// signal is the state of one pipeline the receiver feeds. Its consumer is
+// called only while the signal is attached: from its pipeline's Start to its
+// Shutdown, which flushes what is pending and detaches it. The collector
+// shuts a pipeline's exporter down after that pipeline's receiver, but in
+// no fixed order with the other pipeline's components, so a consumer is
+// never called once its own receiver was shut down.
+type signal struct {
+	mu       sync.Mutex // held while the consumer is called
+	attached bool
+	// detached: the pipeline stopped; nothing more is produced for it.
+	detached atomic.Bool
+}
+
+// attach lets s's consumer be called from now on.
+func (s *signal) attach() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.attached = true
+}
+
+// detach stops producing for s, runs flush (the last call of its consumer)
+// and returns once no call of its consumer can happen any more.
+func (s *signal) detach(flush func()) {
+	s.detached.Store(true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.attached {
+		flush()
+	}
+	s.attached = false
+}
+
+// live says whether records are still wanted for s.
+func (s *signal) live() bool { return !s.detached.Load() }
+
+func (r *ebpfReceiver) attachTraces(context.Context) error {
+	r.tracesOut.attach()
+	return nil
+}
+
+func (r *ebpfReceiver) attachMetrics(context.Context) error {
+	r.metricsOut.attach()
+	return nil
+}
+
+// detachTraces: the traces pipeline stops; its pending spans are exported
+// first.
+func (r *ebpfReceiver) detachTraces(context.Context) error {
+	r.tracesOut.detach(r.flushSpansLocked)
+	return nil
+}
+
+// detachMetrics: the metrics pipeline stops; the cumulative metrics are
+// exported a last time first.
+func (r *ebpfReceiver) detachMetrics(context.Context) error {
+	r.metricsOut.detach(r.flushMetricsLocked)
+	return nil
+}
+
 func (r *ebpfReceiver) flushSpans() {
+	r.tracesOut.mu.Lock()
+	defer r.tracesOut.mu.Unlock()
+	if r.tracesOut.attached {
+		r.flushSpansLocked()
+	}
+}
+
+func (r *ebpfReceiver) flushSpansLocked() {
 	if r.spans == nil {
 		return
 	}
@@ -319,6 +391,14 @@ func (r *ebpfReceiver) flushSpans() {
 }
 
 func (r *ebpfReceiver) flushMetrics() {
+	r.metricsOut.mu.Lock()
+	defer r.metricsOut.mu.Unlock()
+	if r.metricsOut.attached {
+		r.flushMetricsLocked()
+	}
+}
+
+func (r *ebpfReceiver) flushMetricsLocked() {
 	if r.agg == nil {
 		return
 	}
@@ -349,10 +429,10 @@ func (r *ebpfReceiver) Record(rec *record.Record, info *process.Info) {
 			rec.Route = ""
 		}
 	}
-	if r.agg != nil && !ign.Metrics() {
+	if r.agg != nil && !ign.Metrics() && r.metricsOut.live() {
 		r.agg.Add(rec, info)
 	}
-	if r.spans != nil && !ign.Traces() {
+	if r.spans != nil && !ign.Traces() && r.tracesOut.live() {
 		r.spans.Append(rec, info)
 	}
 }
@@ -364,8 +444,10 @@ func (r *ebpfReceiver) ProcessGone(pid uint32) {
 	}
 }
 
-// Shutdown detaches every probe, stops every goroutine and exports what was
-// still pending.
+// Shutdown detaches every probe and stops every goroutine. It runs when the
+// last pipeline stops, before that pipeline's signal is detached: what was
+// handled until the probes stopped is in that final flush (the other
+// pipeline flushed its own when it stopped).
 func (r *ebpfReceiver) Shutdown(context.Context) error {
 	if r.cancel == nil {
 		return nil // never started
@@ -383,8 +465,6 @@ func (r *ebpfReceiver) Shutdown(context.Context) error {
 	if r.tlsTelem != nil {
 		errs = append(errs, r.tlsTelem.Unregister())
 	}
-	r.flushSpans()
-	r.flushMetrics()
 	r.cancel = nil
 	return errors.Join(errs...)
 }

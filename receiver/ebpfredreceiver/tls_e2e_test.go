@@ -37,16 +37,27 @@ func tlsMix() (reqs []tlsReq, want map[string]uint64) {
 // the status code.
 func curlTLS(t *testing.T, base string, r tlsReq, extra ...string) int {
 	t.Helper()
+	code, err := curlTLSStatus(base, r, extra...)
+	if err != nil {
+		t.Fatalf("curl %s %s: %v", r.method, r.path, err)
+	}
+	return code
+}
+
+// curlTLSStatus is curlTLS returning curl's failure, with the status code
+// curl printed (0 if none).
+func curlTLSStatus(base string, r tlsReq, extra ...string) (int, error) {
 	args := append([]string{"-k", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", r.method}, extra...)
+	if r.method == "HEAD" {
+		// -X HEAD would make curl wait for a body.
+		args = append([]string{"-k", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-I"}, extra...)
+	}
 	if r.method == "POST" || r.method == "PUT" {
 		args = append(args, "--data-binary", strings.Repeat("x", 100))
 	}
 	out, err := exec.Command("curl", append(args, base+r.path)...).Output()
-	if err != nil {
-		t.Fatalf("curl %s %s: %v", r.method, r.path, err)
-	}
 	code, _ := strconv.Atoi(strings.TrimSpace(string(out)))
-	return code
+	return code, err
 }
 
 // checkTLSServer drives the mix with drive (one call per request) and checks
@@ -55,8 +66,16 @@ func curlTLS(t *testing.T, base string, r tlsReq, extra ...string) int {
 // was parsed as HTTP.
 func checkTLSServer(t *testing.T, srv *testserver.Server, drive func(tlsReq) int) {
 	t.Helper()
-	h := startReceiver(t, func(c *Config) { c.OpenPort = strconv.Itoa(srv.Port) })
 	reqs, want := tlsMix()
+	checkTLSRequests(t, srv, reqs, want, drive)
+}
+
+// checkTLSRequests is checkTLSServer for a given list of requests and the
+// counts per "METHOD status" they must give. It also checks that the
+// server's TLS code was instrumented and nothing failed to be.
+func checkTLSRequests(t *testing.T, srv *testserver.Server, reqs []tlsReq, want map[string]uint64, drive func(tlsReq) int) {
+	t.Helper()
+	h := startReceiver(t, func(c *Config) { c.OpenPort = strconv.Itoa(srv.Port) })
 	for _, r := range reqs {
 		if code := drive(r); code == 0 {
 			t.Fatalf("%s %s: no response", r.method, r.path)
@@ -66,7 +85,12 @@ func checkTLSServer(t *testing.T, srv *testserver.Server, drive func(tlsReq) int
 	stats := &h.receiver().stats
 	nonHTTP, parseErr := stats.NonHTTP.Load(), stats.ParseErrors.Load()
 	kc, _ := h.receiver().probes.Counters()
+	tlsStats := h.receiver().probes.TLSStats()
+	instrumented, failed := tlsStats.FilesInstrumented.Load(), tlsStats.FilesFailed.Load()
 	h.stop()
+	if instrumented == 0 || failed != 0 {
+		t.Errorf("TLS files instrumented %d, failed %d; want at least 1 and 0", instrumented, failed)
+	}
 	if len(spans) != len(reqs) {
 		for _, s := range spans {
 			t.Logf("span %s %s %s %s", s.span.Name(), s.attr("url.path"), s.attr("http.response.status_code"), s.attr("url.scheme"))
