@@ -72,9 +72,13 @@ func missingReport(h *harness, spans []spanView, reqs []testserver.Request) stri
 			fmt.Fprintf(&b, "request %d of %d, %s, has no span\n", i, len(reqs), r.Path)
 		}
 	}
-	st := &h.receiver().stats
+	r := h.receiver()
+	st := &r.stats
 	fmt.Fprintf(&b, "receiver: %d records, %d incomplete, %d non-HTTP, %d parse errors, %d events", st.Records.Load(),
 		st.Incomplete.Load(), st.NonHTTP.Load(), st.ParseErrors.Load(), st.EventsRead.Load())
+	if c, err := r.probes.Counters(); err == nil {
+		fmt.Fprintf(&b, "; kernel: %+v", c)
+	}
 	return b.String()
 }
 
