@@ -24,33 +24,13 @@
 /* transfers up to this size are copied whole */
 #define SMALL 256
 
-/* resolve reads the fd's socket through the current task's fd table into
- * ci (zeroed by the caller). It works for sockets opened before the probes
- * were loaded. */
-static __always_inline void resolve(__u32 fd, struct conn_info *ci)
+/* sock_info fills ci (zeroed by the caller) with what the socket sk is:
+ * 0 when it is not a TCP socket of an inet family (a Unix or UDP socket
+ * goes through the same send/receive paths). */
+static __always_inline int sock_info(struct sock *sk, struct conn_info *ci)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt)
-		return;
-	if (fd >= BPF_CORE_READ(fdt, max_fds))
-		return;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = NULL;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	if (!f)
-		return;
-	unsigned short mode = BPF_CORE_READ(f, f_inode, i_mode);
-	if ((mode & S_IFMT) != S_IFSOCK)
-		return;
-	struct socket *so = BPF_CORE_READ(f, private_data);
-	if (!so)
-		return;
-	struct sock *sk = BPF_CORE_READ(so, sk);
-	if (!sk)
-		return;
 	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP || BPF_CORE_READ(sk, sk_type) != SOCK_STREAM)
-		return;
+		return 0;
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family == AF_INET) {
 		__be32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
@@ -61,35 +41,59 @@ static __always_inline void resolve(__u32 fd, struct conn_info *ci)
 		BPF_CORE_READ_INTO(&ci->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
 		BPF_CORE_READ_INTO(&ci->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 	} else {
-		return;
+		return 0;
 	}
 	ci->family = family;
 	ci->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	ci->dport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	ci->sk = (__u64)sk;
-	ci->is_tcp = 1;
+	return 1;
 }
 
-/* lookup_conn returns the cached connection for k, resolving and caching it
- * (negatively too, for files and pipes) on first sight. */
-static __always_inline struct conn_info *lookup_conn(struct work *w, struct conn_key *k, __u32 gen)
+/* fd_sock returns the socket behind the current task's fd, read through
+ * its fd table (so it works for sockets opened before the probes were
+ * loaded), or 0 when the fd is not a socket. */
+static __always_inline __u64 fd_sock(__u32 fd)
 {
-	struct conn_info *ci = bpf_map_lookup_elem(&conns, k);
-	if (ci && ci->gen == gen)
-		return ci->is_tcp ? ci : NULL;
-	/* First sight (often mid-connection: opened before we started), or an
-	 * entry left by an earlier process with this tgid. Copy the first
-	 * transfer each way so user space can tell the protocol. */
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt)
+		return 0;
+	if (fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return 0;
+	unsigned short mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return 0;
+	struct socket *so = BPF_CORE_READ(f, private_data);
+	if (!so)
+		return 0;
+	return (__u64)BPF_CORE_READ(so, sk);
+}
+
+/* lookup_conn returns the connection of socket sk, set up on first sight
+ * (often mid-connection: opened before we started); NULL when sk is not a
+ * TCP socket. */
+static __always_inline struct conn_info *lookup_conn(struct work *w, __u64 sk, __u32 tgid, __u32 fd)
+{
+	struct conn_info *ci = bpf_map_lookup_elem(&conns, &sk);
+	if (ci)
+		return ci;
 	struct conn_info *fresh = &w->conn;
 	__builtin_memset(fresh, 0, sizeof(*fresh));
-	fresh->copy_next = 3;
-	fresh->gen = gen;
-	resolve(k->fd, fresh);
-	bpf_map_update_elem(&conns, k, fresh, BPF_ANY);
-	if (!fresh->is_tcp)
+	if (!sock_info((struct sock *)sk, fresh))
 		return NULL;
+	/* copy the first transfer each way so user space can tell the protocol */
+	fresh->copy_next = 3;
+	fresh->tgid = tgid;
+	fresh->fd = fd;
+	bpf_map_update_elem(&conns, &sk, fresh, BPF_NOEXIST);
 	count(COUNTER_CONNS_RESOLVED);
-	return bpf_map_lookup_elem(&conns, k);
+	return bpf_map_lookup_elem(&conns, &sk);
 }
 
 /* may_start says whether these leading bytes can begin an HTTP/1 request
@@ -264,18 +268,19 @@ static __always_inline void tls_syscall(__u32 tgid, __u32 tid, __u32 fd, __u64 s
 		k.id = g;
 		c = bpf_map_lookup_elem(&tls_calls, &k);
 	}
+	struct tls_sock ts = {.sk = sk, .fd = fd};
 	if (!c) {
 		if (type == EVENT_DATA_IN) {
 			k.kind = TLS_KEY_LAST_READ;
 			k.id = tid;
-			bpf_map_update_elem(&tls_fds, &k, &fd, BPF_ANY);
+			bpf_map_update_elem(&tls_socks, &k, &ts, BPF_ANY);
 		}
 		return;
 	}
-	c->fd = fd + 1;
+	c->fd = fd;
 	c->sk = sk;
 	struct tls_key h = {.tgid = tgid, .kind = TLS_KEY_HANDLE, .id = c->handle};
-	bpf_map_update_elem(&tls_fds, &h, &fd, BPF_ANY);
+	bpf_map_update_elem(&tls_socks, &h, &ts, BPF_ANY);
 	if (k.kind == TLS_KEY_GOROUTINE && c->type == EVENT_DATA_OUT && type == EVENT_DATA_OUT)
 		bpf_map_update_elem(&tls_wpending, &h, &k, BPF_ANY);
 }
@@ -283,39 +288,24 @@ static __always_inline void tls_syscall(__u32 tgid, __u32 tid, __u32 fd, __u64 s
 /* propagation: trace ids for context_propagation: headers */
 #include "propagate_data.h"
 
-/* conn_for_tls: the connection TLS plaintext is reported under. The
- * plaintext names the fd a syscall of the call (or an earlier one on the
- * handle) used, so the fd was cached then. No entry now means it was closed
- * meanwhile, and the fd number may already be free or name the next
- * connection: never resolve it here. (Go: when another goroutine closes a
- * *tls.Conn during a Write, the runtime issues the close(2) from the writer,
- * between its last write(2) and its RET. A resolve there cached the free fd
- * as "not a socket", and the next connection accepted on that fd number was
- * lost whole.) A sk that differs means the fd number was reused.
- *
- * When a syscall inside this very call named the socket (x->sk), the
+/* conn_for_tls: the connection TLS plaintext is reported under: the socket
+ * a syscall inside the call (or an earlier one on the handle) used. Its
+ * entry is gone when the socket has closed meanwhile (TCP_CLOSE); the
  * plaintext still belongs to it: the peer may have read the response, hung
- * up, and another goroutine closed the connection before this Write got back
- * to its RET (h2load, Go HTTP/2 over TLS: 1 to 17 responses lost per ten
- * connections). It goes out under that socket, without touching the cache;
- * user space keeps a closed connection a moment for such late events. */
-static __always_inline struct conn_info *conn_for_tls(struct work *w, struct conn_key *k)
+ * up, and another goroutine closed the connection before this Write got
+ * back to its RET (h2load, Go HTTP/2 over TLS: 1 to 17 responses lost per
+ * ten connections). It goes out under that socket, without an entry; user
+ * space keeps a closed connection a moment for such late events. */
+static __always_inline struct conn_info *conn_for_tls(struct work *w, __u64 sk)
 {
-	struct xfer *x = &w->x;
-	struct conn_info *ci = bpf_map_lookup_elem(&conns, k);
-	if (ci && ci->is_tcp && ci->gen == x->gen && (!x->sk || x->sk == ci->sk))
+	struct conn_info *ci = bpf_map_lookup_elem(&conns, &sk);
+	if (ci)
 		return ci;
-	if (!x->sk) {
-		count(COUNTER_TLS_NO_FD);
-		return NULL;
-	}
 	ci = &w->conn;
 	__builtin_memset(ci, 0, sizeof(*ci));
-	ci->sk = x->sk;
-	ci->is_tcp = 1;
+	ci->sk = sk;
 	ci->tuple_sent = 1; /* no endpoints to send: not in the cache */
 	ci->h2 = 1;         /* copy up to MAX_PAYLOAD: it may be */
-	ci->gen = x->gen;
 	return ci;
 }
 
@@ -331,8 +321,13 @@ __attribute__((noinline)) int report_xfer(void)
 	struct xfer *x = &w->x;
 	__u32 tgid = x->tgid, fd = x->fd;
 	__u8 type = x->type, tls = x->tls;
-	struct conn_key k = {.tgid = tgid, .fd = fd};
-	struct conn_info *ci = tls ? conn_for_tls(w, &k) : lookup_conn(w, &k, x->gen);
+	__u64 sk = x->sk;
+	if (!sk) {
+		if (tls)
+			count(COUNTER_TLS_NO_FD);
+		return 0;
+	}
+	struct conn_info *ci = tls ? conn_for_tls(w, sk) : lookup_conn(w, sk, tgid, fd);
 	if (!ci)
 		return 0;
 	struct ebpfred_iovec v = {};
@@ -350,15 +345,15 @@ __attribute__((noinline)) int report_xfer(void)
 		}
 		if (ci->tls) {
 			if (have_v) /* not sendfile */
-				tls_syscall(tgid, x->tid, fd, ci->sk, x->g, type);
+				tls_syscall(tgid, x->tid, fd, sk, x->g, type);
 			return 0;
 		}
 	}
 	send_tuple(tgid, fd, ci);
 	if (type == EVENT_DATA_OUT && x->g)
-		send_route(tgid, fd, ci->sk, x->g);
+		send_route(tgid, fd, sk, x->g);
 	struct event *e = new_event(w, tls ? type | EVENT_FLAG_TLS : type, tgid, fd);
-	e->sk = ci->sk;
+	e->sk = sk;
 	__u64 n = x->n;
 	e->len = n;
 	if (!have_v) {
@@ -415,7 +410,7 @@ __attribute__((noinline)) int report_xfer(void)
 		ci->copy_next &= ~bit;
 	e->payload_len = off > MAX_PAYLOAD ? MAX_PAYLOAD : off;
 	if (propagation) /* see propagate_data.h */
-		prop_data((__u64)tgid << 32 | fd, type | (__u32)ci->h2 << 8, ci->sk,
+		prop_data((__u64)tgid << 32 | fd, type | (__u32)ci->h2 << 8, sk,
 			  (__u32)ci->sport | (__u32)ci->dport << 16);
 	submit(w, EVENT_HDR_SIZE + e->payload_len);
 	return 0;

@@ -3,14 +3,22 @@
  * these programs the receiver does not start. The features (tls.c,
  * goroutes.c, propagate.c) load after it, each on its own.
  *
- * Our kernels have neither kprobes nor fentry, so socket I/O is captured from
- * the syscall *exit* only: one raw tracepoint on sys_exit sees the return
- * value, and the syscall's arguments are still in the saved user registers.
- * One hit per syscall instead of an enter+exit pair halves the cost that every
- * selected process pays per read/write (see shared/KERNEL.md and BENCHMARKS.md).
+ * Our kernels have neither kprobes nor fentry. Two ways to see socket I/O,
+ * the loader picks the first the kernel has (internal/probes):
  *
- * The order of checks is the order of cost: pid map → syscall number → the
- * data path (capture.h). One ring-buffer record per socket call at most.
+ * - socket tracepoints (Linux 6.3+): sock_send_length and sock_recv_length
+ *   fire inside every socket send and receive, in the calling thread, with
+ *   the socket and the byte count; the syscall's arguments (the buffer) are
+ *   in the thread's saved registers. Nothing else is hooked, so the system
+ *   calls of every other process, and every non-socket call of ours, run
+ *   as if we were not there.
+ * - the syscall exit (older kernels): one raw tracepoint on sys_exit sees
+ *   every system call of every process, returns at once for untracked ones,
+ *   and finds the socket behind the fd through the task's fd table (cached).
+ *
+ * Either way the socket (struct sock *) is the connection's identity, and
+ * its end is the TCP state change to closing (inet_sock_set_state): never
+ * an fd number, which another thread may get back the moment it is closed.
  */
 #include <linux/types.h>
 #include <linux/bpf.h>
@@ -24,29 +32,160 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* x86_64 syscall numbers. */
 #define NR_read 0
 #define NR_write 1
+#define NR_open 2
 #define NR_close 3
 #define NR_readv 19
 #define NR_writev 20
+#define NR_pipe 22
+#define NR_dup 32
 #define NR_dup2 33
 #define NR_sendfile 40
+#define NR_socket 41
+#define NR_accept 43
 #define NR_sendto 44
 #define NR_recvfrom 45
 #define NR_sendmsg 46
 #define NR_recvmsg 47
+#define NR_socketpair 53
+#define NR_fcntl 72
+#define NR_creat 85
+#define NR_openat 257
+#define NR_accept4 288
+#define NR_eventfd2 290
+#define NR_epoll_create1 291
 #define NR_dup3 292
+#define NR_pipe2 293
+#define NR_openat2 437
 
-static __always_inline void conn_closed(struct work *w, __u32 tgid, __u32 fd)
+/* TCP states (include/net/tcp_states.h) */
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+#define TCP_FIN_WAIT1 4
+#define TCP_CLOSE 7
+#define TCP_LAST_ACK 9
+#define RCV_SHUTDOWN 1
+
+/* fill_xfer sets w->x for a transfer of n bytes made by the syscall whose
+ * saved registers are w->regs; the buffer comes from the syscall's
+ * arguments. Other paths into a socket (sendfile, splice, io_uring,
+ * sendmmsg) give a length-only event. 0: nothing to report. */
+static __always_inline int fill_xfer(struct work *w, __u32 tgid, __u32 tid, __u8 type, __u64 n)
 {
-	struct conn_key k = {.tgid = tgid, .fd = fd};
-	struct conn_info *ci = bpf_map_lookup_elem(&conns, &k);
-	if (!ci)
-		return;
-	if (ci->is_tcp) {
-		struct event *e = new_event(w, EVENT_CLOSE, tgid, fd);
-		e->sk = ci->sk;
-		submit(w, EVENT_HDR_SIZE);
+	struct user_regs *regs = &w->regs;
+	struct xfer *x = &w->x;
+	long nr = regs->orig_ax;
+	__u64 ptr = 0, iovcnt = 0;
+	__u8 vectored = 0;
+	switch (nr) {
+	case NR_read:
+	case NR_write:
+	case NR_recvfrom:
+	case NR_sendto:
+		ptr = regs->si;
+		break;
+	case NR_readv:
+	case NR_writev:
+		vectored = 1;
+		ptr = regs->si;
+		iovcnt = regs->dx;
+		break;
+	case NR_recvmsg:
+	case NR_sendmsg: {
+		struct ebpfred_user_msghdr m = {};
+		if (bpf_probe_read_user(&m, sizeof(m), (void *)regs->si) != 0)
+			return 0;
+		vectored = 1;
+		ptr = (__u64)m.msg_iov;
+		iovcnt = m.msg_iovlen;
+		break;
 	}
-	bpf_map_delete_elem(&conns, &k);
+	}
+	x->ptr = ptr;
+	x->iovcnt = iovcnt;
+	x->n = n;
+	/* a Go program's goroutine; no buffer: no response head to route */
+	x->g = ptr ? regs->r14 : 0;
+	x->tgid = tgid;
+	x->fd = regs->di;
+	x->tid = tid;
+	x->type = type;
+	x->vectored = vectored;
+	x->tls = 0;
+	return 1;
+}
+
+/* ---- socket tracepoints (Linux 6.3+) ---- */
+
+/* sock_send_length / sock_recv_length(struct sock *sk, int ret, int flags) */
+static __always_inline int sock_io(struct bpf_raw_tracepoint_args *ctx, __u8 type)
+{
+	int ret = (int)ctx->args[1];
+	if (ret <= 0)
+		return 0;
+	__u64 id = current_pid_tgid();
+	__u32 tgid = id >> 32;
+	if (!tgid || !bpf_map_lookup_elem(&tracked_pids, &tgid))
+		return 0;
+	if (type == EVENT_DATA_IN && ((int)ctx->args[2] & MSG_PEEK))
+		return 0;
+	struct work *w = get_work();
+	if (!w)
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (bpf_probe_read_kernel(&w->regs, sizeof(w->regs), (void *)bpf_task_pt_regs(task)) != 0)
+		return 0;
+	if (!fill_xfer(w, tgid, (__u32)id, type, ret))
+		return 0;
+	w->x.sk = ctx->args[0];
+	report_xfer();
+	return 0;
+}
+
+SEC("raw_tracepoint/sock_send_length")
+int ebpfred_sock_send(struct bpf_raw_tracepoint_args *ctx) { return sock_io(ctx, EVENT_DATA_OUT); }
+
+SEC("raw_tracepoint/sock_recv_length")
+int ebpfred_sock_recv(struct bpf_raw_tracepoint_args *ctx) { return sock_io(ctx, EVENT_DATA_IN); }
+
+/* ---- the syscall exit (older kernels) ---- */
+
+/* forget_fd: fd now names another file (or none): its cached socket is
+ * stale. Every call that hands out an fd number does this for it, so a
+ * number another thread closed a moment ago is never taken for the socket
+ * it used to name. */
+static __always_inline void forget_fd(__u32 tgid, __u32 fd)
+{
+	struct fd_key k = {.tgid = tgid, .fd = fd};
+	bpf_map_delete_elem(&fd_socks, &k);
+}
+
+/* forget_fd_pair: the two fds a pipe or socketpair wrote to user memory. */
+static __always_inline void forget_fd_pair(__u32 tgid, __u64 uaddr)
+{
+	int fds[2] = {};
+	if (bpf_probe_read_user(fds, sizeof(fds), (void *)uaddr) != 0)
+		return;
+	forget_fd(tgid, fds[0]);
+	forget_fd(tgid, fds[1]);
+}
+
+/* sock_of_fd: the TCP socket behind fd, cached per (tgid, fd); 0 if none. */
+static __always_inline __u64 sock_of_fd(struct work *w, __u32 tgid, __u32 fd, __u32 gen)
+{
+	struct fd_key k = {.tgid = tgid, .fd = fd};
+	struct fd_sock *c = bpf_map_lookup_elem(&fd_socks, &k);
+	if (c && c->gen == gen)
+		return c->sk;
+	struct fd_sock v = {.gen = gen};
+	count(COUNTER_FDS_RESOLVED);
+	__u64 sk = fd_sock(fd);
+	if (sk) {
+		struct conn_info *ci = lookup_conn(w, sk, tgid, fd);
+		if (ci)
+			v.sk = sk;
+	}
+	bpf_map_update_elem(&fd_socks, &k, &v, BPF_ANY);
+	return v.sk;
 }
 
 SEC("raw_tracepoint/sys_exit")
@@ -72,76 +211,116 @@ int ebpfred_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	long ret = (long)ctx->args[1];
 	long nr = regs->orig_ax;
 
-	struct xfer *x = &w->x;
 	__u8 type;
-	__u64 ptr, iovcnt = 0;
-	__u8 vectored = 0;
 	switch (nr) {
 	case NR_read:
-	case NR_write:
-	case NR_recvfrom:
-	case NR_sendto:
-		if (nr == NR_recvfrom && (regs->r10 & MSG_PEEK))
-			return 0;
-		type = (nr == NR_read || nr == NR_recvfrom) ? EVENT_DATA_IN : EVENT_DATA_OUT;
-		ptr = regs->si;
-		break;
 	case NR_readv:
-	case NR_writev:
-		type = nr == NR_readv ? EVENT_DATA_IN : EVENT_DATA_OUT;
-		vectored = 1;
-		ptr = regs->si;
-		iovcnt = regs->dx;
-		break;
+	case NR_recvfrom:
 	case NR_recvmsg:
-	case NR_sendmsg: {
-		if (nr == NR_recvmsg && (regs->dx & MSG_PEEK))
+		if ((nr == NR_recvfrom && (regs->r10 & MSG_PEEK)) || (nr == NR_recvmsg && (regs->dx & MSG_PEEK)))
 			return 0;
-		struct ebpfred_user_msghdr m = {};
-		if (ret <= 0 || bpf_probe_read_user(&m, sizeof(m), (void *)regs->si) != 0)
-			return 0;
-		type = nr == NR_recvmsg ? EVENT_DATA_IN : EVENT_DATA_OUT;
-		vectored = 1;
-		ptr = (__u64)m.msg_iov;
-		iovcnt = m.msg_iovlen;
+		type = EVENT_DATA_IN;
 		break;
-	}
+	case NR_write:
+	case NR_writev:
+	case NR_sendto:
+	case NR_sendmsg:
 	case NR_sendfile:
-		/* no user buffer to look at: a length-only event (ptr 0) */
 		type = EVENT_DATA_OUT;
-		ptr = 0;
 		break;
 	case NR_close:
-		conn_closed(w, tgid, regs->di);
+		forget_fd(tgid, regs->di);
 		return 0;
+	case NR_open:
+	case NR_creat:
+	case NR_openat:
+	case NR_openat2:
+	case NR_socket:
+	case NR_accept:
+	case NR_accept4:
+	case NR_dup:
 	case NR_dup2:
 	case NR_dup3:
-		/* the target fd now names another file: forget what it was */
+	case NR_fcntl: /* F_DUPFD; other commands' results just cost a re-resolve */
+	case NR_eventfd2:
+	case NR_epoll_create1:
 		if (ret >= 0)
-			conn_closed(w, tgid, ret);
+			forget_fd(tgid, ret);
+		return 0;
+	case NR_pipe:
+	case NR_pipe2:
+		if (ret == 0)
+			forget_fd_pair(tgid, regs->di);
+		return 0;
+	case NR_socketpair:
+		if (ret == 0)
+			forget_fd_pair(tgid, regs->r10);
 		return 0;
 	default:
 		return 0;
 	}
 	if (ret <= 0)
 		return 0;
-	x->ptr = ptr;
-	x->iovcnt = iovcnt;
-	x->n = ret;
-	/* a Go program's goroutine; sendfile has no response head to route */
-	x->g = ptr ? regs->r14 : 0;
-	x->sk = 0;
-	x->tgid = tgid;
-	x->fd = regs->di;
-	x->tid = (__u32)id;
-	x->gen = gen;
-	x->type = type;
-	x->vectored = vectored;
-	x->tls = 0;
+	__u64 sk = sock_of_fd(w, tgid, regs->di, gen);
+	if (!sk)
+		return 0;
+	if (!fill_xfer(w, tgid, (__u32)id, type, ret))
+		return 0;
+	w->x.sk = sk;
 	report_xfer();
 	return 0;
 }
 
+/* ---- the end of a connection (both ways) ----
+ *
+ * inet_sock_set_state(const struct sock *sk, int oldstate, int newstate)
+ * fires for every TCP state change on the host: a hash lookup for the few
+ * changes of each connection. The process closing its socket (close(),
+ * exit, or shutdown() of both directions) moves it to FIN_WAIT1, or to
+ * LAST_ACK when the peer closed first; that is the end user space needs.
+ * A shutdown(SHUT_WR) alone leaves the socket readable (a client may half
+ * close and read the answer): its end is TCP_CLOSE.
+ *
+ * The entry stays after the end: a send or receive can still report bytes
+ * after the state changed under it (a reset processed inside the call), and
+ * must find the connection, not set up a new one from a socket whose port
+ * is already released. It goes when the socket's memory starts another
+ * connection: every TCP socket that can carry data passes SYN_SENT (connect)
+ * or SYN_RECV (accept) first. */
+SEC("raw_tracepoint/inet_sock_set_state")
+int ebpfred_sock_state(struct bpf_raw_tracepoint_args *ctx)
+{
+	int newstate = (int)ctx->args[2];
+	__u64 sk = ctx->args[0];
+	if (newstate == TCP_SYN_SENT || newstate == TCP_SYN_RECV) {
+		bpf_map_delete_elem(&conns, &sk);
+		return 0;
+	}
+	if (newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK && newstate != TCP_CLOSE)
+		return 0;
+	struct conn_info *ci = bpf_map_lookup_elem(&conns, &sk);
+	if (!ci)
+		return 0;
+	if (!ci->closed &&
+	    (newstate == TCP_CLOSE || (BPF_CORE_READ((struct sock *)sk, sk_shutdown) & RCV_SHUTDOWN))) {
+		ci->closed = 1;
+		/* Straight into the ring, not through the per-CPU work area: this
+		 * runs in softirq too, which may interrupt a program using it. */
+		struct event *e = bpf_ringbuf_reserve(&events, EVENT_HDR_SIZE, 0);
+		if (!e) {
+			count(COUNTER_DROPPED);
+		} else {
+			__builtin_memset(e, 0, EVENT_HDR_SIZE);
+			e->ts = bpf_ktime_get_ns();
+			e->sk = sk;
+			e->tgid = ci->tgid;
+			e->fd = ci->fd;
+			e->type = EVENT_CLOSE;
+			bpf_ringbuf_submit(e, wakeup_flag());
+		}
+	}
+	return 0;
+}
 /* A tracked process's children are tracked too (nginx workers, forking
  * servers); user space confirms or drops them. */
 SEC("raw_tracepoint/sched_process_fork")

@@ -41,9 +41,10 @@ enum track_flags {
 
 enum counter {
 	COUNTER_DROPPED = 0,        /* records lost: ring full */
-	COUNTER_CONNS_RESOLVED = 1, /* fds resolved to TCP sockets */
-	COUNTER_TLS_NO_FD = 2,      /* TLS plaintext with no known (or a closed) socket: dropped */
-	COUNTER_MAX = 3,
+	COUNTER_CONNS_RESOLVED = 1, /* TCP sockets first seen (their endpoints read) */
+	COUNTER_TLS_NO_FD = 2,      /* TLS plaintext with no known socket: dropped */
+	COUNTER_FDS_RESOLVED = 3,   /* syscall capture: fds looked up in the fd table */
+	COUNTER_MAX = 4,
 };
 
 /* A data, close, exec, fork or exit event. The connection's endpoints are

@@ -65,6 +65,7 @@ struct sock {
 	struct sock_common __sk_common;
 	__u16 sk_type;
 	__u16 sk_protocol;
+	__u8 sk_shutdown; /* RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2 */
 };
 
 struct linux_binprm {

@@ -32,7 +32,7 @@ volatile const __u64 wakeup_bytes = 256 * 1024;
 volatile const __u8 propagation = 0;
 
 /* A tracked process. gen is new for every process that gets a tgid: cached
- * connections carry the gen they were resolved under, so a process's
+ * fds (fd_socks) carry the gen they were resolved under, so a process's
  * entries never outlive it in effect (another process with the same tgid
  * re-resolves its fds) and nobody has to walk the cache when it exits. */
 struct track {
@@ -47,11 +47,11 @@ struct {
 	__type(value, struct track);
 } tracked_pids SEC(".maps");
 
-struct conn_key {
-	__u32 tgid;
-	__u32 fd;
-};
-
+/* A connection is its socket (struct sock *), never its fd: fd numbers are
+ * reused the moment they are closed, often by another thread of the same
+ * process (haproxy), and a connection keyed by (tgid, fd) could then be
+ * ended, or continued, by the wrong socket. The entry is removed when the
+ * socket's memory starts another connection (inet_sock_set_state, core.c). */
 struct conn_info {
 	__u64 sk;
 	__u8 saddr[16];
@@ -59,7 +59,6 @@ struct conn_info {
 	__u16 sport;
 	__u16 dport;
 	__u16 family;
-	__u8 is_tcp;
 	/* bit 0 for reads, bit 1 for writes: copy the next transfer in that
 	 * direction whatever its first bytes. Set after a transfer shorter than
 	 * the peek (Go's net/http reads a request's first byte alone, so the
@@ -77,15 +76,42 @@ struct conn_info {
 	 * bytes are ciphertext and never sent; the plaintext comes from the
 	 * uprobes on SSL_read/SSL_write or Go's crypto/tls. */
 	__u8 tls;
-	__u32 gen; /* the tracked process's gen when this was resolved */
+	__u8 closed; /* its EVENT_CLOSE went out */
+	__u8 pad;
+	__u32 tgid; /* the tracked process that used it first */
+	__u32 fd;   /* its fd in that process, when known (for the events) */
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct conn_key);
+	__type(key, __u64); /* struct sock * */
 	__type(value, struct conn_info);
 } conns SEC(".maps");
+
+/* Syscall capture only (kernels without the socket tracepoints, core.c):
+ * which socket an fd of a tracked process names, resolved once through the
+ * task's fd table (which also covers connections opened before we were
+ * loaded); sk 0 caches "not a TCP socket". gen is the process's: another
+ * process with the same tgid re-resolves its fds. Every syscall that can
+ * hand out an fd number again forgets the entry for it. */
+struct fd_key {
+	__u32 tgid;
+	__u32 fd;
+};
+
+struct fd_sock {
+	__u64 sk;
+	__u32 gen;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct fd_key);
+	__type(value, struct fd_sock);
+} fd_socks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -103,15 +129,15 @@ struct {
  * recvfrom, sendto) or an iovec array (readv, writev, recvmsg, sendmsg) that
  * the n bytes fill in order, or TLS plaintext from a uprobe. */
 struct xfer {
-	__u64 ptr;    /* the buffer, or the iovec array (a user address) */
+	__u64 ptr;    /* the buffer, or the iovec array (a user address); 0: none */
 	__u64 iovcnt; /* vectored: entries in the iovec array */
 	__u64 n;      /* bytes transferred */
 	__u64 g;      /* R14: a Go program's current goroutine (0: none) */
-	__u64 sk;     /* TLS: the socket the call's syscalls used, 0 if unknown */
+	__u64 sk;     /* the socket (struct sock *); TLS: 0 if unknown */
 	__u32 tgid;
-	__u32 fd;
-	__u32 tid;    /* syscalls: the thread, in the collector's PID namespace */
-	__u32 gen;    /* the process's struct track gen */
+	__u32 fd;     /* the fd the process used, for the events (0: unknown) */
+	__u32 tid;    /* socket I/O: the thread, in the collector's PID namespace */
+	__u32 pad2;
 	__u8 type;    /* EVENT_DATA_IN or EVENT_DATA_OUT */
 	__u8 vectored;
 	__u8 tls;     /* the bytes are TLS plaintext from a uprobe */
@@ -152,7 +178,7 @@ struct {
 /* TLS: one entry per TLS read/write call in flight, keyed by the thread
  * (OpenSSL: kind TLS_KEY_THREAD, id = thread id) or by the goroutine (Go:
  * kind TLS_KEY_GOROUTINE, id = the g pointer in R14, since a goroutine can
- * move between threads inside a call). tls_fds remembers which socket an
+ * move between threads inside a call). tls_socks remembers which socket an
  * SSL object or Go *tls.Conn (kind TLS_KEY_HANDLE) was last seen using, for
  * reads served from the library's buffer without a syscall. */
 enum tls_key_kind {
@@ -175,8 +201,8 @@ struct tls_call {
 	__u64 handle; /* SSL *, or Go *tls.Conn */
 	__u64 buf;    /* the caller's plaintext buffer */
 	__u64 lenp;   /* SSL_*_ex: size_t *readbytes / *written */
-	__u64 sk;     /* the struct sock behind fd, when fd is set */
-	__u32 fd;     /* fd + 1 of the socket the call used, 0 if none yet */
+	__u64 sk;     /* the socket the call's I/O used, 0 if none yet */
+	__u32 fd;     /* its fd */
 	__u8 type;    /* EVENT_DATA_IN or EVENT_DATA_OUT; 0: a handshake, whose
 		       * socket I/O only tells which socket the handle uses */
 	__u8 ex;
@@ -206,12 +232,18 @@ struct {
 	__type(value, struct tls_key);
 } tls_wpending SEC(".maps");
 
+struct tls_sock {
+	__u64 sk;
+	__u32 fd;
+	__u32 pad;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct tls_key);
-	__type(value, __u32); /* fd */
-} tls_fds SEC(".maps");
+	__type(value, struct tls_sock);
+} tls_socks SEC(".maps");
 
 /* Go net/http: the pattern the goroutine's router matched (goroutes.c),
  * until the goroutine's next response write (struct route_event). */

@@ -32,8 +32,8 @@ static __always_inline int tls_enter(__u32 kind, __u64 id, __u64 handle, __u64 b
 }
 
 /* plaintext reports n bytes of TLS plaintext at buf through the data path. */
-static __always_inline void plaintext(struct work *w, __u32 tgid, __u32 fd, __u64 sk, __u32 gen, __u8 type,
-				      __u64 buf, __u64 n, __u64 g)
+static __always_inline void plaintext(struct work *w, __u32 tgid, __u32 fd, __u64 sk, __u8 type, __u64 buf,
+				      __u64 n, __u64 g)
 {
 	struct xfer *x = &w->x;
 	x->ptr = buf;
@@ -44,7 +44,6 @@ static __always_inline void plaintext(struct work *w, __u32 tgid, __u32 fd, __u6
 	x->tgid = tgid;
 	x->fd = fd;
 	x->tid = 0;
-	x->gen = gen;
 	x->type = type;
 	x->vectored = 0;
 	x->tls = 1;
@@ -53,7 +52,7 @@ static __always_inline void plaintext(struct work *w, __u32 tgid, __u32 fd, __u6
 
 /* flush_write sends, before a Read's plaintext, that of a Write on the same
  * *tls.Conn that did its socket I/O but has not returned (tls_wpending). */
-static __always_inline void flush_write(struct work *w, __u32 tgid, __u64 handle, __u32 gen)
+static __always_inline void flush_write(struct work *w, __u32 tgid, __u64 handle)
 {
 	struct tls_key h = {.tgid = tgid, .kind = TLS_KEY_HANDLE, .id = handle};
 	struct tls_key *wk = bpf_map_lookup_elem(&tls_wpending, &h);
@@ -62,48 +61,43 @@ static __always_inline void flush_write(struct work *w, __u32 tgid, __u64 handle
 	struct tls_key wkey = *wk;
 	bpf_map_delete_elem(&tls_wpending, &h);
 	struct tls_call *wc = bpf_map_lookup_elem(&tls_calls, &wkey);
-	if (!wc || wc->type != EVENT_DATA_OUT || !wc->fd || wc->sent || !wc->len || wc->handle != handle)
+	if (!wc || wc->type != EVENT_DATA_OUT || !wc->sk || wc->sent || !wc->len || wc->handle != handle)
 		return;
 	wc->sent = 1;
-	plaintext(w, tgid, wc->fd - 1, wc->sk, gen, EVENT_DATA_OUT, wc->buf, wc->len, wkey.id);
+	plaintext(w, tgid, wc->fd, wc->sk, EVENT_DATA_OUT, wc->buf, wc->len, wkey.id);
 }
 
 /* tls_exit emits n plaintext bytes of the call c that was in flight under k. */
 static __always_inline void tls_exit(struct tls_key *k, struct tls_call *c, __s64 n)
 {
-	struct track *t = bpf_map_lookup_elem(&tracked_pids, &k->tgid);
-	if (!t)
+	if (!bpf_map_lookup_elem(&tracked_pids, &k->tgid))
 		return;
-	__u32 gen = t->gen;
 	struct work *w = get_work();
 	if (!w)
 		return;
 	if (k->kind == TLS_KEY_GOROUTINE && c->type == EVENT_DATA_IN)
-		flush_write(w, k->tgid, c->handle, gen);
-	__u32 fd;
-	__u64 sk = 0;
-	if (c->fd) {
-		fd = c->fd - 1;
-		sk = c->sk;
-	} else {
+		flush_write(w, k->tgid, c->handle);
+	struct tls_sock ts = {.sk = c->sk, .fd = c->fd};
+	if (!ts.sk) {
+		/* served from the library's buffer: the socket the handle used */
 		struct tls_key h = {.tgid = k->tgid, .kind = TLS_KEY_HANDLE, .id = c->handle};
-		__u32 *f = bpf_map_lookup_elem(&tls_fds, &h);
+		struct tls_sock *f = bpf_map_lookup_elem(&tls_socks, &h);
 		if (!f && c->type == EVENT_DATA_IN && k->kind == TLS_KEY_THREAD) {
 			/* memory BIO: the socket this thread just read */
 			struct tls_key l = {.tgid = k->tgid, .kind = TLS_KEY_LAST_READ, .id = k->id};
-			f = bpf_map_lookup_elem(&tls_fds, &l);
+			f = bpf_map_lookup_elem(&tls_socks, &l);
 			if (f) {
-				fd = *f;
-				bpf_map_update_elem(&tls_fds, &h, &fd, BPF_ANY);
+				ts = *f;
+				bpf_map_update_elem(&tls_socks, &h, &ts, BPF_ANY);
 			}
 		}
 		if (!f) {
 			count(COUNTER_TLS_NO_FD);
 			return;
 		}
-		fd = *f;
+		ts = *f;
 	}
-	plaintext(w, k->tgid, fd, sk, gen, c->type, c->buf, n, k->kind == TLS_KEY_GOROUTINE ? k->id : 0);
+	plaintext(w, k->tgid, ts.fd, ts.sk, c->type, c->buf, n, k->kind == TLS_KEY_GOROUTINE ? k->id : 0);
 }
 
 /* tls_handshake_done ends a handshake entry, and only that: a handshake

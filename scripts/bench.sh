@@ -8,6 +8,11 @@
 # port), A/B interleaved because the machine is noisy. A fresh collector is
 # started for every WITH round and measured only while wrk runs.
 #
+# Each round also measures the tax on a process the collector never
+# selects: internal/testserver/cmd/taxloop's nanoseconds per system call,
+# file I/O (read /dev/zero, write /dev/null) and 1-byte TCP sends and
+# receives on loopback, with and without the collector running.
+#
 # Prints a Markdown table and appends it to BENCHMARKS.md.
 #
 # Environment:
@@ -283,6 +288,8 @@ run_load() { if [ "$MODE" = h2c ]; then run_h2load "$1"; else run_wrk "$1"; fi; 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } m = int((NR + 1) / 2); print (NR % 2) ? v[m] : (v[m] + v[m + 1]) / 2 }'; }
 
 HZ=$(getconf CLK_TCK)
+go build -o "$TMP/taxloop" ./internal/testserver/cmd/taxloop || die "building taxloop failed"
+: >"$TMP/tax"             # mode round file_ns tcp_ns
 : >"$TMP/rounds"          # mode round rps p50 p99 requests nginx_ticks
 : >"$TMP/collector-rounds" # round ticks hwm_kib dropped
 : >"$TMP/ebpfred-metrics"
@@ -294,7 +301,9 @@ modes=(without with)
 [ "$BASELINE_ONLY" = 1 ] && modes=(without)
 for ((r = 1; r <= ROUNDS; r++)); do
 	for mode in "${modes[@]}"; do
-		if [ "$mode" = with ]; then start_collector "$r"; c0=$(cpu_ticks "$COLLECTOR_PID"); fi
+		if [ "$mode" = with ]; then start_collector "$r"; fi
+		echo "$mode $r $("$TMP/taxloop" -mode file -n 300000 -rounds 3) $("$TMP/taxloop" -mode tcp -n 50000 -rounds 3)" >>"$TMP/tax"
+		[ "$mode" = with ] && c0=$(cpu_ticks "$COLLECTOR_PID")
 		n0=$(cpu_ticks "$NGINX_WORKER")
 		res=$(run_load "$TMP/wrk-$mode-$r.txt")
 		n1=$(cpu_ticks "$NGINX_WORKER")
@@ -379,6 +388,10 @@ cmdline=${cmdline% }
 	a=$(per_req_us "$ncpu_a" "$req_a"); b=$(per_req_us "$ncpu_b" "$req_b")
 	echo "| nginx worker CPU per request, µs | $a | $b | $(awk -v a="$a" -v b="$b" 'BEGIN { if (a == "–" || b == "–") print "–"; else printf "%+.2f", b - a }') |"
 	echo "| collector CPU per request, s (µs) | – | $coll_cpu_s ($coll_cpu) | |"
+	tf_a=$(awk '$1 == "without" { print $3 }' "$TMP/tax" | median); tf_b=$(awk '$1 == "with" { print $3 }' "$TMP/tax" | median)
+	tt_a=$(awk '$1 == "without" { print $4 }' "$TMP/tax" | median); tt_b=$(awk '$1 == "with" { print $4 }' "$TMP/tax" | median)
+	echo "| unselected process: file read/write, ns per call (median) | $(fmt "$tf_a" %.0f) | $(fmt "$tf_b" %.0f) | $(diff_ "$tf_a" "$tf_b" %+.0f) |"
+	echo "| unselected process: loopback TCP send/recv, ns per call (median) | $(fmt "$tt_a" %.0f) | $(fmt "$tt_b" %.0f) | $(diff_ "$tt_a" "$tt_b" %+.0f) |"
 	echo "| collector peak RSS (VmHWM), MiB | – | $hwm_mib | |"
 	echo "| kernel-dropped events (all WITH rounds) | – | $dropped | |"
 	echo

@@ -125,6 +125,7 @@ summarise() {
 	via=$(tr -d '\r' <"$log" | sed -n 's/.*propagation recognises connections through \(.*\)$/\1/p' | tail -n1)
 	[ -n "$via" ] && result[$k,propagation]="pass ($via)"
 	result[$k,off]=$(tr -d '\r' <"$log" | sed -n 's/.*feature \([a-z_]*\): OFF.*/\1/p' | sort -u | tr '\n' ' ')
+	result[$k,hooks]=$(tr -d '\r' <"$log" | sed -n 's/.*capture hooks: \([a-z]*\).*/\1/p' | tail -n1)
 }
 
 for v in $KERNELS; do
@@ -162,11 +163,11 @@ fi
 echo
 echo "=== kernel matrix (verifier: every program loads within budget, or its feature is off as expected;"
 echo "    smoke: the receiver starts with every feature asked for; then exact counts per kind of request)"
-printf '%-28s' kernel
+printf '%-28s %-9s' kernel capture
 for c in "${checks[@]}"; do printf ' %-11s' "$c"; done
 printf ' %s\n' "features off"
 for v in $KERNELS "$host"; do
-	printf '%-28s' "$v"
+	printf '%-28s %-9s' "$v" "${result[$v,hooks]:--}"
 	for c in "${checks[@]}"; do printf ' %-11s' "${result[$v,$c]:-skipped}"; done
 	printf ' %s\n' "${result[$v,off]:-}"
 done

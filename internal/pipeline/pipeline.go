@@ -41,7 +41,7 @@ type Selector interface {
 type Tracker interface {
 	SetTracked(tgid, flags uint32) error
 	Untrack(tgid uint32) error
-	MarkHTTP2(tgid, fd uint32) error
+	MarkHTTP2(sock uint64) error
 }
 
 // tlsInstrumenter is implemented by the probe set (issue 4: TLS): attach
@@ -73,8 +73,12 @@ type Stats struct {
 	H2Desync    atomic.Uint64
 }
 
+// connKey names a connection by its process and socket (the kernel's
+// struct sock address): never by fd, whose number another thread of the
+// process can get back the moment it is closed.
 type connKey struct {
-	tgid, fd uint32
+	tgid uint32
+	sock uint64
 }
 
 // peerKey names a connection by its process and peer endpoint, for events
@@ -87,7 +91,7 @@ type peerKey struct {
 // conn follows one connection: HTTP/1 until the connection turns out to be
 // HTTP/2 (preface, h2c upgrade, or frames on a connection seen mid-way).
 type conn struct {
-	sock     uint64
+	key      connKey
 	meta     stream.Meta
 	h1       *http1.Conn
 	h2       *http2.Conn
@@ -120,11 +124,11 @@ type Pipeline struct {
 
 	conns map[connKey]*conn
 	peers map[peerKey]*conn // connections whose endpoints are known
-	// closing holds connections the process closed, by socket, until
-	// closeGrace has passed or a new connection with the same socket
-	// address opens: a TLS call that did its socket I/O before the close
-	// can return, and report its plaintext, after it.
-	closing map[uint64]*conn
+	// closing holds connections the process closed until closeGrace has
+	// passed or a new connection with the same socket address opens: a TLS
+	// call that did its socket I/O before the close can return, and report
+	// its plaintext, after it.
+	closing map[connKey]*conn
 	http    http1.Stats
 	h2stats http2.Stats
 	offset  uint64 // wall − monotonic, ns
@@ -154,7 +158,7 @@ func New(sink Sink, sel Selector, tracker Tracker, stats *Stats, opt Options) *P
 		opt.ConnIdle = 10 * time.Minute
 	}
 	p := &Pipeline{sink: sink, sel: sel, tracker: tracker, stats: stats, conns: map[connKey]*conn{},
-		peers: map[peerKey]*conn{}, closing: map[uint64]*conn{},
+		peers: map[peerKey]*conn{}, closing: map[connKey]*conn{},
 		idle: opt.ResponseIdle, maxIdle: opt.ConnIdle}
 	p.emitFn = p.emit
 	p.syncClock()
@@ -200,7 +204,7 @@ func (p *Pipeline) Handle(e *probes.Event) {
 			ParentID: e.Trace.ParentID, Flags: e.Trace.Flags}
 		c.idsPending = true
 	case probes.EventRoute:
-		if c := p.conns[connKey{e.TGID, e.FD}]; c != nil && c.sock == e.Sock {
+		if c := p.conns[connKey{e.TGID, e.Sock}]; c != nil {
 			if c.appRoute(e.Payload) != "" {
 				c.routePending = true
 			}
@@ -218,9 +222,8 @@ func (p *Pipeline) Handle(e *probes.Event) {
 			}
 		}
 	case probes.EventClose:
-		k := connKey{e.TGID, e.FD}
-		if c := p.conns[k]; c != nil && c.sock == e.Sock {
-			p.beginClose(k, c, e.Mono+p.offset)
+		if c := p.conns[connKey{e.TGID, e.Sock}]; c != nil {
+			p.beginClose(c, e.Mono+p.offset)
 		}
 	case probes.EventExec:
 		exe := string(trimNul(e.Payload))
@@ -295,7 +298,7 @@ func (p *Pipeline) data(e *probes.Event) {
 		// already when it saw the preface whole, not when we first see
 		// the connection mid-way, nor when the preface came in pieces it
 		// did not recognise.
-		_ = p.tracker.MarkHTTP2(e.TGID, e.FD)
+		_ = p.tracker.MarkHTTP2(e.Sock)
 		c.h2.Feed(ev, p.emitFn)
 	default:
 		c.h1.Feed(ev, p.emitFn)
@@ -305,71 +308,67 @@ func (p *Pipeline) data(e *probes.Event) {
 // connOpen starts following a connection whose endpoints the kernel just
 // sent (it does so once, before the connection's first data event).
 func (p *Pipeline) connOpen(e *probes.Event) {
-	if l := p.closing[e.Sock]; l != nil {
-		// The kernel reuses a closed socket's memory: a new connection
-		// can have the address of one closed a moment ago. It comes with
-		// its endpoints first; late events of the old one never do.
-		delete(p.closing, e.Sock)
+	k := connKey{e.TGID, e.Sock}
+	// The kernel reuses a closed socket's memory: a new connection can have
+	// the address of one closed a moment ago (or one whose close was lost).
+	// It comes with its endpoints first; late events of the old one never do.
+	if l := p.closing[k]; l != nil {
+		delete(p.closing, k)
 		p.finish(l, l.closedAt)
 	}
+	if old := p.conns[k]; old != nil && old.meta.Peer.IsValid() {
+		p.closeConn(old, old.lastSeen)
+	}
 	c := p.conn(e, stream.Meta{PID: e.TGID, Local: e.Local(), Peer: e.Remote(), Scheme: "http"})
+	c.meta.Local, c.meta.Peer = e.Local(), e.Remote()
 	c.lastSeen = e.Mono + p.offset
 	if c.meta.Peer.IsValid() {
 		p.peers[peerKey{e.TGID, c.meta.Peer}] = c
 	}
 }
 
-// conn returns the state of e's connection, creating it with meta when the
-// (tgid, fd) is new or now names another socket (a close we missed).
+// conn returns the state of e's connection, creating it with meta when it
+// is new.
 func (p *Pipeline) conn(e *probes.Event, meta stream.Meta) *conn {
-	k := connKey{e.TGID, e.FD}
-	c := p.conns[k]
-	if c != nil && c.sock == e.Sock {
+	k := connKey{e.TGID, e.Sock}
+	if c := p.conns[k]; c != nil {
 		return c
 	}
-	if l := p.closing[e.Sock]; l != nil && e.Sock != 0 && l.meta.PID == e.TGID {
+	if l := p.closing[k]; l != nil {
 		return l // a late event of a connection closed a moment ago
 	}
-	if c != nil {
-		p.closeConn(k, c, c.lastSeen)
-	}
-	c = &conn{sock: e.Sock, meta: meta, h1: http1.NewConn(meta, &p.http)}
+	c := &conn{key: k, meta: meta, h1: http1.NewConn(meta, &p.http)}
 	p.conns[k] = c
 	p.stats.OpenConns.Add(1)
 	return c
 }
 
-// beginClose takes a connection the process closed out of the (tgid, fd)
-// table, whose fd number may name the next connection at once, and keeps
-// it by socket for closeGrace; finishClosing ends it.
-func (p *Pipeline) beginClose(k connKey, c *conn, at uint64) {
-	delete(p.conns, k)
-	if c.sock == 0 {
-		p.finish(c, at)
-		return
-	}
-	if old := p.closing[c.sock]; old != nil && old != c {
+// beginClose takes a connection the process closed out of the table and
+// keeps it for closeGrace, for late events; finishClosing ends it.
+func (p *Pipeline) beginClose(c *conn, at uint64) {
+	delete(p.conns, c.key)
+	if old := p.closing[c.key]; old != nil && old != c {
 		p.finish(old, old.closedAt)
 	}
 	c.closedAt = at
-	p.closing[c.sock] = c
+	p.closing[c.key] = c
 }
 
 // finishClosing ends the closed connections of pid, or when pid is 0 those
 // whose grace is over at now.
 func (p *Pipeline) finishClosing(now uint64, pid uint32) {
-	for sk, c := range p.closing {
-		if (pid != 0 && c.meta.PID == pid) || (pid == 0 && now >= c.closedAt+uint64(closeGrace)) {
-			delete(p.closing, sk)
+	for k, c := range p.closing {
+		if (pid != 0 && k.tgid == pid) || (pid == 0 && now >= c.closedAt+uint64(closeGrace)) {
+			delete(p.closing, k)
 			p.finish(c, c.closedAt)
 		}
 	}
 }
 
-// closeConn ends a connection now (a close we missed, an idle or gone
-// process).
-func (p *Pipeline) closeConn(k connKey, c *conn, at uint64) {
-	delete(p.conns, k)
+// closeConn ends a connection now (an idle or gone process, a close we
+// missed).
+func (p *Pipeline) closeConn(c *conn, at uint64) {
+	delete(p.conns, c.key)
 	p.finish(c, at)
 }
 
@@ -397,7 +396,7 @@ func (p *Pipeline) drop(pid uint32) {
 func (p *Pipeline) processGone(pid uint32, at uint64) {
 	for k, c := range p.conns {
 		if k.tgid == pid {
-			p.closeConn(k, c, at)
+			p.closeConn(c, at)
 		}
 	}
 	p.finishClosing(0, pid)
@@ -420,9 +419,9 @@ func (p *Pipeline) Tick() {
 	p.syncClock()
 	now := uint64(time.Now().UnixNano())
 	p.finishClosing(now, 0)
-	for k, c := range p.conns {
+	for _, c := range p.conns {
 		if now-c.lastSeen > uint64(p.maxIdle) {
-			p.closeConn(k, c, c.lastSeen)
+			p.closeConn(c, c.lastSeen)
 			continue
 		}
 		p.cur = c

@@ -18,7 +18,7 @@ func (s fixedSel) Inherit(uint32, uint32) *process.Info  { return s.info }
 func (s fixedSel) Forget(uint32)                         {}
 func (nopTracker) SetTracked(uint32, uint32) error       { return nil }
 func (nopTracker) Untrack(uint32) error                  { return nil }
-func (nopTracker) MarkHTTP2(uint32, uint32) error        { return nil }
+func (nopTracker) MarkHTTP2(uint64) error                { return nil }
 
 type nopTracker struct{}
 

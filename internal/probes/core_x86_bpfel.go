@@ -21,19 +21,16 @@ type coreConnInfo struct {
 	Sport     uint16
 	Dport     uint16
 	Family    uint16
-	IsTcp     uint8
 	CopyNext  uint8
 	TupleSent uint8
 	H2        uint8
 	Sniffed   uint8
 	Tls       uint8
-	Gen       uint32
-}
-
-type coreConnKey struct {
-	_    structs.HostLayout
-	Tgid uint32
-	Fd   uint32
+	Closed    uint8
+	Pad       uint8
+	_         [3]byte
+	Tgid      uint32
+	Fd        uint32
 }
 
 type coreEvent struct {
@@ -48,6 +45,19 @@ type coreEvent struct {
 	TailLen    uint8
 	Tail       [8]uint8
 	Payload    [8192]uint8
+}
+
+type coreFdKey struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Fd   uint32
+}
+
+type coreFdSock struct {
+	_   structs.HostLayout
+	Sk  uint64
+	Gen uint32
+	Pad uint32
 }
 
 type coreGoRoute struct {
@@ -84,6 +94,13 @@ type coreTlsKey struct {
 	Id   uint64
 }
 
+type coreTlsSock struct {
+	_   structs.HostLayout
+	Sk  uint64
+	Fd  uint32
+	Pad uint32
+}
+
 type coreTpCtx struct {
 	_        structs.HostLayout
 	TraceId  [16]uint8
@@ -115,7 +132,7 @@ type coreWork struct {
 		Tgid     uint32
 		Fd       uint32
 		Tid      uint32
-		Gen      uint32
+		Pad2     uint32
 		Type     uint8
 		Vectored uint8
 		Tls      uint8
@@ -158,28 +175,32 @@ type coreWork struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	coreMapConns           = "conns"
-	coreMapCounters        = "counters"
-	coreMapEvents          = "events"
-	coreMapGoRoutes        = "go_routes"
-	coreMapInjected        = "injected"
-	coreMapPercpuWork      = "percpu_work"
-	coreMapPropNolink      = "prop_nolink"
-	coreMapThreadCtx       = "thread_ctx"
-	coreMapTlsCalls        = "tls_calls"
-	coreMapTlsFds          = "tls_fds"
-	coreMapTlsWpending     = "tls_wpending"
-	coreMapTrackedPids     = "tracked_pids"
-	coreProgEbpfredExec    = "ebpfred_exec"
-	coreProgEbpfredExit    = "ebpfred_exit"
-	coreProgEbpfredFork    = "ebpfred_fork"
-	coreProgEbpfredSysExit = "ebpfred_sys_exit"
-	coreVarPidnsDev        = "pidns_dev"
-	coreVarPidnsIno        = "pidns_ino"
-	coreVarPropagation     = "propagation"
-	coreVarSelfTgid        = "self_tgid"
-	coreVarTrackExecs      = "track_execs"
-	coreVarWakeupBytes     = "wakeup_bytes"
+	coreMapConns             = "conns"
+	coreMapCounters          = "counters"
+	coreMapEvents            = "events"
+	coreMapFdSocks           = "fd_socks"
+	coreMapGoRoutes          = "go_routes"
+	coreMapInjected          = "injected"
+	coreMapPercpuWork        = "percpu_work"
+	coreMapPropNolink        = "prop_nolink"
+	coreMapThreadCtx         = "thread_ctx"
+	coreMapTlsCalls          = "tls_calls"
+	coreMapTlsSocks          = "tls_socks"
+	coreMapTlsWpending       = "tls_wpending"
+	coreMapTrackedPids       = "tracked_pids"
+	coreProgEbpfredExec      = "ebpfred_exec"
+	coreProgEbpfredExit      = "ebpfred_exit"
+	coreProgEbpfredFork      = "ebpfred_fork"
+	coreProgEbpfredSockRecv  = "ebpfred_sock_recv"
+	coreProgEbpfredSockSend  = "ebpfred_sock_send"
+	coreProgEbpfredSockState = "ebpfred_sock_state"
+	coreProgEbpfredSysExit   = "ebpfred_sys_exit"
+	coreVarPidnsDev          = "pidns_dev"
+	coreVarPidnsIno          = "pidns_ino"
+	coreVarPropagation       = "propagation"
+	coreVarSelfTgid          = "self_tgid"
+	coreVarTrackExecs        = "track_execs"
+	coreVarWakeupBytes       = "wakeup_bytes"
 )
 
 // loadCore returns the embedded CollectionSpec for core.
@@ -224,10 +245,13 @@ type coreSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type coreProgramSpecs struct {
-	EbpfredExec    *ebpf.ProgramSpec `ebpf:"ebpfred_exec"`
-	EbpfredExit    *ebpf.ProgramSpec `ebpf:"ebpfred_exit"`
-	EbpfredFork    *ebpf.ProgramSpec `ebpf:"ebpfred_fork"`
-	EbpfredSysExit *ebpf.ProgramSpec `ebpf:"ebpfred_sys_exit"`
+	EbpfredExec      *ebpf.ProgramSpec `ebpf:"ebpfred_exec"`
+	EbpfredExit      *ebpf.ProgramSpec `ebpf:"ebpfred_exit"`
+	EbpfredFork      *ebpf.ProgramSpec `ebpf:"ebpfred_fork"`
+	EbpfredSockRecv  *ebpf.ProgramSpec `ebpf:"ebpfred_sock_recv"`
+	EbpfredSockSend  *ebpf.ProgramSpec `ebpf:"ebpfred_sock_send"`
+	EbpfredSockState *ebpf.ProgramSpec `ebpf:"ebpfred_sock_state"`
+	EbpfredSysExit   *ebpf.ProgramSpec `ebpf:"ebpfred_sys_exit"`
 }
 
 // coreMapSpecs contains maps before they are loaded into the kernel.
@@ -237,13 +261,14 @@ type coreMapSpecs struct {
 	Conns       *ebpf.MapSpec `ebpf:"conns"`
 	Counters    *ebpf.MapSpec `ebpf:"counters"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
+	FdSocks     *ebpf.MapSpec `ebpf:"fd_socks"`
 	GoRoutes    *ebpf.MapSpec `ebpf:"go_routes"`
 	Injected    *ebpf.MapSpec `ebpf:"injected"`
 	PercpuWork  *ebpf.MapSpec `ebpf:"percpu_work"`
 	PropNolink  *ebpf.MapSpec `ebpf:"prop_nolink"`
 	ThreadCtx   *ebpf.MapSpec `ebpf:"thread_ctx"`
 	TlsCalls    *ebpf.MapSpec `ebpf:"tls_calls"`
-	TlsFds      *ebpf.MapSpec `ebpf:"tls_fds"`
+	TlsSocks    *ebpf.MapSpec `ebpf:"tls_socks"`
 	TlsWpending *ebpf.MapSpec `ebpf:"tls_wpending"`
 	TrackedPids *ebpf.MapSpec `ebpf:"tracked_pids"`
 }
@@ -283,13 +308,14 @@ type coreMaps struct {
 	Conns       *ebpf.Map `ebpf:"conns"`
 	Counters    *ebpf.Map `ebpf:"counters"`
 	Events      *ebpf.Map `ebpf:"events"`
+	FdSocks     *ebpf.Map `ebpf:"fd_socks"`
 	GoRoutes    *ebpf.Map `ebpf:"go_routes"`
 	Injected    *ebpf.Map `ebpf:"injected"`
 	PercpuWork  *ebpf.Map `ebpf:"percpu_work"`
 	PropNolink  *ebpf.Map `ebpf:"prop_nolink"`
 	ThreadCtx   *ebpf.Map `ebpf:"thread_ctx"`
 	TlsCalls    *ebpf.Map `ebpf:"tls_calls"`
-	TlsFds      *ebpf.Map `ebpf:"tls_fds"`
+	TlsSocks    *ebpf.Map `ebpf:"tls_socks"`
 	TlsWpending *ebpf.Map `ebpf:"tls_wpending"`
 	TrackedPids *ebpf.Map `ebpf:"tracked_pids"`
 }
@@ -299,13 +325,14 @@ func (m *coreMaps) Close() error {
 		m.Conns,
 		m.Counters,
 		m.Events,
+		m.FdSocks,
 		m.GoRoutes,
 		m.Injected,
 		m.PercpuWork,
 		m.PropNolink,
 		m.ThreadCtx,
 		m.TlsCalls,
-		m.TlsFds,
+		m.TlsSocks,
 		m.TlsWpending,
 		m.TrackedPids,
 	)
@@ -327,10 +354,13 @@ type coreVariables struct {
 //
 // It can be passed to loadCoreObjects or ebpf.CollectionSpec.LoadAndAssign.
 type corePrograms struct {
-	EbpfredExec    *ebpf.Program `ebpf:"ebpfred_exec"`
-	EbpfredExit    *ebpf.Program `ebpf:"ebpfred_exit"`
-	EbpfredFork    *ebpf.Program `ebpf:"ebpfred_fork"`
-	EbpfredSysExit *ebpf.Program `ebpf:"ebpfred_sys_exit"`
+	EbpfredExec      *ebpf.Program `ebpf:"ebpfred_exec"`
+	EbpfredExit      *ebpf.Program `ebpf:"ebpfred_exit"`
+	EbpfredFork      *ebpf.Program `ebpf:"ebpfred_fork"`
+	EbpfredSockRecv  *ebpf.Program `ebpf:"ebpfred_sock_recv"`
+	EbpfredSockSend  *ebpf.Program `ebpf:"ebpfred_sock_send"`
+	EbpfredSockState *ebpf.Program `ebpf:"ebpfred_sock_state"`
+	EbpfredSysExit   *ebpf.Program `ebpf:"ebpfred_sys_exit"`
 }
 
 func (p *corePrograms) Close() error {
@@ -338,6 +368,9 @@ func (p *corePrograms) Close() error {
 		p.EbpfredExec,
 		p.EbpfredExit,
 		p.EbpfredFork,
+		p.EbpfredSockRecv,
+		p.EbpfredSockSend,
+		p.EbpfredSockState,
 		p.EbpfredSysExit,
 	)
 }

@@ -21,19 +21,29 @@ type goroutesConnInfo struct {
 	Sport     uint16
 	Dport     uint16
 	Family    uint16
-	IsTcp     uint8
 	CopyNext  uint8
 	TupleSent uint8
 	H2        uint8
 	Sniffed   uint8
 	Tls       uint8
-	Gen       uint32
+	Closed    uint8
+	Pad       uint8
+	_         [3]byte
+	Tgid      uint32
+	Fd        uint32
 }
 
-type goroutesConnKey struct {
+type goroutesFdKey struct {
 	_    structs.HostLayout
 	Tgid uint32
 	Fd   uint32
+}
+
+type goroutesFdSock struct {
+	_   structs.HostLayout
+	Sk  uint64
+	Gen uint32
+	Pad uint32
 }
 
 type goroutesGoH2Req struct {
@@ -76,6 +86,13 @@ type goroutesTlsKey struct {
 	Tgid uint32
 	Kind uint32
 	Id   uint64
+}
+
+type goroutesTlsSock struct {
+	_   structs.HostLayout
+	Sk  uint64
+	Fd  uint32
+	Pad uint32
 }
 
 type goroutesTpCtx struct {
@@ -121,7 +138,7 @@ type goroutesWork struct {
 		Tgid     uint32
 		Fd       uint32
 		Tid      uint32
-		Gen      uint32
+		Pad2     uint32
 		Type     uint8
 		Vectored uint8
 		Tls      uint8
@@ -167,6 +184,7 @@ const (
 	goroutesMapConns                   = "conns"
 	goroutesMapCounters                = "counters"
 	goroutesMapEvents                  = "events"
+	goroutesMapFdSocks                 = "fd_socks"
 	goroutesMapGoH2                    = "go_h2"
 	goroutesMapGoRoutes                = "go_routes"
 	goroutesMapGorillaMatch            = "gorilla_match"
@@ -175,7 +193,7 @@ const (
 	goroutesMapPropNolink              = "prop_nolink"
 	goroutesMapThreadCtx               = "thread_ctx"
 	goroutesMapTlsCalls                = "tls_calls"
-	goroutesMapTlsFds                  = "tls_fds"
+	goroutesMapTlsSocks                = "tls_socks"
 	goroutesMapTlsWpending             = "tls_wpending"
 	goroutesMapTrackedPids             = "tracked_pids"
 	goroutesProgEbpfredGinRet          = "ebpfred_gin_ret"
@@ -249,6 +267,7 @@ type goroutesMapSpecs struct {
 	Conns        *ebpf.MapSpec `ebpf:"conns"`
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
+	FdSocks      *ebpf.MapSpec `ebpf:"fd_socks"`
 	GoH2         *ebpf.MapSpec `ebpf:"go_h2"`
 	GoRoutes     *ebpf.MapSpec `ebpf:"go_routes"`
 	GorillaMatch *ebpf.MapSpec `ebpf:"gorilla_match"`
@@ -257,7 +276,7 @@ type goroutesMapSpecs struct {
 	PropNolink   *ebpf.MapSpec `ebpf:"prop_nolink"`
 	ThreadCtx    *ebpf.MapSpec `ebpf:"thread_ctx"`
 	TlsCalls     *ebpf.MapSpec `ebpf:"tls_calls"`
-	TlsFds       *ebpf.MapSpec `ebpf:"tls_fds"`
+	TlsSocks     *ebpf.MapSpec `ebpf:"tls_socks"`
 	TlsWpending  *ebpf.MapSpec `ebpf:"tls_wpending"`
 	TrackedPids  *ebpf.MapSpec `ebpf:"tracked_pids"`
 }
@@ -297,6 +316,7 @@ type goroutesMaps struct {
 	Conns        *ebpf.Map `ebpf:"conns"`
 	Counters     *ebpf.Map `ebpf:"counters"`
 	Events       *ebpf.Map `ebpf:"events"`
+	FdSocks      *ebpf.Map `ebpf:"fd_socks"`
 	GoH2         *ebpf.Map `ebpf:"go_h2"`
 	GoRoutes     *ebpf.Map `ebpf:"go_routes"`
 	GorillaMatch *ebpf.Map `ebpf:"gorilla_match"`
@@ -305,7 +325,7 @@ type goroutesMaps struct {
 	PropNolink   *ebpf.Map `ebpf:"prop_nolink"`
 	ThreadCtx    *ebpf.Map `ebpf:"thread_ctx"`
 	TlsCalls     *ebpf.Map `ebpf:"tls_calls"`
-	TlsFds       *ebpf.Map `ebpf:"tls_fds"`
+	TlsSocks     *ebpf.Map `ebpf:"tls_socks"`
 	TlsWpending  *ebpf.Map `ebpf:"tls_wpending"`
 	TrackedPids  *ebpf.Map `ebpf:"tracked_pids"`
 }
@@ -315,6 +335,7 @@ func (m *goroutesMaps) Close() error {
 		m.Conns,
 		m.Counters,
 		m.Events,
+		m.FdSocks,
 		m.GoH2,
 		m.GoRoutes,
 		m.GorillaMatch,
@@ -323,7 +344,7 @@ func (m *goroutesMaps) Close() error {
 		m.PropNolink,
 		m.ThreadCtx,
 		m.TlsCalls,
-		m.TlsFds,
+		m.TlsSocks,
 		m.TlsWpending,
 		m.TrackedPids,
 	)

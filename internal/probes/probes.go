@@ -53,6 +53,9 @@ type Options struct {
 	// Required: features whose refusal fails Load instead of leaving them
 	// off (FeatureCapture always is).
 	Required []Feature
+	// CaptureHooks: "" picks the cheapest the kernel has; CaptureSockets or
+	// CaptureSyscalls insist on one (tests run both).
+	CaptureHooks string
 	// Refuse is a test hook: the named features' programs are replaced by
 	// invalid ones before loading, so that the kernel's verifier refuses
 	// them, as it would refuse a program it cannot verify.
@@ -93,6 +96,7 @@ type Probes struct {
 	tracked, conns, counters, propNolink, events *ebpf.Map
 
 	features []FeatureState // the requested features, in load order
+	capture  string         // CaptureSockets or CaptureSyscalls
 	links    []link.Link
 	reader   *ringbuf.Reader
 	rec      ringbuf.Record
@@ -154,30 +158,8 @@ func (p *Probes) loadFeatures(l *loader, opts Options) error {
 			prop = false
 		}
 	}
-	core, err := l.load(FeatureCapture, prop, nil)
-	if err != nil && prop {
-		// the kernel may refuse only propagation's half of the data path
-		if core2, err2 := l.load(FeatureCapture, false, nil); err2 == nil {
-			propErr, core, err, prop = refused(err), core2, nil, false
-			_ = p.closePropagation()
-		}
-	}
-	if err != nil {
-		return explainLoad(err) // capture: the receiver cannot start
-	}
-	p.keepObject(core)
-	attach := []struct{ name, prog string }{
-		{"sys_exit", "ebpfred_sys_exit"},
-		{"sched_process_fork", "ebpfred_fork"},
-		{"sched_process_exec", "ebpfred_exec"},
-		{"sched_process_exit", "ebpfred_exit"},
-	}
-	for _, a := range attach {
-		lk, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: a.name, Program: p.progs[a.prog]})
-		if err != nil {
-			return fmt.Errorf("attaching to the raw tracepoint %s: %w", a.name, explainLoad(err))
-		}
-		p.links = append(p.links, lk)
+	if err := p.loadCapture(l, opts.CaptureHooks, &prop, &propErr); err != nil {
+		return err // capture: the receiver cannot start
 	}
 	ok(FeatureCapture)
 
@@ -212,6 +194,86 @@ func (p *Probes) loadFeatures(l *loader, opts Options) error {
 	}
 	return nil
 }
+
+// How capture sees socket I/O (bpf/core.c), in the order tried: the socket
+// tracepoints where the kernel has them (Linux 6.3+), which leave every
+// other system call of the host untouched, else the syscall exit.
+var captureVariants = []struct {
+	name  string
+	hooks []rawTracepoint
+}{
+	{CaptureSockets, []rawTracepoint{{"sock_send_length", "ebpfred_sock_send"}, {"sock_recv_length", "ebpfred_sock_recv"}}},
+	{CaptureSyscalls, []rawTracepoint{{"sys_exit", "ebpfred_sys_exit"}}},
+}
+
+// Capture hooks (Options.CaptureHooks).
+const (
+	CaptureSockets  = "sockets"
+	CaptureSyscalls = "syscalls"
+)
+
+// captureCommon: the hooks both variants attach.
+var captureCommon = []rawTracepoint{
+	{"inet_sock_set_state", "ebpfred_sock_state"},
+	{"sched_process_fork", "ebpfred_fork"},
+	{"sched_process_exec", "ebpfred_exec"},
+	{"sched_process_exit", "ebpfred_exit"},
+}
+
+type rawTracepoint struct{ name, prog string }
+
+// loadCapture loads and attaches the first capture variant this kernel
+// runs (only want, when set). With propagation loaded, the capture programs
+// carry its half of the data path; a kernel that refuses only that half
+// gets them without it, and propagation goes off (*prop, *propErr).
+func (p *Probes) loadCapture(l *loader, want string, prop *bool, propErr *error) error {
+	var errs []error
+	for _, v := range captureVariants {
+		if want != "" && want != v.name {
+			continue
+		}
+		hooks := append(slices.Clone(v.hooks), captureCommon...)
+		progs := make([]string, len(hooks))
+		for i, h := range hooks {
+			progs[i] = h.prog
+		}
+		core, err := l.load(FeatureCapture, *prop, progs)
+		if err != nil && *prop {
+			if core2, err2 := l.load(FeatureCapture, false, progs); err2 == nil {
+				*propErr, core, err, *prop = refused(err), core2, nil, false
+				_ = p.closePropagation()
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", v.name, err))
+			continue
+		}
+		var links []link.Link
+		for _, h := range hooks {
+			lk, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: h.name, Program: core.Programs[h.prog]})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: attaching to the raw tracepoint %s: %w", v.name, h.name, err))
+				closeAll(links)
+				core.Close()
+				links = nil
+				break
+			}
+			links = append(links, lk)
+		}
+		if links == nil {
+			continue
+		}
+		p.keepObject(core)
+		p.links = append(p.links, links...)
+		p.capture = v.name
+		return nil
+	}
+	return explainLoad(errors.Join(errs...))
+}
+
+// CaptureHooks says how capture sees socket I/O: CaptureSockets or
+// CaptureSyscalls.
+func (p *Probes) CaptureHooks() string { return p.capture }
 
 // keepObject takes a loaded object's programs into p.progs.
 func (p *Probes) keepObject(c *ebpf.Collection) {
@@ -332,18 +394,17 @@ func (p *Probes) Untrack(tgid uint32) error {
 	return err
 }
 
-// MarkHTTP2 tells the kernel that (tgid, fd) carries HTTP/2, so that it
-// copies the head of every transfer (frame headers can be anywhere). Used
-// for connections recognised from their frames, which were open before the
-// probes saw their preface.
-func (p *Probes) MarkHTTP2(tgid, fd uint32) error {
-	k := coreConnKey{Tgid: tgid, Fd: fd}
+// MarkHTTP2 tells the kernel that the connection of socket sk carries
+// HTTP/2, so that it copies the head of every transfer (frame headers can
+// be anywhere). Used for connections recognised from their frames, which
+// were open before the probes saw their preface.
+func (p *Probes) MarkHTTP2(sk uint64) error {
 	var v coreConnInfo
-	if err := p.conns.Lookup(&k, &v); err != nil {
+	if err := p.conns.Lookup(sk, &v); err != nil {
 		return err
 	}
 	v.H2 = 1
-	return p.conns.Update(&k, &v, ebpf.UpdateExist)
+	return p.conns.Update(sk, &v, ebpf.UpdateExist)
 }
 
 // TrackedCount returns the number of tgids in the kernel's tracked map.
@@ -360,17 +421,22 @@ func (p *Probes) TrackedCount() int {
 
 // Counters are the kernel side's own counts, summed over CPUs.
 type Counters struct {
-	Dropped, ConnsResolved uint64
+	Dropped uint64
+	// ConnsResolved: TCP sockets first seen (their endpoints read).
+	ConnsResolved uint64
 	// TLSNoFD: TLS plaintext dropped because the socket under the call
 	// was never seen (a connection that was open before the probes), or
 	// was closed before the call returned.
 	TLSNoFD uint64
+	// FDsResolved: syscall capture only, fds looked up in a process's fd
+	// table (once per fd, again after the number is handed out anew).
+	FDsResolved uint64
 }
 
 // Counters reads the per-CPU counters.
 func (p *Probes) Counters() (Counters, error) {
 	var c Counters
-	dst := []*uint64{&c.Dropped, &c.ConnsResolved, &c.TLSNoFD}
+	dst := []*uint64{&c.Dropped, &c.ConnsResolved, &c.TLSNoFD, &c.FDsResolved}
 	for i, d := range dst {
 		var per []uint64
 		if err := p.counters.Lookup(uint32(i), &per); err != nil {

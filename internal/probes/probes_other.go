@@ -32,7 +32,7 @@ const (
 type Probes struct{}
 
 // Counters are the kernel side's own counts.
-type Counters struct{ Dropped, ConnsResolved, TLSNoFD uint64 }
+type Counters struct{ Dropped, ConnsResolved, TLSNoFD, FDsResolved uint64 }
 
 // Load always fails here: ebpfred's probes are built for Linux on x86_64.
 func Load(Options) (*Probes, error) {
@@ -42,7 +42,7 @@ func Load(Options) (*Probes, error) {
 func (p *Probes) Close() error                                   { return nil }
 func (p *Probes) SetTracked(uint32, uint32) error                { return nil }
 func (p *Probes) Untrack(uint32) error                           { return nil }
-func (p *Probes) MarkHTTP2(uint32, uint32) error                 { return nil }
+func (p *Probes) MarkHTTP2(uint64) error                         { return nil }
 func (p *Probes) TrackedCount() int                              { return 0 }
 func (p *Probes) Counters() (Counters, error)                    { return Counters{}, nil }
 func (p *Probes) Read(time.Duration, func(*Event), func()) error { return nil }

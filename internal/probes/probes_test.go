@@ -79,12 +79,34 @@ http.server.HTTPServer(("127.0.0.1", %d), H).serve_forever()
 	return cmd.Process.Pid, port, get
 }
 
+// eachCapture runs f with each way capture can hook socket I/O that this
+// kernel has: both paths must behave alike.
+func eachCapture(t *testing.T, f func(t *testing.T, hooks string)) {
+	for _, hooks := range []string{CaptureSockets, CaptureSyscalls} {
+		t.Run(hooks, func(t *testing.T) {
+			if hooks == CaptureSockets && !hasSocketTracepoints() {
+				t.Skip("this kernel has no sock_send_length/sock_recv_length tracepoints (Linux 6.3+)")
+			}
+			f(t, hooks)
+		})
+	}
+}
+
+func hasSocketTracepoints() bool {
+	_, err := os.Stat("/sys/kernel/tracing/events/sock/sock_send_length")
+	return err == nil
+}
+
 func TestCapturesPreexistingKeepAliveConnection(t *testing.T) {
 	requireRoot(t)
+	eachCapture(t, testCapturesPreexisting)
+}
+
+func testCapturesPreexisting(t *testing.T, hooks string) {
 	pid, port, get := keepAliveServer(t)
 	get() // on the connection before the probes exist
 
-	p, err := Load(Options{RingBufferSize: 1 << 20, WakeupBytes: 1})
+	p, err := Load(Options{RingBufferSize: 1 << 20, WakeupBytes: 1, CaptureHooks: hooks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,16 +158,19 @@ func TestCapturesPreexistingKeepAliveConnection(t *testing.T) {
 	if err != nil || c.ConnsResolved < 1 || c.Dropped != 0 {
 		t.Errorf("counters = %+v, %v", c, err)
 	}
+	if got := p.CaptureHooks(); got != hooks {
+		t.Errorf("capture hooks %q, want %q", got, hooks)
+	}
 }
 
-// Cached connections belong to a process generation: re-tracking a process
-// the kernel already tracks keeps its cache, while a new process with the
-// same tgid (a new generation) re-resolves its fds instead of trusting what
-// an earlier process left — nobody walks the cache when a process goes.
-func TestGenerationsInvalidateCachedConnections(t *testing.T) {
+// Syscall capture: cached fds belong to a process generation: re-tracking a
+// process the kernel already tracks keeps its cache, while a new process with
+// the same tgid (a new generation) re-resolves its fds instead of trusting
+// what an earlier process left — nobody walks the cache when a process goes.
+func TestGenerationsInvalidateCachedFDs(t *testing.T) {
 	requireRoot(t)
 	pid, _, get := keepAliveServer(t)
-	p, err := Load(Options{RingBufferSize: 1 << 20})
+	p, err := Load(Options{RingBufferSize: 1 << 20, CaptureHooks: CaptureSyscalls})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +180,7 @@ func TestGenerationsInvalidateCachedConnections(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c.ConnsResolved
+		return c.FDsResolved
 	}
 	if err := p.SetTracked(uint32(pid), FlagConfirmed); err != nil {
 		t.Fatal(err)

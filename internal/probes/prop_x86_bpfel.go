@@ -21,19 +21,29 @@ type propConnInfo struct {
 	Sport     uint16
 	Dport     uint16
 	Family    uint16
-	IsTcp     uint8
 	CopyNext  uint8
 	TupleSent uint8
 	H2        uint8
 	Sniffed   uint8
 	Tls       uint8
-	Gen       uint32
+	Closed    uint8
+	Pad       uint8
+	_         [3]byte
+	Tgid      uint32
+	Fd        uint32
 }
 
-type propConnKey struct {
+type propFdKey struct {
 	_    structs.HostLayout
 	Tgid uint32
 	Fd   uint32
+}
+
+type propFdSock struct {
+	_   structs.HostLayout
+	Sk  uint64
+	Gen uint32
+	Pad uint32
 }
 
 type propGoRoute struct {
@@ -68,6 +78,13 @@ type propTlsKey struct {
 	Tgid uint32
 	Kind uint32
 	Id   uint64
+}
+
+type propTlsSock struct {
+	_   structs.HostLayout
+	Sk  uint64
+	Fd  uint32
+	Pad uint32
 }
 
 type propTpCtx struct {
@@ -113,7 +130,7 @@ type propWork struct {
 		Tgid     uint32
 		Fd       uint32
 		Tid      uint32
-		Gen      uint32
+		Pad2     uint32
 		Type     uint8
 		Vectored uint8
 		Tls      uint8
@@ -159,6 +176,7 @@ const (
 	propMapConns                      = "conns"
 	propMapCounters                   = "counters"
 	propMapEvents                     = "events"
+	propMapFdSocks                    = "fd_socks"
 	propMapGoRoutes                   = "go_routes"
 	propMapInjected                   = "injected"
 	propMapPercpuWork                 = "percpu_work"
@@ -167,7 +185,7 @@ const (
 	propMapPropSocks                  = "prop_socks"
 	propMapThreadCtx                  = "thread_ctx"
 	propMapTlsCalls                   = "tls_calls"
-	propMapTlsFds                     = "tls_fds"
+	propMapTlsSocks                   = "tls_socks"
 	propMapTlsWpending                = "tls_wpending"
 	propMapTrackedPids                = "tracked_pids"
 	propProgEbpfredConnect4           = "ebpfred_connect4"
@@ -239,6 +257,7 @@ type propMapSpecs struct {
 	Conns          *ebpf.MapSpec `ebpf:"conns"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
+	FdSocks        *ebpf.MapSpec `ebpf:"fd_socks"`
 	GoRoutes       *ebpf.MapSpec `ebpf:"go_routes"`
 	Injected       *ebpf.MapSpec `ebpf:"injected"`
 	PercpuWork     *ebpf.MapSpec `ebpf:"percpu_work"`
@@ -247,7 +266,7 @@ type propMapSpecs struct {
 	PropSocks      *ebpf.MapSpec `ebpf:"prop_socks"`
 	ThreadCtx      *ebpf.MapSpec `ebpf:"thread_ctx"`
 	TlsCalls       *ebpf.MapSpec `ebpf:"tls_calls"`
-	TlsFds         *ebpf.MapSpec `ebpf:"tls_fds"`
+	TlsSocks       *ebpf.MapSpec `ebpf:"tls_socks"`
 	TlsWpending    *ebpf.MapSpec `ebpf:"tls_wpending"`
 	TrackedPids    *ebpf.MapSpec `ebpf:"tracked_pids"`
 }
@@ -287,6 +306,7 @@ type propMaps struct {
 	Conns          *ebpf.Map `ebpf:"conns"`
 	Counters       *ebpf.Map `ebpf:"counters"`
 	Events         *ebpf.Map `ebpf:"events"`
+	FdSocks        *ebpf.Map `ebpf:"fd_socks"`
 	GoRoutes       *ebpf.Map `ebpf:"go_routes"`
 	Injected       *ebpf.Map `ebpf:"injected"`
 	PercpuWork     *ebpf.Map `ebpf:"percpu_work"`
@@ -295,7 +315,7 @@ type propMaps struct {
 	PropSocks      *ebpf.Map `ebpf:"prop_socks"`
 	ThreadCtx      *ebpf.Map `ebpf:"thread_ctx"`
 	TlsCalls       *ebpf.Map `ebpf:"tls_calls"`
-	TlsFds         *ebpf.Map `ebpf:"tls_fds"`
+	TlsSocks       *ebpf.Map `ebpf:"tls_socks"`
 	TlsWpending    *ebpf.Map `ebpf:"tls_wpending"`
 	TrackedPids    *ebpf.Map `ebpf:"tracked_pids"`
 }
@@ -305,6 +325,7 @@ func (m *propMaps) Close() error {
 		m.Conns,
 		m.Counters,
 		m.Events,
+		m.FdSocks,
 		m.GoRoutes,
 		m.Injected,
 		m.PercpuWork,
@@ -313,7 +334,7 @@ func (m *propMaps) Close() error {
 		m.PropSocks,
 		m.ThreadCtx,
 		m.TlsCalls,
-		m.TlsFds,
+		m.TlsSocks,
 		m.TlsWpending,
 		m.TrackedPids,
 	)

@@ -47,8 +47,12 @@ func TestGoTLSPlaintextEvents(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
+	eachCapture(t, testGoTLSPlaintext)
+}
+
+func testGoTLSPlaintext(t *testing.T, hooks string) {
 	srv := testserver.StartGoTLS(t)
-	p, err := Load(Options{RingBufferSize: 1 << 20, WakeupBytes: 1})
+	p, err := Load(Options{RingBufferSize: 1 << 20, WakeupBytes: 1, CaptureHooks: hooks})
 	if err != nil {
 		t.Fatal(err)
 	}

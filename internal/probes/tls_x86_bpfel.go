@@ -21,19 +21,29 @@ type tlsConnInfo struct {
 	Sport     uint16
 	Dport     uint16
 	Family    uint16
-	IsTcp     uint8
 	CopyNext  uint8
 	TupleSent uint8
 	H2        uint8
 	Sniffed   uint8
 	Tls       uint8
-	Gen       uint32
+	Closed    uint8
+	Pad       uint8
+	_         [3]byte
+	Tgid      uint32
+	Fd        uint32
 }
 
-type tlsConnKey struct {
+type tlsFdKey struct {
 	_    structs.HostLayout
 	Tgid uint32
 	Fd   uint32
+}
+
+type tlsFdSock struct {
+	_   structs.HostLayout
+	Sk  uint64
+	Gen uint32
+	Pad uint32
 }
 
 type tlsGoRoute struct {
@@ -68,6 +78,13 @@ type tlsTlsKey struct {
 	Tgid uint32
 	Kind uint32
 	Id   uint64
+}
+
+type tlsTlsSock struct {
+	_   structs.HostLayout
+	Sk  uint64
+	Fd  uint32
+	Pad uint32
 }
 
 type tlsTpCtx struct {
@@ -113,7 +130,7 @@ type tlsWork struct {
 		Tgid     uint32
 		Fd       uint32
 		Tid      uint32
-		Gen      uint32
+		Pad2     uint32
 		Type     uint8
 		Vectored uint8
 		Tls      uint8
@@ -159,13 +176,14 @@ const (
 	tlsMapConns                     = "conns"
 	tlsMapCounters                  = "counters"
 	tlsMapEvents                    = "events"
+	tlsMapFdSocks                   = "fd_socks"
 	tlsMapGoRoutes                  = "go_routes"
 	tlsMapInjected                  = "injected"
 	tlsMapPercpuWork                = "percpu_work"
 	tlsMapPropNolink                = "prop_nolink"
 	tlsMapThreadCtx                 = "thread_ctx"
 	tlsMapTlsCalls                  = "tls_calls"
-	tlsMapTlsFds                    = "tls_fds"
+	tlsMapTlsSocks                  = "tls_socks"
 	tlsMapTlsWpending               = "tls_wpending"
 	tlsMapTrackedPids               = "tracked_pids"
 	tlsProgEbpfredGoTlsHandshake    = "ebpfred_go_tls_handshake"
@@ -251,13 +269,14 @@ type tlsMapSpecs struct {
 	Conns       *ebpf.MapSpec `ebpf:"conns"`
 	Counters    *ebpf.MapSpec `ebpf:"counters"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
+	FdSocks     *ebpf.MapSpec `ebpf:"fd_socks"`
 	GoRoutes    *ebpf.MapSpec `ebpf:"go_routes"`
 	Injected    *ebpf.MapSpec `ebpf:"injected"`
 	PercpuWork  *ebpf.MapSpec `ebpf:"percpu_work"`
 	PropNolink  *ebpf.MapSpec `ebpf:"prop_nolink"`
 	ThreadCtx   *ebpf.MapSpec `ebpf:"thread_ctx"`
 	TlsCalls    *ebpf.MapSpec `ebpf:"tls_calls"`
-	TlsFds      *ebpf.MapSpec `ebpf:"tls_fds"`
+	TlsSocks    *ebpf.MapSpec `ebpf:"tls_socks"`
 	TlsWpending *ebpf.MapSpec `ebpf:"tls_wpending"`
 	TrackedPids *ebpf.MapSpec `ebpf:"tracked_pids"`
 }
@@ -297,13 +316,14 @@ type tlsMaps struct {
 	Conns       *ebpf.Map `ebpf:"conns"`
 	Counters    *ebpf.Map `ebpf:"counters"`
 	Events      *ebpf.Map `ebpf:"events"`
+	FdSocks     *ebpf.Map `ebpf:"fd_socks"`
 	GoRoutes    *ebpf.Map `ebpf:"go_routes"`
 	Injected    *ebpf.Map `ebpf:"injected"`
 	PercpuWork  *ebpf.Map `ebpf:"percpu_work"`
 	PropNolink  *ebpf.Map `ebpf:"prop_nolink"`
 	ThreadCtx   *ebpf.Map `ebpf:"thread_ctx"`
 	TlsCalls    *ebpf.Map `ebpf:"tls_calls"`
-	TlsFds      *ebpf.Map `ebpf:"tls_fds"`
+	TlsSocks    *ebpf.Map `ebpf:"tls_socks"`
 	TlsWpending *ebpf.Map `ebpf:"tls_wpending"`
 	TrackedPids *ebpf.Map `ebpf:"tracked_pids"`
 }
@@ -313,13 +333,14 @@ func (m *tlsMaps) Close() error {
 		m.Conns,
 		m.Counters,
 		m.Events,
+		m.FdSocks,
 		m.GoRoutes,
 		m.Injected,
 		m.PercpuWork,
 		m.PropNolink,
 		m.ThreadCtx,
 		m.TlsCalls,
-		m.TlsFds,
+		m.TlsSocks,
 		m.TlsWpending,
 		m.TrackedPids,
 	)

@@ -31,6 +31,8 @@ func expectRefused(st ProgramStats, combination string, loaded map[string]bool, 
 	switch {
 	case st.Feature == FeatureGoRoutes && before(5, 15):
 		return "go_routes needs bpf_get_attach_cookie (Linux 5.15)"
+	case (st.Program == "ebpfred_sock_send" || st.Program == "ebpfred_sock_recv") && before(5, 15):
+		return "the socket-tracepoint capture needs bpf_task_pt_regs (5.15; its tracepoints 6.3): the syscall exit captures instead"
 	case st.Program == "ebpfred_sockops" && loaded["ebpfred_sockops_established"] && loaded["ebpfred_connect4"] &&
 		loaded["ebpfred_connect6"] && loaded["ebpfred_sk_msg"]:
 		return "its sock_ops program has no pid helper here; the cgroup connect hooks do that part"

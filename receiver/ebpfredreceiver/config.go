@@ -68,6 +68,11 @@ type Config struct {
 	// applications send. "disabled" (the default): nothing is injected.
 	ContextPropagation string `mapstructure:"context_propagation"`
 
+	// CaptureHooks chooses how socket I/O is seen: "auto" (the socket
+	// tracepoints where the kernel has them, Linux 6.3+, else the syscall
+	// exit), "sockets" or "syscalls" to insist on one.
+	CaptureHooks string `mapstructure:"capture_hooks"`
+
 	// RequiredFeatures lists the features whose refusal by the kernel stops
 	// the receiver from starting. Any other feature the kernel cannot run
 	// is left off, with a warning that says why and what is lost, and the
@@ -78,6 +83,9 @@ type Config struct {
 	// verifier is made to refuse these features' programs.
 	refuseFeatures []probes.Feature
 }
+
+// CaptureAuto is capture_hooks' default.
+const CaptureAuto = "auto"
 
 // Values of context_propagation.
 const (
@@ -187,6 +195,11 @@ func (cfg *Config) Validate() error {
 	case PropagationDisabled, PropagationHeaders:
 	default:
 		add("context_propagation: %q: use %s (insert traceparent headers into outgoing HTTP/1 requests) or %s (the default)", cfg.ContextPropagation, PropagationHeaders, PropagationDisabled)
+	}
+	switch cfg.CaptureHooks {
+	case CaptureAuto, probes.CaptureSockets, probes.CaptureSyscalls:
+	default:
+		add("capture_hooks: %q: use %s (the cheapest this kernel has; the default), %s (the socket tracepoints, Linux 6.3+) or %s (the syscall exit, any kernel)", cfg.CaptureHooks, CaptureAuto, probes.CaptureSockets, probes.CaptureSyscalls)
 	}
 	for _, name := range cfg.RequiredFeatures {
 		f, err := probes.ParseFeature(name)

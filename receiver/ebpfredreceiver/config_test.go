@@ -82,6 +82,8 @@ func TestLoadConfig(t *testing.T) {
 				RingBufferSize:     32 << 20,
 				DiscoveryInterval:  5 * time.Second,
 				ContextPropagation: PropagationHeaders,
+				CaptureHooks:       "syscalls",
+				RequiredFeatures:   []string{"context_propagation"},
 			},
 		},
 		{
@@ -134,6 +136,8 @@ func TestLoadConfig(t *testing.T) {
 				RingBufferSize:     5000,
 				DiscoveryInterval:  -time.Second,
 				ContextPropagation: "on",
+				CaptureHooks:       "hooks",
+				RequiredFeatures:   []string{"tls"},
 			},
 			wantErr: strings.Join([]string{
 				`open_port: "0": port out of range; ports go from 1 to 65535`,
@@ -148,6 +152,8 @@ func TestLoadConfig(t *testing.T) {
 				`ring_buffer_size: 5000: must be a power of two from 4096 (the page size) to 2147483648; e.g. 8192`,
 				`discovery_interval: -1s: must be greater than zero; e.g. 1s`,
 				`context_propagation: "on": use headers (insert traceparent headers into outgoing HTTP/1 requests) or disabled (the default)`,
+				`capture_hooks: "hooks": use auto (the cheapest this kernel has; the default), sockets (the socket tracepoints, Linux 6.3+) or syscalls (the syscall exit, any kernel)`,
+				`required_features: "tls" is not a feature; the features are capture, tls_openssl, tls_go, go_routes, context_propagation`,
 			}, "\n"),
 		},
 	}
@@ -330,6 +336,15 @@ func TestValidate(t *testing.T) {
 			name:    "context_propagation Beyla's other values",
 			edit:    func(c *Config) { c.ContextPropagation = "all" },
 			wantErr: `context_propagation: "all": use headers (insert traceparent headers into outgoing HTTP/1 requests) or disabled (the default)`,
+		},
+		{
+			name: "capture_hooks syscalls",
+			edit: func(c *Config) { c.CaptureHooks = "syscalls" },
+		},
+		{
+			name:    "capture_hooks misspelt",
+			edit:    func(c *Config) { c.CaptureHooks = "socket" },
+			wantErr: `capture_hooks: "socket": use auto (the cheapest this kernel has; the default), sockets (the socket tracepoints, Linux 6.3+) or syscalls (the syscall exit, any kernel)`,
 		},
 		{
 			name: "required_features",

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/ebpfred/ebpfred/internal/metadata"
+	"github.com/ebpfred/ebpfred/internal/probes"
 )
 
 // exitSlack bounds how much longer than the client's own measure a span
@@ -239,4 +240,17 @@ func fmtCounts(m map[string]uint64) string {
 		s += fmt.Sprintf("%s=%d ", k, m[k])
 	}
 	return s
+}
+
+// eachCapture runs f with each way capture can hook socket I/O that this
+// kernel has (probes.CaptureSockets, probes.CaptureSyscalls).
+func eachCapture(t *testing.T, f func(t *testing.T, hooks string)) {
+	for _, hooks := range []string{probes.CaptureSockets, probes.CaptureSyscalls} {
+		t.Run(hooks, func(t *testing.T) {
+			if _, err := os.Stat("/sys/kernel/tracing/events/sock/sock_send_length"); err != nil && hooks == probes.CaptureSockets {
+				t.Skip("this kernel has no sock_send_length/sock_recv_length tracepoints (Linux 6.3+)")
+			}
+			f(t, hooks)
+		})
+	}
 }

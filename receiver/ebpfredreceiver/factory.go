@@ -54,6 +54,7 @@ func createDefaultConfig() component.Config {
 		RingBufferSize:     16 << 20,
 		DiscoveryInterval:  time.Second,
 		ContextPropagation: PropagationDisabled,
+		CaptureHooks:       CaptureAuto,
 	}
 }
 

@@ -158,6 +158,7 @@ func TestKernelSmoke(t *testing.T) {
 		c.Discovery.DefaultExcludeServices = []discovery.SelectorConfig{}
 	})
 	r := h.receiver()
+	t.Logf("capture hooks: %s", r.probes.CaptureHooks())
 	active := map[probes.Feature]bool{}
 	for _, st := range r.probes.Features() {
 		active[st.Feature] = st.Active

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,6 +123,7 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		PIDNamespace:       ns,
 		Required:           required,
 		Refuse:             r.cfg.refuseFeatures,
+		CaptureHooks:       strings.TrimPrefix(r.cfg.CaptureHooks, CaptureAuto),
 	})
 	if err != nil {
 		r.kube.Stop()
@@ -191,6 +193,7 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		zap.String("context_propagation", r.cfg.ContextPropagation),
 		zap.String("context_propagation_cgroup", p.PropagationCgroup()),
 		zap.String("context_propagation_via", p.PropagationVariant()),
+		zap.String("capture_hooks", p.CaptureHooks()),
 		zap.Duration("metrics_interval", r.cfg.Metrics.Interval))
 
 	if r.telem, err = newSelfTelemetry(r); err != nil {

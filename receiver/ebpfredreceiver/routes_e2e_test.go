@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +39,7 @@ func TestRoutePatternsThroughReceiver(t *testing.T) {
 	}
 	testserver.Drive(t, srv.Base(), reqs, true)
 	spans := h.waitSpans(n+10, isServer)
+	diag := missingReport(h, spans, reqs)
 	h.stop()
 
 	names := map[string]int{}
@@ -45,7 +47,7 @@ func TestRoutePatternsThroughReceiver(t *testing.T) {
 		names[s.span.Name()]++
 	}
 	if names["GET /users/{id}"] != n || names["GET /users/{id}/basket/{product}"] != 10 || len(names) != 2 {
-		t.Errorf("span names %v, want %d × GET /users/{id} and 10 × GET /users/{id}/basket/{product}, no /health", names, n)
+		t.Errorf("span names %v, want %d × GET /users/{id} and 10 × GET /users/{id}/basket/{product}, no /health\n%s", names, n, diag)
 	}
 	pts := h.histograms("http.server.request.duration")
 	byRoute := countBy(pts, "http.route")
@@ -55,6 +57,29 @@ func TestRoutePatternsThroughReceiver(t *testing.T) {
 	if len(pts) != 2 {
 		t.Errorf("%d series, want 2 (one per route)", len(pts))
 	}
+}
+
+// missingReport says which requests have no span, and what the receiver
+// counted: for the message when a count is off.
+func missingReport(h *harness, spans []spanView, reqs []testserver.Request) string {
+	seen := map[string]int{}
+	for _, s := range spans {
+		seen[s.attr("url.path")]++
+	}
+	var b strings.Builder
+	for i, r := range reqs {
+		if seen[r.Path] == 0 && r.Path != "/health" {
+			fmt.Fprintf(&b, "request %d of %d, %s, has no span\n", i, len(reqs), r.Path)
+		}
+	}
+	r := h.receiver()
+	st := &r.stats
+	fmt.Fprintf(&b, "receiver: %d records, %d incomplete, %d non-HTTP, %d parse errors, %d events", st.Records.Load(),
+		st.Incomplete.Load(), st.NonHTTP.Load(), st.ParseErrors.Load(), st.EventsRead.Load())
+	if c, err := r.probes.Counters(); err == nil {
+		fmt.Fprintf(&b, "; kernel: %+v", c)
+	}
+	return b.String()
 }
 
 // A flood of random paths under the heuristic stays under the series cap,
