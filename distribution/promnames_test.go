@@ -15,6 +15,7 @@ import (
 
 	"github.com/ebpfred/ebpfred/internal/discovery"
 	"github.com/ebpfred/ebpfred/internal/process"
+	"github.com/ebpfred/ebpfred/internal/protocols"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/red"
 	"github.com/ebpfred/ebpfred/internal/resource"
@@ -58,10 +59,11 @@ var wantPromNames = map[string]promNames{
 	"otelcol_ebpfred_events_dropped":         counter("otelcol_ebpfred_events_dropped"),
 	"otelcol_ebpfred_events_read":            counter("otelcol_ebpfred_events_read"),
 	"otelcol_ebpfred_feature_active":         gauge("otelcol_ebpfred_feature_active"),
-	"otelcol_ebpfred_http2_desync":           counter("otelcol_ebpfred_http2_desync"),
-	"otelcol_ebpfred_http2_truncated":        counter("otelcol_ebpfred_http2_truncated"),
+	"otelcol_ebpfred_framing_lost":           counter("otelcol_ebpfred_framing_lost"),
+	"otelcol_ebpfred_messages_truncated":     counter("otelcol_ebpfred_messages_truncated"),
+	"otelcol_ebpfred_messages_unknown":       counter("otelcol_ebpfred_messages_unknown"),
 	"otelcol_ebpfred_metric_overflow":        counter("otelcol_ebpfred_metric_overflow"),
-	"otelcol_ebpfred_non_http":               counter("otelcol_ebpfred_non_http"),
+	"otelcol_ebpfred_transfers_unrecognised": counter("otelcol_ebpfred_transfers_unrecognised"),
 	"otelcol_ebpfred_parse_errors":           counter("otelcol_ebpfred_parse_errors"),
 	"otelcol_ebpfred_processes_tracked":      gauge("otelcol_ebpfred_processes_tracked"),
 	"otelcol_ebpfred_requests":               counter("otelcol_ebpfred_requests"),
@@ -122,10 +124,10 @@ func redMetrics(t *testing.T) (map[string]emitted, []string) {
 		info.Extra[k] = "x"
 	}
 	for _, kind := range []record.Kind{record.KindServer, record.KindClient} {
-		for _, proto := range []record.Protocol{record.ProtocolHTTP, record.ProtocolGRPC} {
+		for _, conv := range protocols.Conventions() {
 			for _, method := range []string{"POST", "GET"} { // the second one overflows
 				agg.Add(&record.Record{
-					Kind: kind, Protocol: proto, PID: 42,
+					Kind: kind, Conv: conv, PID: 42,
 					StartUnixNano: 10, EndUnixNano: 20,
 					Method: method, Path: "/shop.Cart/Add", Route: "/shop.Cart/Add", Scheme: "http", ProtoVersion: "2",
 					Host: "cart", HostPort: 9000, StatusCode: 503,
@@ -133,6 +135,8 @@ func redMetrics(t *testing.T) (map[string]emitted, []string) {
 					Local:     netip.MustParseAddrPort("10.0.0.1:9000"),
 					Peer:      netip.MustParseAddrPort("10.0.0.2:51000"),
 					RPCMethod: "shop.Cart/" + method, RPCStatusCode: 13,
+					Operation: method, Target: "carts", Namespace: "shop", Summary: method + " carts",
+					Status: "40001",
 				}, info)
 			}
 		}

@@ -28,7 +28,7 @@ func BenchmarkServerKeepAlive(b *testing.B) {
 		c.Feed(req, emit)
 		c.Feed(resp, emit)
 	}
-	if stats.Records == 0 || stats.NonHTTP+stats.ParseErrors+stats.Incomplete != 0 {
+	if stats.Records == 0 || stats.Skipped+stats.ParseErrors+stats.Incomplete != 0 {
 		b.Fatalf("stats %+v", stats)
 	}
 }
@@ -53,7 +53,7 @@ func BenchmarkServerKeepAliveDistinctPaths(b *testing.B) {
 		c.Feed(req, emit)
 		c.Feed(resp, emit)
 	}
-	if stats.Records == 0 || stats.NonHTTP+stats.ParseErrors+stats.Incomplete != 0 {
+	if stats.Records == 0 || stats.Skipped+stats.ParseErrors+stats.Incomplete != 0 {
 		b.Fatalf("stats %+v", stats)
 	}
 }

@@ -3,28 +3,24 @@ package http1
 import (
 	"time"
 
+	"github.com/ebpfred/ebpfred/internal/httpconv"
 	"github.com/ebpfred/ebpfred/internal/httpfield"
+	"github.com/ebpfred/ebpfred/internal/protocol"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/stream"
 )
 
 // Stats counts what the parsers of many connections did. It is not safe for
 // concurrent use: share one Stats only among Conns fed by one goroutine.
-type Stats struct {
-	// Records emitted.
-	Records uint64
-	// NonHTTP counts transfers skipped because a message start was
-	// expected and they did not start like an HTTP/1.x message.
-	NonHTTP uint64
-	// ParseErrors counts message heads and chunked bodies that began like
-	// HTTP/1.x but broke its syntax; the message then becomes open-ended.
-	ParseErrors uint64
-	// Incomplete counts exchanges seen only in part and not emitted:
-	// requests never answered on the server side, responses without a
-	// request, requests or responses whose bytes could not be seen, and
-	// requests dropped from a full pipeline.
-	Incomplete uint64
-}
+// Stats are HTTP/1's counts (protocol.Stats): Records are the requests
+// emitted; Skipped counts transfers skipped because a message start was
+// expected and they did not start like an HTTP/1.x message; ParseErrors
+// counts message heads and chunked bodies that began like HTTP/1.x but broke
+// its syntax (the message then becomes open-ended); Incomplete counts
+// exchanges seen only in part and not emitted: requests never answered on
+// the server side, responses without a request, requests or responses whose
+// bytes could not be seen, and requests dropped from a full pipeline.
+type Stats = protocol.Stats
 
 // ErrorConnectionClosed is the record ErrorType of a client request whose
 // connection closed before a response arrived.
@@ -284,7 +280,7 @@ func (c *Conn) sniff(dir stream.Direction, vis []byte) bool {
 	switch {
 	case len(b) == 0:
 		if len(vis) == 0 {
-			c.stats.NonHTTP++
+			c.stats.Skipped++
 		}
 		return false
 	case isPreface(b):
@@ -304,7 +300,7 @@ func (c *Conn) sniff(dir stream.Direction, vis []byte) bool {
 		}
 		return true
 	}
-	c.stats.NonHTTP++
+	c.stats.Skipped++
 	return false
 }
 
@@ -330,7 +326,7 @@ func (c *Conn) startMessage(h *half, ev *stream.Event, vis, tail []byte, off int
 	var hd head
 	switch r := parseHead(b, h.resp, &hd); r {
 	case headNotHTTP:
-		c.stats.NonHTTP++
+		c.stats.Skipped++
 		return ev.Len
 	case headComplete, headMalformed:
 		if r == headMalformed {
@@ -347,7 +343,7 @@ func (c *Conn) startMessage(h *half, ev *stream.Event, vis, tail []byte, off int
 		return ev.Len
 	}
 	if !acceptPartial(&hd, true) {
-		c.stats.NonHTTP++
+		c.stats.Skipped++
 		return ev.Len
 	}
 	c.begin(h, &hd, headPartial, ev.UnixNano, ev.UnixNano, emit)
@@ -366,7 +362,7 @@ func (c *Conn) invisibleStart(h *half, ev *stream.Event, tail []byte, off int, e
 		c.blind(h, emit)
 		return ev.Len
 	}
-	c.stats.NonHTTP++
+	c.stats.Skipped++
 	return ev.Len
 }
 
@@ -399,7 +395,7 @@ func (c *Conn) continueHead(h *half, ev *stream.Event, vis []byte, emit func(*re
 	switch r := parseHead(h.hbuf, h.resp, &hd); r {
 	case headNotHTTP:
 		// Not a head after all: drop it and read this transfer afresh.
-		c.stats.NonHTTP++
+		c.stats.Skipped++
 		h.hbuf = h.hbuf[:0]
 		h.state = stIdle
 		return 0
@@ -418,7 +414,7 @@ func (c *Conn) continueHead(h *half, ev *stream.Event, vis []byte, emit func(*re
 	if acceptPartial(&hd, true) {
 		c.begin(h, &hd, headPartial, h.start, ev.UnixNano, emit)
 	} else {
-		c.stats.NonHTTP++
+		c.stats.Skipped++
 	}
 	h.hbuf = h.hbuf[:0]
 	return ev.Len
@@ -432,7 +428,7 @@ func (c *Conn) finishCarry(h *half, now uint64, emit func(*record.Record)) {
 	if parseHead(h.hbuf, h.resp, &hd) == headPartial && acceptPartial(&hd, false) {
 		c.begin(h, &hd, headPartial, h.start, now, emit)
 	} else {
-		c.stats.NonHTTP++
+		c.stats.Skipped++
 	}
 	h.hbuf = h.hbuf[:0]
 }
@@ -517,7 +513,7 @@ func (c *Conn) beginRequest(hd *head, r parseResult, start uint64, emit func(*re
 	rec := record.New()
 	*rec = record.Record{
 		Kind:             record.KindClient,
-		Protocol:         record.ProtocolHTTP,
+		Conv:             httpconv.Conventions,
 		PID:              c.meta.PID,
 		StartUnixNano:    start,
 		Scheme:           c.scheme,

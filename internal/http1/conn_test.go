@@ -362,7 +362,7 @@ func connScenarios() []scenario {
 				srv(100, 110, "GET", "/a", 200, 0, 0, hostEx),
 				srv(200, 210, "GET", "/b", 200, 0, 0, hostEx),
 			},
-			stats: Stats{NonHTTP: 4},
+			stats: Stats{Skipped: 4},
 		},
 		{
 			name: "response without a request",

@@ -80,7 +80,7 @@ func edgeScenarios() []scenario {
 				xfer(out, 210, ok0),
 			},
 			want:  []record.Record{srv(200, 210, "GET", "/b", 200, 0, 0, hostEx)},
-			stats: Stats{NonHTTP: 2},
+			stats: Stats{Skipped: 2},
 		},
 		{
 			name: "inconsistent events are tolerated",
@@ -95,7 +95,7 @@ func edgeScenarios() []scenario {
 			// "GET /a HTT" is all of a 10-byte transfer: carried, then
 			// dropped when the next transfer does not continue it.
 			want:  []record.Record{srv(200, 210, "GET", "/b", 200, 0, 0, hostEx)},
-			stats: Stats{NonHTTP: 1},
+			stats: Stats{Skipped: 1},
 		},
 		{
 			name: "role from a response first, client side",

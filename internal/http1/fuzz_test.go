@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebpfred/ebpfred/internal/httpconv"
 	"github.com/ebpfred/ebpfred/internal/httpfield"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/stream"
@@ -200,7 +201,7 @@ func checkRecord(t *testing.T, r *record.Record, latest uint64) {
 		fail("end after the last event")
 	case r.Kind != record.KindServer && r.Kind != record.KindClient:
 		fail("bad kind")
-	case r.Protocol != record.ProtocolHTTP || r.PID != testMeta.PID || r.RPCStatusCode != -1 || r.Scheme != "http":
+	case r.Conv != httpconv.Conventions || r.PID != testMeta.PID || r.RPCStatusCode != -1 || r.Scheme != "http":
 		fail("bad constant fields")
 	case r.Local != testMeta.Local || r.Peer != testMeta.Peer:
 		fail("bad endpoints")

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebpfred/ebpfred/internal/httpconv"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/stream"
 )
@@ -100,7 +101,7 @@ func run(t testing.TB, ops []op) ([]record.Record, Stats, *Conn) {
 func rec(kind record.Kind, start, end uint64, method, path string, status int, reqBody, respBody int64, opts ...func(*record.Record)) record.Record {
 	r := record.Record{
 		Kind:             kind,
-		Protocol:         record.ProtocolHTTP,
+		Conv:             httpconv.Conventions,
 		PID:              42,
 		StartUnixNano:    start,
 		EndUnixNano:      end,

@@ -4,36 +4,29 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ebpfred/ebpfred/internal/httpconv"
 	"github.com/ebpfred/ebpfred/internal/httpfield"
+	"github.com/ebpfred/ebpfred/internal/protocol"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/stream"
 )
 
 // Stats counts what the parsers of many connections did. It is not safe for
 // concurrent use: share one Stats only among Conns fed by one goroutine.
-type Stats struct {
-	// Records emitted.
-	Records uint64
-	// Truncated counts header blocks seen only in part: bytes of the block
-	// lay beyond the copied bytes of a transfer, or past maxBlock. Their
-	// direction's HPACK table is partly unknown afterwards.
-	Truncated uint64
-	// Desync counts losses of frame boundaries in one direction: a frame
-	// header beyond the copied bytes of a transfer, or bytes that broke
-	// the framing rules. Frames are skipped until a transfer starts with a
-	// plausible frame header.
-	Desync uint64
-	// ParseErrors counts header blocks that were not valid HPACK or that
-	// contradicted the decoder state, and header blocks interrupted by
-	// another frame.
-	ParseErrors uint64
-	// Incomplete counts exchanges seen only in part and not emitted:
-	// responses whose request we did not see (counted when they end),
-	// server requests never answered, streams whose end may have been lost
-	// in a desync, streams dropped at the maxStreams bound or refused by a
-	// server's GOAWAY.
-	Incomplete uint64
-}
+// Stats are HTTP/2's counts (protocol.Stats): Records are the requests
+// emitted; Truncated counts header blocks seen only in part (bytes of the
+// block lay beyond the copied bytes of a transfer, or past maxBlock: their
+// direction's HPACK table is partly unknown afterwards); Desync counts losses
+// of frame boundaries in one direction (a frame header beyond the copied
+// bytes of a transfer, or bytes that broke the framing rules: frames are
+// skipped until a transfer starts with a plausible frame header);
+// ParseErrors counts header blocks that were not valid HPACK or that
+// contradicted the decoder state, and header blocks interrupted by another
+// frame; Incomplete counts exchanges seen only in part and not emitted:
+// responses whose request we did not see, server requests never answered,
+// streams whose end may have been lost in a desync, streams dropped at the
+// maxStreams bound or refused by a server's GOAWAY.
+type Stats = protocol.Stats
 
 // ErrorType values of records whose exchange did not end normally. They are
 // component-specific error.type values (semconv allows a low-cardinality
@@ -661,7 +654,7 @@ func (c *Conn) open(id uint32, start, now uint64, f *fieldSet) *h2stream {
 	rec := record.New()
 	*rec = record.Record{
 		Kind:             record.KindClient,
-		Protocol:         record.ProtocolHTTP,
+		Conv:             httpconv.Conventions,
 		PID:              c.meta.PID,
 		StartUnixNano:    start,
 		Method:           httpfield.MethodOther,
@@ -791,7 +784,7 @@ func (c *Conn) finish(st *h2stream, end uint64, errType string, emit func(*recor
 		rec.ErrorType = errType
 	}
 	if st.grpc {
-		rec.Protocol = record.ProtocolGRPC
+		rec.Conv = GRPC
 		if len(rec.Path) > 1 && rec.Path[0] == '/' {
 			rec.RPCMethod = rec.Path[1:]
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebpfred/ebpfred/internal/httpconv"
 	"github.com/ebpfred/ebpfred/internal/httpfield"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/stream"
@@ -185,9 +186,9 @@ func checkRecord(t *testing.T, r *record.Record, latest uint64) {
 		fail("bad constant fields")
 	case r.Local != testMeta.Local || r.Peer != testMeta.Peer:
 		fail("bad endpoints")
-	case r.Protocol == record.ProtocolHTTP && (r.RPCStatusCode != -1 || r.RPCMethod != ""):
+	case r.Conv == httpconv.Conventions && (r.RPCStatusCode != -1 || r.RPCMethod != ""):
 		fail("gRPC fields on plain HTTP")
-	case r.Protocol != record.ProtocolHTTP && r.Protocol != record.ProtocolGRPC:
+	case r.Conv != httpconv.Conventions && r.Conv != GRPC:
 		fail("bad protocol")
 	case r.RPCStatusCode < -1:
 		fail("bad gRPC status")

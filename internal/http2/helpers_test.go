@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/ebpfred/ebpfred/internal/httpconv"
 	"github.com/ebpfred/ebpfred/internal/httpfield"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/stream"
@@ -218,7 +219,7 @@ func run(t testing.TB, ops []op) ([]record.Record, Stats, *Conn) {
 func rec(kind record.Kind, start, end uint64, method, path string, status int, reqBody, respBody int64, opts ...func(*record.Record)) record.Record {
 	r := record.Record{
 		Kind:             kind,
-		Protocol:         record.ProtocolHTTP,
+		Conv:             httpconv.Conventions,
 		PID:              42,
 		StartUnixNano:    start,
 		EndUnixNano:      end,
@@ -254,7 +255,7 @@ func host(h string, port int) func(*record.Record) {
 // grpc marks a gRPC record with its status (-1 unknown).
 func grpc(code int) func(*record.Record) {
 	return func(r *record.Record) {
-		r.Protocol, r.RPCStatusCode = record.ProtocolGRPC, code
+		r.Conv, r.RPCStatusCode = GRPC, code
 		r.RPCMethod = strings.TrimPrefix(r.Path, "/")
 	}
 }

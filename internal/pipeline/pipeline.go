@@ -1,7 +1,9 @@
 // Package pipeline turns the kernel's event stream into request records. It
-// owns per-connection state (one parser per connection of each process) and
-// the process lifecycle that the kernel reports (exec, fork, exit). All of it
-// runs on the ring reader's goroutine, so it needs no locks.
+// owns per-connection state (which protocol a connection speaks, and that
+// protocol's parser), decides each record's http.route, and follows the
+// process lifecycle that the kernel reports (exec, fork, exit). It knows
+// protocols only through internal/protocol. All of it runs on the ring
+// reader's goroutine, so it needs no locks.
 package pipeline
 
 import (
@@ -12,19 +14,20 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ebpfred/ebpfred/internal/http1"
-	"github.com/ebpfred/ebpfred/internal/http2"
 	"github.com/ebpfred/ebpfred/internal/probes"
 	"github.com/ebpfred/ebpfred/internal/process"
+	"github.com/ebpfred/ebpfred/internal/protocol"
 	"github.com/ebpfred/ebpfred/internal/record"
+	"github.com/ebpfred/ebpfred/internal/routes"
 	"github.com/ebpfred/ebpfred/internal/stream"
 )
 
 // Sink receives records and process lifecycle news.
 type Sink interface {
-	// Record is called once per parsed request. r is only valid during the
-	// call (it is reused afterwards): copy what must outlive it.
-	Record(r *record.Record, p *process.Info)
+	// Record is called once per parsed request, with what routes.ignored_
+	// patterns says to leave out. r is only valid during the call (it is
+	// reused afterwards): copy what must outlive it.
+	Record(r *record.Record, p *process.Info, ignore routes.Ignore)
 	// ProcessGone is called when a tracked process exited or was dropped.
 	ProcessGone(pid uint32)
 }
@@ -39,38 +42,51 @@ type Selector interface {
 
 // Tracker is the part of the probe set the pipeline steers.
 type Tracker interface {
-	SetTracked(tgid, flags uint32) error
+	// Adopt starts instrumenting a selected process: its socket I/O and,
+	// without blocking, its TLS libraries.
+	Adopt(pid uint32) error
 	Untrack(tgid uint32) error
-	MarkHTTP2(sock uint64) error
-}
-
-// tlsInstrumenter is implemented by the probe set (issue 4: TLS): attach
-// the TLS library probes a newly selected process needs. Optional, so that
-// test fakes of Tracker need not implement it.
-type tlsInstrumenter interface {
-	InstrumentTLSAsync(tgid uint32)
-}
-
-func (p *Pipeline) instrumentTLS(pid uint32) {
-	if t, ok := p.tracker.(tlsInstrumenter); ok {
-		t.InstrumentTLSAsync(pid)
-	}
+	// CopyAll has the kernel copy the head of every transfer of a
+	// connection (protocol.Protocol.CopyAll).
+	CopyAll(sock uint64) error
 }
 
 // Stats are the pipeline's self-telemetry; read them with atomic loads from
 // any goroutine.
 type Stats struct {
-	EventsRead  atomic.Uint64
-	Records     atomic.Uint64
-	NonHTTP     atomic.Uint64
-	ParseErrors atomic.Uint64
-	Incomplete  atomic.Uint64
-	OpenConns   atomic.Int64
-	// HTTP/2: header blocks cut by the copy limit, and frame boundaries
-	// lost (the parser resynchronises; the streams involved are counted as
-	// Incomplete rather than guessed).
-	H2Truncated atomic.Uint64
-	H2Desync    atomic.Uint64
+	EventsRead atomic.Uint64
+	Records    atomic.Uint64
+	// Unrecognised: transfers of connections whose protocol no enabled
+	// protocol recognised, and transfers its protocol's parser skipped.
+	Unrecognised atomic.Uint64
+	OpenConns    atomic.Int64
+	// PerProtocol: each enabled protocol's counts, in Options.Protocols
+	// order, as of the last Tick.
+	PerProtocol []ProtocolStats
+}
+
+// ParseErrors sums the protocols' parse errors.
+func (s *Stats) ParseErrors() uint64 {
+	return s.sum(func(p *ProtocolStats) uint64 { return p.ParseErrors.Load() })
+}
+
+// Incomplete sums the protocols' incomplete requests.
+func (s *Stats) Incomplete() uint64 {
+	return s.sum(func(p *ProtocolStats) uint64 { return p.Incomplete.Load() })
+}
+
+func (s *Stats) sum(f func(*ProtocolStats) uint64) uint64 {
+	var n uint64
+	for i := range s.PerProtocol {
+		n += f(&s.PerProtocol[i])
+	}
+	return n
+}
+
+// ProtocolStats are one protocol's counts, for self-telemetry.
+type ProtocolStats struct {
+	Name                                                          string
+	Requests, ParseErrors, Incomplete, Unknown, Truncated, Desync atomic.Uint64
 }
 
 // connKey names a connection by its process and socket (the kernel's
@@ -88,15 +104,24 @@ type peerKey struct {
 	peer netip.AddrPort
 }
 
-// conn follows one connection: HTTP/1 until the connection turns out to be
-// HTTP/2 (preface, h2c upgrade, or frames on a connection seen mid-way).
+// maxDetect bounds the bytes of a connection's first transfers kept while
+// no protocol can tell yet (a Go server reads a request's first byte alone).
+const maxDetect = 64
+
+// conn follows one connection: which protocol it speaks once a protocol
+// recognised it, and that protocol's parser.
 type conn struct {
 	key      connKey
 	meta     stream.Meta
-	h1       *http1.Conn
-	h2       *http2.Conn
-	seen     bool   // a data event arrived (the protocol was sniffed)
-	lastSeen uint64 // Unix ns of the last event
+	proto    *protocol.Protocol // nil until recognised
+	protoIdx int
+	parser   protocol.Parser
+	// detect: transfers that may begin a message but were too short to
+	// tell, kept until a protocol says; then fed to its parser.
+	detect      []pendingEvent
+	detectBytes int
+	seen        [3]bool // a transfer went by, per stream.Direction
+	lastSeen    uint64  // Unix ns of the last event
 	// Go net/http: the route the process itself matched for the request
 	// being answered (EventRoute), for the next server record emitted.
 	route        string
@@ -107,6 +132,11 @@ type conn struct {
 	// data event (the kernel sends them just before it).
 	ids        stream.SpanIDs
 	idsPending bool
+}
+
+type pendingEvent struct {
+	ev      stream.Event
+	payload []byte
 }
 
 // closeGrace is how long a closed connection still takes late events (see
@@ -121,6 +151,9 @@ type Pipeline struct {
 	sel     Selector
 	tracker Tracker
 	stats   *Stats
+	router  *routes.Router
+	protos  []*protocol.Protocol
+	pstats  []protocol.Stats
 
 	conns map[connKey]*conn
 	peers map[peerKey]*conn // connections whose endpoints are known
@@ -128,19 +161,24 @@ type Pipeline struct {
 	// passed or a new connection with the same socket address opens: a TLS
 	// call that did its socket I/O before the close can return, and report
 	// its plaintext, after it.
-	closing map[connKey]*conn
-	http    http1.Stats
-	h2stats http2.Stats
-	offset  uint64 // wall − monotonic, ns
-	idle    time.Duration
-	maxIdle time.Duration
-	emitFn  func(*record.Record)
-	ev      stream.Event
-	cur     *conn // the connection whose parser may emit now
+	closing      map[connKey]*conn
+	unrecognised uint64
+	offset       uint64 // wall − monotonic, ns
+	idle         time.Duration
+	maxIdle      time.Duration
+	emitFn       func(*record.Record)
+	ev           stream.Event
+	cur          *conn // the connection whose parser may emit now
 }
 
-// Options tune timing.
+// Options tune the pipeline.
 type Options struct {
+	// Protocols are the protocols to recognise, in the order Detect is
+	// asked (the first that says Yes wins).
+	Protocols []*protocol.Protocol
+	// Router decides http.route and what routes.ignored_patterns leaves
+	// out; nil: no routes.
+	Router *routes.Router
 	// ResponseIdle finalises a response whose end cannot be seen in its
 	// bytes (chunked without a visible terminator) once it made no progress
 	// for this long; its duration still ends at its last byte.
@@ -157,9 +195,14 @@ func New(sink Sink, sel Selector, tracker Tracker, stats *Stats, opt Options) *P
 	if opt.ConnIdle == 0 {
 		opt.ConnIdle = 10 * time.Minute
 	}
-	p := &Pipeline{sink: sink, sel: sel, tracker: tracker, stats: stats, conns: map[connKey]*conn{},
-		peers: map[peerKey]*conn{}, closing: map[connKey]*conn{},
+	p := &Pipeline{sink: sink, sel: sel, tracker: tracker, stats: stats, router: opt.Router,
+		protos: opt.Protocols, pstats: make([]protocol.Stats, len(opt.Protocols)),
+		conns: map[connKey]*conn{}, peers: map[peerKey]*conn{}, closing: map[connKey]*conn{},
 		idle: opt.ResponseIdle, maxIdle: opt.ConnIdle}
+	stats.PerProtocol = make([]ProtocolStats, len(opt.Protocols))
+	for i, pr := range opt.Protocols {
+		stats.PerProtocol[i].Name = pr.Name
+	}
 	p.emitFn = p.emit
 	p.syncClock()
 	return p
@@ -175,19 +218,43 @@ func (p *Pipeline) syncClock() {
 	p.offset = uint64((before+after)/2 - ts.Nano())
 }
 
+// emit hands a record to the sink, with its http.route decided here and
+// only here: a route template configured in routes.patterns wins over the
+// route the application's own router reported (a Go router's, through the
+// kernel), which wins over routes.unmatched. semconv: http.route is the
+// server's template; a client does not know the server's routes.
 func (p *Pipeline) emit(r *record.Record) {
-	if c := p.cur; c != nil && c.routePending && r.Kind == record.KindServer {
-		// The process's own route wins over configured patterns.
-		if r.Route == "" {
-			r.Route = c.route
+	var ign routes.Ignore
+	if r.Conv != nil && r.Conv.Routed(r) {
+		app := r.Route // a parser may know it per request (HTTP/2 streams)
+		c := p.cur
+		if r.Kind == record.KindServer && c != nil && c.routePending {
+			if app == "" {
+				app = c.route
+			}
+			c.routePending = false
 		}
-		c.routePending = false
+		route := app
+		if p.router != nil {
+			route, ign = p.router.Resolve(r.Path, app)
+		}
+		if r.Kind == record.KindServer {
+			r.Route = route
+		} else {
+			r.Route = ""
+		}
 	}
 	p.stats.Records.Add(1)
 	if info := p.sel.Lookup(r.PID); info != nil {
-		p.sink.Record(r, info)
+		p.sink.Record(r, info, ign)
 	}
 	record.Release(r)
+}
+
+// streamRouter is implemented by parsers of multiplexed protocols (HTTP/2):
+// the route of one stream of the connection.
+type streamRouter interface {
+	SetRoute(stream uint32, route string)
 }
 
 // Handle processes one kernel event.
@@ -216,9 +283,11 @@ func (p *Pipeline) Handle(e *probes.Event) {
 		if err != nil {
 			break
 		}
-		if c := p.peers[peerKey{e.TGID, peer}]; c != nil && c.h2 != nil {
-			if r := c.appRoute(e.Payload); r != "" {
-				c.h2.SetRoute(e.FD, r)
+		if c := p.peers[peerKey{e.TGID, peer}]; c != nil {
+			if sr, ok := c.parser.(streamRouter); ok {
+				if r := c.appRoute(e.Payload); r != "" {
+					sr.SetRoute(e.FD, r)
+				}
 			}
 		}
 	case probes.EventClose:
@@ -228,14 +297,13 @@ func (p *Pipeline) Handle(e *probes.Event) {
 	case probes.EventExec:
 		exe := string(trimNul(e.Payload))
 		if info := p.sel.Evaluate(e.TGID, exe); info != nil {
-			_ = p.tracker.SetTracked(e.TGID, probes.FlagConfirmed)
-			p.instrumentTLS(e.TGID) // TLS: a Go or statically linked OpenSSL executable
+			_ = p.tracker.Adopt(e.TGID) // a Go or statically linked OpenSSL executable
 		} else {
 			p.drop(e.TGID)
 		}
 	case probes.EventFork:
 		if info := p.sel.Inherit(e.TGID, e.FD); info != nil {
-			_ = p.tracker.SetTracked(e.TGID, probes.FlagConfirmed)
+			_ = p.tracker.Adopt(e.TGID)
 		} else if p.sel.Evaluate(e.TGID, "") == nil {
 			p.drop(e.TGID)
 		}
@@ -252,18 +320,16 @@ func (p *Pipeline) data(e *probes.Event) {
 			p.drop(e.TGID)
 			return
 		}
-		_ = p.tracker.SetTracked(e.TGID, probes.FlagConfirmed)
-		p.instrumentTLS(e.TGID) // TLS: its libssl is mapped by now
+		_ = p.tracker.Adopt(e.TGID) // its libssl is mapped by now
 	}
 	now := e.Mono + p.offset
 	c := p.conn(e, stream.Meta{PID: e.TGID, Scheme: "http"})
 	if e.TLS && c.meta.Scheme != "https" {
 		// TLS: plaintext from a TLS library probe. The kernel never sends
-		// the ciphertext, so the parsers start over on the plaintext.
+		// the ciphertext, so the protocol is recognised afresh on the
+		// plaintext.
 		c.meta.Scheme = "https"
-		c.h1 = http1.NewConn(c.meta, &p.http)
-		c.h2 = nil
-		c.seen = false
+		c.reset()
 	}
 	c.lastSeen = now
 	ev := &p.ev
@@ -280,29 +346,73 @@ func (p *Pipeline) data(e *probes.Event) {
 		ev.IDs = &c.ids
 		c.idsPending = false
 	}
-	first := !c.seen
-	c.seen = true
+	first := !c.seen[ev.Dir]
+	c.seen[ev.Dir] = true
 	p.cur = c
 	defer func() { p.cur = nil }()
-	switch {
-	case c.h2 != nil:
-		c.h2.Feed(ev, p.emitFn)
-	case c.h1.Upgraded() || (first && http2.LooksLikeHTTP2(e.Payload)):
-		// After an h2c upgrade the preface comes next; a WebSocket (or
-		// anything else) after a 101 is not ours to parse.
-		if !http2.LooksLikeHTTP2(e.Payload) {
-			return
-		}
-		c.h2 = http2.NewConn(c.meta, &p.h2stats)
-		// Have the kernel copy every transfer from now on: it knows
-		// already when it saw the preface whole, not when we first see
-		// the connection mid-way, nor when the preface came in pieces it
-		// did not recognise.
-		_ = p.tracker.MarkHTTP2(e.Sock)
-		c.h2.Feed(ev, p.emitFn)
-	default:
-		c.h1.Feed(ev, p.emitFn)
+	if c.parser != nil && c.parser.Upgraded() {
+		c.reset() // an HTTP Upgrade: the next protocol starts here
 	}
+	if c.parser == nil && !p.recognise(c, e, ev, first) {
+		return
+	}
+	c.parser.Feed(ev, p.emitFn)
+}
+
+// recognise asks the enabled protocols, in order, whether ev begins their
+// messages. On Yes it sets up the connection's parser (feeding it the
+// transfers kept while undecided) and returns true; ev is then fed by the
+// caller. While some protocol says Maybe, ev is kept (bounded); when none
+// can, ev is counted unrecognised.
+func (p *Pipeline) recognise(c *conn, e *probes.Event, ev *stream.Event, first bool) bool {
+	b := ev.Payload
+	var joined []byte
+	if len(c.detect) > 0 {
+		for _, pe := range c.detect {
+			joined = append(joined, pe.payload...)
+		}
+		joined = append(joined, b...)
+		b = joined
+	}
+	maybe := false
+	for i, pr := range p.protos {
+		switch pr.Detect(b, ev.Dir, first || len(c.detect) > 0) {
+		case protocol.Yes:
+			c.proto, c.protoIdx = pr, i
+			c.parser = pr.New(c.meta, &p.pstats[i])
+			if pr.CopyAll {
+				// The kernel may not have seen the connection start (it
+				// knows only when it saw a preface whole).
+				_ = p.tracker.CopyAll(e.Sock)
+			}
+			for _, pe := range c.detect {
+				c.parser.Feed(&pe.ev, p.emitFn)
+			}
+			c.detect, c.detectBytes = nil, 0
+			return true
+		case protocol.Maybe:
+			maybe = true
+		}
+	}
+	if maybe && len(ev.Payload) == ev.Len && c.detectBytes+len(ev.Payload) <= maxDetect {
+		// too short to tell, and whole: keep it for the next transfer
+		pe := pendingEvent{ev: *ev, payload: bytes.Clone(ev.Payload)}
+		pe.ev.Payload = pe.payload
+		pe.ev.Tail = pe.payload[max(len(pe.payload)-8, 0):]
+		c.detect = append(c.detect, pe)
+		c.detectBytes += len(ev.Payload)
+		return false
+	}
+	p.unrecognised += uint64(1 + len(c.detect))
+	c.detect, c.detectBytes = nil, 0
+	return false
+}
+
+// reset forgets the connection's protocol: it is recognised afresh.
+func (c *conn) reset() {
+	c.proto, c.parser = nil, nil
+	c.detect, c.detectBytes = nil, 0
+	c.seen = [3]bool{}
 }
 
 // connOpen starts following a connection whose endpoints the kernel just
@@ -337,7 +447,7 @@ func (p *Pipeline) conn(e *probes.Event, meta stream.Meta) *conn {
 	if l := p.closing[k]; l != nil {
 		return l // a late event of a connection closed a moment ago
 	}
-	c := &conn{key: k, meta: meta, h1: http1.NewConn(meta, &p.http)}
+	c := &conn{key: k, meta: meta}
 	p.conns[k] = c
 	p.stats.OpenConns.Add(1)
 	return c
@@ -376,10 +486,11 @@ func (p *Pipeline) closeConn(c *conn, at uint64) {
 func (p *Pipeline) finish(c *conn, at uint64) {
 	p.cur = c
 	defer func() { p.cur = nil }()
-	if c.h2 != nil {
-		c.h2.Close(at, p.emitFn)
-	} else {
-		c.h1.Close(at, p.emitFn)
+	if c.parser != nil {
+		c.parser.Close(at, p.emitFn)
+	}
+	if len(c.detect) > 0 {
+		p.unrecognised += uint64(len(c.detect))
 	}
 	if pk := (peerKey{c.meta.PID, c.meta.Peer}); p.peers[pk] == c {
 		delete(p.peers, pk)
@@ -424,23 +535,28 @@ func (p *Pipeline) Tick() {
 			p.closeConn(c, c.lastSeen)
 			continue
 		}
-		p.cur = c
-		if c.h2 != nil {
-			c.h2.Flush(now, p.idle, p.emitFn)
-		} else {
-			c.h1.Flush(now, p.idle, p.emitFn)
+		if c.parser != nil {
+			p.cur = c
+			c.parser.Flush(now, p.idle, p.emitFn)
+			p.cur = nil
 		}
-		p.cur = nil
 	}
 	p.syncStats()
 }
 
 func (p *Pipeline) syncStats() {
-	p.stats.NonHTTP.Store(p.http.NonHTTP)
-	p.stats.ParseErrors.Store(p.http.ParseErrors + p.h2stats.ParseErrors)
-	p.stats.Incomplete.Store(p.http.Incomplete + p.h2stats.Incomplete)
-	p.stats.H2Truncated.Store(p.h2stats.Truncated)
-	p.stats.H2Desync.Store(p.h2stats.Desync)
+	skipped := p.unrecognised
+	for i := range p.pstats {
+		st, out := &p.pstats[i], &p.stats.PerProtocol[i]
+		out.Requests.Store(st.Records)
+		out.ParseErrors.Store(st.ParseErrors)
+		out.Incomplete.Store(st.Incomplete)
+		out.Unknown.Store(st.Unknown)
+		out.Truncated.Store(st.Truncated)
+		out.Desync.Store(st.Desync)
+		skipped += st.Skipped
+	}
+	p.stats.Unrecognised.Store(skipped)
 }
 
 // muxRoute turns a Go 1.22 ServeMux pattern, "[METHOD ][HOST]/PATH", into

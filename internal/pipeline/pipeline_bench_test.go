@@ -5,8 +5,10 @@ import (
 
 	"github.com/ebpfred/ebpfred/internal/probes"
 	"github.com/ebpfred/ebpfred/internal/process"
+	"github.com/ebpfred/ebpfred/internal/protocols"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/red"
+	"github.com/ebpfred/ebpfred/internal/routes"
 	"github.com/ebpfred/ebpfred/internal/spans"
 )
 
@@ -16,9 +18,9 @@ func (s fixedSel) Lookup(uint32) *process.Info           { return s.info }
 func (s fixedSel) Evaluate(uint32, string) *process.Info { return s.info }
 func (s fixedSel) Inherit(uint32, uint32) *process.Info  { return s.info }
 func (s fixedSel) Forget(uint32)                         {}
-func (nopTracker) SetTracked(uint32, uint32) error       { return nil }
+func (nopTracker) Adopt(uint32) error                    { return nil }
 func (nopTracker) Untrack(uint32) error                  { return nil }
-func (nopTracker) MarkHTTP2(uint64) error                { return nil }
+func (nopTracker) CopyAll(uint64) error                  { return nil }
 
 type nopTracker struct{}
 
@@ -27,7 +29,7 @@ type benchSink struct {
 	spans *spans.Builder
 }
 
-func (s *benchSink) Record(r *record.Record, p *process.Info) {
+func (s *benchSink) Record(r *record.Record, p *process.Info, _ routes.Ignore) {
 	if s.agg != nil {
 		s.agg.Add(r, p)
 	}
@@ -49,7 +51,7 @@ func benchPipeline(b *testing.B, metrics, traces bool) {
 	if traces {
 		sink.spans = spans.NewBuilder()
 	}
-	p := New(sink, fixedSel{info}, nopTracker{}, &Stats{}, Options{})
+	p := New(sink, fixedSel{info}, nopTracker{}, &Stats{}, Options{Protocols: protocols.All})
 	req := []byte("GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\n\r\n")
 	resp := []byte("HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sat, 21 Nov 2026 06:00:00 GMT\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok")
 	p.Handle(&probes.Event{Type: probes.EventConn, Sock: 1, TGID: 7, FD: 5, Family: 2, LocalPort: 8080, RemotePort: 40000})

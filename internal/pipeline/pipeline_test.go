@@ -7,7 +7,9 @@ import (
 
 	"github.com/ebpfred/ebpfred/internal/probes"
 	"github.com/ebpfred/ebpfred/internal/process"
+	"github.com/ebpfred/ebpfred/internal/protocols"
 	"github.com/ebpfred/ebpfred/internal/record"
+	"github.com/ebpfred/ebpfred/internal/routes"
 )
 
 // fakes that remember what the pipeline asked of them.
@@ -42,13 +44,13 @@ type recTracker struct {
 	http2     []uint64
 }
 
-func (t *recTracker) SetTracked(pid, flags uint32) error { t.tracked[pid] = flags; return nil }
+func (t *recTracker) Adopt(pid uint32) error { t.tracked[pid] = probes.FlagConfirmed; return nil }
 func (t *recTracker) Untrack(pid uint32) error {
 	delete(t.tracked, pid)
 	t.untracked = append(t.untracked, pid)
 	return nil
 }
-func (t *recTracker) MarkHTTP2(sock uint64) error {
+func (t *recTracker) CopyAll(sock uint64) error {
 	t.http2 = append(t.http2, sock)
 	return nil
 }
@@ -58,8 +60,10 @@ type recSink struct {
 	gone []uint32
 }
 
-func (s *recSink) Record(r *record.Record, _ *process.Info) { s.recs = append(s.recs, *r) }
-func (s *recSink) ProcessGone(pid uint32)                   { s.gone = append(s.gone, pid) }
+func (s *recSink) Record(r *record.Record, _ *process.Info, _ routes.Ignore) {
+	s.recs = append(s.recs, *r)
+}
+func (s *recSink) ProcessGone(pid uint32) { s.gone = append(s.gone, pid) }
 
 type fixture struct {
 	p     *Pipeline
@@ -75,8 +79,18 @@ func newFixture(selected ...uint32) *fixture {
 	for _, pid := range selected {
 		f.sel.infos[pid] = &process.Info{PID: pid, ServiceName: "svc"}
 	}
-	f.p = New(f.sink, f.sel, f.trk, f.stats, Options{})
+	f.p = New(f.sink, f.sel, f.trk, f.stats, Options{Protocols: protocols.All})
 	return f
+}
+
+// incomplete is the protocol's Incomplete count as of the last Tick.
+func (f *fixture) incomplete(proto string) uint64 {
+	for i := range f.stats.PerProtocol {
+		if f.stats.PerProtocol[i].Name == proto {
+			return f.stats.PerProtocol[i].Incomplete.Load()
+		}
+	}
+	return 0
 }
 
 func connEv(pid, fd uint32, sock uint64, local, remote string) *probes.Event {
@@ -201,7 +215,7 @@ func TestExitForgetsEverything(t *testing.T) {
 		t.Errorf("open connections %d after exit", n)
 	}
 	f.p.Tick()
-	if n := f.stats.Incomplete.Load(); n != 1 {
+	if n := f.incomplete("http"); n != 1 {
 		t.Errorf("incomplete %d: the unanswered request must be counted", n)
 	}
 }

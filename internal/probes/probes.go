@@ -383,6 +383,22 @@ func (p *Probes) SetTracked(tgid, flags uint32) error {
 	return nil
 }
 
+// Adopt starts instrumenting a selected process: the kernel tracks its
+// socket I/O from now on, and its TLS libraries get their probes without
+// the caller waiting (parsing a large executable takes a while); Settle
+// waits for them. This is the one place a process is taken on.
+func (p *Probes) Adopt(pid uint32) error {
+	if err := p.SetTracked(pid, FlagConfirmed); err != nil {
+		return err
+	}
+	p.InstrumentTLSAsync(pid)
+	return nil
+}
+
+// Settle waits until the TLS instrumentation of every process adopted so
+// far is done.
+func (p *Probes) Settle() { p.tls.wg.Wait() }
+
 // Untrack stops tracking tgid. Its cached connections are left to the
 // LRU: the next process with this tgid has another generation.
 func (p *Probes) Untrack(tgid uint32) error {
@@ -394,11 +410,11 @@ func (p *Probes) Untrack(tgid uint32) error {
 	return err
 }
 
-// MarkHTTP2 tells the kernel that the connection of socket sk carries
-// HTTP/2, so that it copies the head of every transfer (frame headers can
-// be anywhere). Used for connections recognised from their frames, which
-// were open before the probes saw their preface.
-func (p *Probes) MarkHTTP2(sk uint64) error {
+// CopyAll tells the kernel to copy the head of every transfer of the
+// connection of socket sk, not only where a message may start: its
+// protocol needs it (HTTP/2: frame headers can be anywhere). Used for
+// connections recognised in user space, which the kernel did not see start.
+func (p *Probes) CopyAll(sk uint64) error {
 	var v coreConnInfo
 	if err := p.conns.Lookup(sk, &v); err != nil {
 		return err

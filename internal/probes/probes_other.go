@@ -42,7 +42,9 @@ func Load(Options) (*Probes, error) {
 func (p *Probes) Close() error                                   { return nil }
 func (p *Probes) SetTracked(uint32, uint32) error                { return nil }
 func (p *Probes) Untrack(uint32) error                           { return nil }
-func (p *Probes) MarkHTTP2(uint64) error                         { return nil }
+func (p *Probes) CopyAll(uint64) error                           { return nil }
+func (p *Probes) Adopt(uint32) error                             { return nil }
+func (p *Probes) Settle()                                        {}
 func (p *Probes) TrackedCount() int                              { return 0 }
 func (p *Probes) Counters() (Counters, error)                    { return Counters{}, nil }
 func (p *Probes) Read(time.Duration, func(*Event), func()) error { return nil }

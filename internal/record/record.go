@@ -1,7 +1,9 @@
 // Package record defines the request record: the seam between protocol
-// parsers (which produce records) and telemetry builders (which consume them).
-// Adding a protocol must not touch span/metric code, and changing semantic
-// conventions must not touch a parser.
+// parsers (which produce records) and telemetry builders (which consume
+// them). A record carries the Conventions of its protocol, which say how it
+// becomes spans and metric points: adding a protocol touches neither this
+// package nor the span/metric code, and changing a protocol's conventions
+// touches only that protocol's package.
 package record
 
 import (
@@ -27,20 +29,14 @@ func (k Kind) String() string {
 	return "unknown"
 }
 
-// Protocol is the application protocol the record was parsed from.
-type Protocol uint8
-
-const (
-	ProtocolHTTP Protocol = iota + 1 // HTTP/1.x or plain HTTP/2
-	ProtocolGRPC                     // gRPC over HTTP/2
-)
-
-// Record is one HTTP request/response exchange (or one RPC) as seen from one
-// process. Parsers fill what they saw; zero values mean "not known".
+// Record is one request/response exchange (an HTTP request, an RPC, a
+// database operation) as seen from one process. Parsers fill what they saw;
+// zero values mean "not known".
 type Record struct {
-	Kind     Kind
-	Protocol Protocol
-	PID      uint32
+	Kind Kind
+	// Conv: the conventions of the protocol the record was parsed from.
+	Conv Conventions
+	PID  uint32
 
 	// Wall-clock times in Unix nanoseconds. Server: first request byte
 	// returned to the application → last response byte written. Client:
@@ -97,6 +93,25 @@ type Record struct {
 	// gRPC (issue: HTTP/2 and gRPC). RPCMethod is "package.Service/Method".
 	RPCMethod     string
 	RPCStatusCode int // -1 when unknown
+
+	// Other protocols (databases, caches, queues) describe a request with
+	// these; their conventions say which attribute each becomes.
+	//
+	// Operation is what was asked ("SELECT", "GET", "produce").
+	Operation string
+	// Target is what it was asked of, when it can be known cheaply (a
+	// table, a key prefix, a topic).
+	Target string
+	// Namespace is the database (db.namespace).
+	Namespace string
+	// Summary is a low-cardinality description ("SELECT users").
+	Summary string
+	// QueryText is the statement with its literals replaced by "?", only
+	// when the user turned it on.
+	QueryText string
+	// Status is the protocol's status code as text (an SQLSTATE, an error
+	// prefix), "" when the request succeeded or it is unknown.
+	Status string
 }
 
 var pool = sync.Pool{New: func() any { return new(Record) }}

@@ -1,11 +1,12 @@
 // Package red turns request records into cumulative RED histograms (rate,
-// errors, duration, plus HTTP body sizes), named and attributed per the
-// OpenTelemetry semantic conventions, one ResourceMetrics per instrumented
-// process.
+// errors, duration, plus what else a protocol measures, such as HTTP body
+// sizes), one ResourceMetrics per instrumented process. Which histograms
+// count a record, under which attributes, is the record's protocol's to say
+// (record.Conventions): this package knows no protocol.
 //
 // Cardinality: with Config.MaxSeriesPerService set, each process keeps at
 // most that many series per metric family (HTTP server, HTTP client, RPC
-// server, RPC client), the overflow series included. Once a family holds
+// server, a database's client operations, ...), the overflow series included. Once a family holds
 // all but one, records with an attribute set it does not have yet go to
 // one overflow series whose only attribute is otel.metric.overflow=true, as
 // the OpenTelemetry SDKs do; existing series keep counting. Totals stay
@@ -19,7 +20,6 @@ package red
 
 import (
 	"math"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -45,6 +45,8 @@ type Config struct {
 	ReportTarget bool
 	// ReportPeer adds client.address (the peer IP) to server metrics.
 	ReportPeer bool
+	// ReportServerPort adds server.port (the local port) to server metrics.
+	ReportServerPort bool
 	// HostName is the host.name resource attribute ("" leaves it out).
 	HostName string
 	// MaxSeriesPerService caps the series of each metric family of one
@@ -62,8 +64,7 @@ type Aggregator struct {
 
 	durationBounds []float64
 	sizeBounds     []float64
-	reportTarget   bool
-	reportPeer     bool
+	opts           record.MetricOptions
 	hostName       string
 	maxSeries      int
 	start          uint64
@@ -82,6 +83,7 @@ type Aggregator struct {
 	// that a burst costs one pointer comparison instead of a map look-up.
 	lastInfo *process.Info
 	lastProc *proc
+	key      seriesKey // Add's scratch
 }
 
 type grave struct {
@@ -95,54 +97,31 @@ type proc struct {
 	info      *process.Info
 	start     uint64
 	series    map[seriesKey]*series
-	byFamily  [numFamilies][]*series // first-seen order within each family
+	families  []*famSeries // first-seen order
 	forgotten bool
-
-	// overflow is each family's overflow series, nil until needed. It is
-	// not in series: a key the map lacks is what sends a record here.
-	overflow [numFamilies]*series
 }
 
-// family selects which metrics a series feeds.
-type family uint8
-
-const (
-	httpServer family = iota
-	httpClient
-	rpcServer
-	rpcClient
-	numFamilies
-)
+// famSeries are a process's series of one family.
+type famSeries struct {
+	fam    *record.Family
+	series []*series // first-seen order
+	// overflow is the family's overflow series, nil until needed. It is
+	// not in proc.series: a key the map lacks is what sends a record here.
+	overflow *series
+}
 
 // seriesKey holds exactly the attributes of one data point, in a comparable
-// form (no strings built per request): fields a family does not report are
-// left zero so they cannot split series.
+// form (no strings built per request; they may point into the record until
+// the series is made, which clones them).
 type seriesKey struct {
-	family     family
-	overflow   bool // the overflow series: no other field is set
-	status     int  // HTTP status (0: none) or gRPC code (-1: unknown)
-	serverPort int
-	method     string // HTTP method or RPC method
-	route      string
-	scheme     string
-	version    string
-	errorType  string
-	serverHost string
-	path       string
-	serverIP   netip.Addr
-	clientIP   netip.Addr
+	fam      *record.Family
+	overflow bool // the overflow series: no attribute is set
+	attrs    record.Attrs
 }
-
-const (
-	histDuration = iota
-	histRequestSize
-	histResponseSize
-	numHists
-)
 
 type series struct {
 	key   seriesKey
-	hists [numHists]histogram
+	hists []histogram // one per metric of the family
 }
 
 type histogram struct {
@@ -173,8 +152,7 @@ func New(cfg Config, startUnixNano uint64) *Aggregator {
 	return &Aggregator{
 		durationBounds: cleanBounds(cfg.DurationBuckets),
 		sizeBounds:     cleanBounds(cfg.SizeBuckets),
-		reportTarget:   cfg.ReportTarget,
-		reportPeer:     cfg.ReportPeer,
+		opts:           record.MetricOptions{ReportTarget: cfg.ReportTarget, ReportPeer: cfg.ReportPeer, ReportServerPort: cfg.ReportServerPort},
 		hostName:       cfg.HostName,
 		maxSeries:      max(cfg.MaxSeriesPerService, 0),
 		start:          startUnixNano,
@@ -196,57 +174,66 @@ func cleanBounds(b []float64) []float64 {
 	return slices.Compact(out)
 }
 
-// Add counts one request of process p. Records whose Kind is unknown are
-// ignored: they fit no metric. p is kept and read again by Collect, so it
-// must not be modified afterwards (pass a new Info to change it). A nil p
-// reports the record under its PID alone.
+// Add counts one request of process p. Records that fit no metric family
+// (no conventions, or conventions that name none) are ignored. p is kept and
+// read again by Collect, so it must not be modified afterwards (pass a new
+// Info to change it). A nil p reports the record under its PID alone.
 func (a *Aggregator) Add(r *record.Record, p *process.Info) {
-	fam, ok := familyOf(r)
-	if !ok {
+	if r.Conv == nil {
 		return
 	}
-	k := a.keyOf(r, fam) // reads only what New set: no lock needed
-
+	fam := r.Conv.Family(r)
+	if fam == nil {
+		return
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// The key is built in the aggregator's own scratch: a key on the stack
+	// would escape through the interface call, an allocation per request.
+	k := &a.key
+	*k = seriesKey{fam: fam}
+	r.Conv.MetricAttributes(r, a.opts, &k.attrs)
 	pr := a.procFor(r, p)
-	s := pr.series[k]
+	s := pr.series[*k]
 	if s == nil {
-		if a.maxSeries > 0 && len(pr.byFamily[fam]) >= a.maxSeries-1 {
-			s = a.overflowSeries(pr, fam)
+		fs := pr.family(fam)
+		if a.maxSeries > 0 && len(fs.series) >= a.maxSeries-1 {
+			s = a.overflowSeries(fs)
 		} else {
-			s = a.newSeries(pr, k)
+			s = a.newSeries(pr, fs, *k)
 		}
 	}
-
-	var d float64
-	if r.EndUnixNano > r.StartUnixNano {
-		d = float64(r.EndUnixNano-r.StartUnixNano) / 1e9
-	}
-	s.hists[histDuration].observe(d, a.durationBounds)
-	if fam == httpServer || fam == httpClient {
-		if r.RequestBodySize >= 0 {
-			s.hists[histRequestSize].observe(float64(r.RequestBodySize), a.sizeBounds)
+	for i := range fam.Metrics {
+		m := &fam.Metrics[i]
+		if m.Value == nil {
+			s.hists[i].observe(record.Duration(r), a.durationBounds)
+			continue
 		}
-		if r.ResponseBodySize >= 0 {
-			s.hists[histResponseSize].observe(float64(r.ResponseBodySize), a.sizeBounds)
+		if v, ok := m.Value(r); ok {
+			bounds := a.durationBounds
+			if m.Size {
+				bounds = a.sizeBounds
+			}
+			s.hists[i].observe(v, bounds)
 		}
 	}
 }
 
-func familyOf(r *record.Record) (family, bool) {
-	grpc := r.Protocol == record.ProtocolGRPC
-	switch {
-	case r.Kind == record.KindServer && grpc:
-		return rpcServer, true
-	case r.Kind == record.KindClient && grpc:
-		return rpcClient, true
-	case r.Kind == record.KindServer:
-		return httpServer, true
-	case r.Kind == record.KindClient:
-		return httpClient, true
+// family returns the process's series of fam, made on first use. Families
+// are kept sorted by name: the metrics of a resource come out in a fixed
+// order, whatever order the requests came in.
+func (pr *proc) family(fam *record.Family) *famSeries {
+	for _, fs := range pr.families {
+		if fs.fam == fam {
+			return fs
+		}
 	}
-	return 0, false
+	fs := &famSeries{fam: fam}
+	i, _ := slices.BinarySearchFunc(pr.families, fam.Name, func(f *famSeries, name string) int {
+		return strings.Compare(f.fam.Name, name)
+	})
+	pr.families = slices.Insert(pr.families, i, fs)
+	return fs
 }
 
 func (a *Aggregator) procFor(r *record.Record, p *process.Info) *proc {
@@ -292,58 +279,27 @@ func (a *Aggregator) lookupProc(r *record.Record, p *process.Info) *proc {
 	return pr
 }
 
-func (a *Aggregator) keyOf(r *record.Record, fam family) seriesKey {
-	k := seriesKey{family: fam, errorType: resource.ErrorType(r)}
-	switch fam {
-	case httpServer, httpClient:
-		k.method = r.Method
-		k.status = r.StatusCode
-		k.route = r.Route
-		k.scheme = r.Scheme
-		k.version = r.ProtoVersion
-		if a.reportTarget {
-			k.path = r.Path
-		}
-	case rpcServer, rpcClient:
-		k.method = r.RPCMethod
-		k.status = r.RPCStatusCode
-	}
-	switch fam {
-	case httpClient, rpcClient:
-		k.serverHost, k.serverIP, k.serverPort = resource.ServerAddress(r)
-	case httpServer, rpcServer:
-		if a.reportPeer {
-			k.clientIP = resource.PeerIP(r)
-		}
-	}
-	return k
-}
-
-func (a *Aggregator) newSeries(pr *proc, k seriesKey) *series {
+func (a *Aggregator) newSeries(pr *proc, fs *famSeries, k seriesKey) *series {
 	// Clone the strings: a record's strings may be slices of a large
 	// request buffer, which a long-lived series must not keep alive.
-	k.method = strings.Clone(k.method)
-	k.route = strings.Clone(k.route)
-	k.scheme = strings.Clone(k.scheme)
-	k.version = strings.Clone(k.version)
-	k.errorType = strings.Clone(k.errorType)
-	k.serverHost = strings.Clone(k.serverHost)
-	k.path = strings.Clone(k.path)
-
+	for i := 0; i < k.attrs.Len(); i++ {
+		at := k.attrs.At(i)
+		at.Str = strings.Clone(at.Str)
+	}
 	s := a.allocSeries(k)
 	pr.series[k] = s
-	pr.byFamily[k.family] = append(pr.byFamily[k.family], s)
+	fs.series = append(fs.series, s)
 	return s
 }
 
 // overflowSeries returns the overflow series of a family, made on first use,
 // and counts the record that is about to go into it.
-func (a *Aggregator) overflowSeries(pr *proc, fam family) *series {
+func (a *Aggregator) overflowSeries(fs *famSeries) *series {
 	a.overflowed.Add(1)
-	if pr.overflow[fam] == nil {
-		pr.overflow[fam] = a.allocSeries(seriesKey{family: fam, overflow: true})
+	if fs.overflow == nil {
+		fs.overflow = a.allocSeries(seriesKey{fam: fs.fam, overflow: true})
 	}
-	return pr.overflow[fam]
+	return fs.overflow
 }
 
 // Overflowed returns how many records were counted in an overflow series
@@ -352,19 +308,29 @@ func (a *Aggregator) Overflowed() uint64 {
 	return a.overflowed.Load()
 }
 
+// allocSeries makes a series with one histogram per metric of its family,
+// their buckets in one allocation.
 func (a *Aggregator) allocSeries(k seriesKey) *series {
-	s := &series{key: k}
-	nd := len(a.durationBounds) + 1
-	if k.family == httpServer || k.family == httpClient {
-		ns := len(a.sizeBounds) + 1
-		b := make([]uint64, nd+2*ns)
-		s.hists[histDuration].buckets = b[:nd:nd]
-		s.hists[histRequestSize].buckets = b[nd : nd+ns : nd+ns]
-		s.hists[histResponseSize].buckets = b[nd+ns:]
-	} else {
-		s.hists[histDuration].buckets = make([]uint64, nd)
+	ms := k.fam.Metrics
+	s := &series{key: k, hists: make([]histogram, len(ms))}
+	total := 0
+	for _, m := range ms {
+		total += a.nBuckets(m)
+	}
+	b := make([]uint64, total)
+	for i, m := range ms {
+		n := a.nBuckets(m)
+		s.hists[i].buckets = b[:n:n]
+		b = b[n:]
 	}
 	return s
+}
+
+func (a *Aggregator) nBuckets(m record.Metric) int {
+	if m.Size {
+		return len(a.sizeBounds) + 1
+	}
+	return len(a.durationBounds) + 1
 }
 
 // Forget says process pid exited: its series are exported by the next
@@ -414,53 +380,25 @@ func (a *Aggregator) Collect(nowUnixNano uint64) pmetric.Metrics {
 	return md
 }
 
-type metricDef struct {
-	name, unit, description string
-}
-
-// metricDefs[family][hist]; an empty name means the family lacks that metric.
-var metricDefs = [numFamilies][numHists]metricDef{
-	httpServer: {
-		{"http.server.request.duration", "s", "Duration of HTTP server requests."},
-		{"http.server.request.body.size", "By", "Size of HTTP server request bodies."},
-		{"http.server.response.body.size", "By", "Size of HTTP server response bodies."},
-	},
-	httpClient: {
-		{"http.client.request.duration", "s", "Duration of HTTP client requests."},
-		{"http.client.request.body.size", "By", "Size of HTTP client request bodies."},
-		{"http.client.response.body.size", "By", "Size of HTTP client response bodies."},
-	},
-	rpcServer: {
-		{"rpc.server.call.duration", "s", "Measures the duration of an incoming Remote Procedure Call (RPC)."},
-	},
-	rpcClient: {
-		{"rpc.client.call.duration", "s", "Measures the duration of an outgoing Remote Procedure Call (RPC)."},
-	},
-}
-
 func (a *Aggregator) appendProc(rm pmetric.ResourceMetrics, pr *proc, now uint64) {
 	resource.Fill(rm.Resource(), pr.info, a.hostName)
 	sm := rm.ScopeMetrics().AppendEmpty()
 	sm.Scope().SetName(metadata.ScopeName)
 	ms := sm.Metrics()
-	for fam := range numFamilies {
-		for h := range numHists {
-			def := metricDefs[fam][h]
-			if def.name == "" {
-				continue
+	for _, fs := range pr.families {
+		for i, m := range fs.fam.Metrics {
+			bounds := a.durationBounds
+			if m.Size {
+				bounds = a.sizeBounds
 			}
-			bounds := a.sizeBounds
-			if h == histDuration {
-				bounds = a.durationBounds
-			}
-			a.appendMetric(ms, def, pr.byFamily[fam], pr.overflow[fam], h, bounds, pr.start, now)
+			a.appendMetric(ms, m, fs.series, fs.overflow, i, bounds, pr.start, now)
 		}
 	}
 }
 
 // appendMetric writes the points of ss, then the overflow series (nil if
 // none), for histogram h.
-func (a *Aggregator) appendMetric(ms pmetric.MetricSlice, def metricDef, ss []*series, overflow *series, h int, bounds []float64, start, now uint64) {
+func (a *Aggregator) appendMetric(ms pmetric.MetricSlice, def record.Metric, ss []*series, overflow *series, h int, bounds []float64, start, now uint64) {
 	if overflow != nil {
 		ss = append(ss[:len(ss):len(ss)], overflow) // a copy: ss is the proc's
 	}
@@ -474,9 +412,9 @@ func (a *Aggregator) appendMetric(ms pmetric.MetricSlice, def metricDef, ss []*s
 		return // e.g. only unknown body sizes so far
 	}
 	m := ms.AppendEmpty()
-	m.SetName(def.name)
-	m.SetUnit(def.unit)
-	m.SetDescription(def.description)
+	m.SetName(def.Name)
+	m.SetUnit(def.Unit)
+	m.SetDescription(def.Description)
 	hist := m.SetEmptyHistogram()
 	hist.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
 	dps := hist.DataPoints()
@@ -495,53 +433,27 @@ func (a *Aggregator) appendMetric(ms pmetric.MetricSlice, def metricDef, ss []*s
 		dp.SetMax(hs.max)
 		dp.ExplicitBounds().FromRaw(bounds)
 		dp.BucketCounts().FromRaw(hs.buckets)
-		a.putAttributes(dp.Attributes(), &s.key)
+		putAttributes(dp.Attributes(), &s.key)
 	}
 }
 
-func (a *Aggregator) putAttributes(m pcommon.Map, k *seriesKey) {
+func putAttributes(m pcommon.Map, k *seriesKey) {
 	if k.overflow {
 		m.PutBool(AttrOTelMetricOverflow, true)
 		return
 	}
-	m.EnsureCapacity(10)
-	switch k.family {
-	case httpServer, httpClient:
-		putStr(m, resource.AttrHTTPRequestMethod, k.method)
-		if k.status != 0 {
-			m.PutInt(resource.AttrHTTPResponseStatusCode, int64(k.status))
+	m.EnsureCapacity(k.attrs.Len())
+	for i := 0; i < k.attrs.Len(); i++ {
+		at := k.attrs.At(i)
+		switch at.Kind {
+		case record.AttrString:
+			m.PutStr(at.Key, at.Str)
+		case record.AttrInt:
+			m.PutInt(at.Key, at.Int)
+		case record.AttrBool:
+			m.PutBool(at.Key, at.Int != 0)
+		case record.AttrAddr:
+			m.PutStr(at.Key, at.Addr.String())
 		}
-		putStr(m, resource.AttrURLScheme, k.scheme)
-		m.PutStr(resource.AttrNetworkProtocolName, "http")
-		putStr(m, resource.AttrNetworkProtocolVersion, k.version)
-		putStr(m, resource.AttrHTTPRoute, k.route)
-		putStr(m, resource.AttrURLPath, k.path)
-	case rpcServer, rpcClient:
-		m.PutStr(resource.AttrRPCSystemName, resource.RPCSystemGRPC)
-		putStr(m, resource.AttrRPCMethod, k.method)
-		if k.status >= 0 {
-			m.PutStr(resource.AttrRPCResponseStatusCode, resource.GRPCCodeName(k.status))
-		}
-	}
-	putStr(m, resource.AttrErrorType, k.errorType)
-
-	host := k.serverHost
-	if host == "" && k.serverIP.IsValid() {
-		host = k.serverIP.String()
-	}
-	if host != "" {
-		m.PutStr(resource.AttrServerAddress, host)
-		if k.serverPort > 0 {
-			m.PutInt(resource.AttrServerPort, int64(k.serverPort))
-		}
-	}
-	if k.clientIP.IsValid() {
-		m.PutStr(resource.AttrClientAddress, k.clientIP.String())
-	}
-}
-
-func putStr(m pcommon.Map, k, v string) {
-	if v != "" {
-		m.PutStr(k, v)
 	}
 }

@@ -10,6 +10,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/ebpfred/ebpfred/internal/http2"
+	"github.com/ebpfred/ebpfred/internal/httpconv"
 	"github.com/ebpfred/ebpfred/internal/metadata"
 	"github.com/ebpfred/ebpfred/internal/process"
 	"github.com/ebpfred/ebpfred/internal/record"
@@ -53,7 +55,7 @@ var appResource = map[string]any{
 // server returns an HTTP/1.1 server record lasting d nanoseconds.
 func server(d uint64, mod ...func(*record.Record)) *record.Record {
 	r := &record.Record{
-		Kind: record.KindServer, Protocol: record.ProtocolHTTP, PID: 42,
+		Kind: record.KindServer, Conv: httpconv.Conventions, PID: 42,
 		StartUnixNano: t0, EndUnixNano: t0 + d,
 		Method: "GET", Path: "/users/7", Route: "/users/{id}", Scheme: "http", ProtoVersion: "1.1",
 		Host: "shop.example", HostPort: 8080, StatusCode: 200,
@@ -78,7 +80,7 @@ func client(d uint64, mod ...func(*record.Record)) *record.Record {
 
 func grpcRecord(kind record.Kind, code int, mod ...func(*record.Record)) *record.Record {
 	r := &record.Record{
-		Kind: kind, Protocol: record.ProtocolGRPC, PID: 42,
+		Kind: kind, Conv: http2.GRPC, PID: 42,
 		StartUnixNano: t0, EndUnixNano: t0 + 20*ms,
 		Method: "POST", Path: "/shop.Cart/Add", Scheme: "http", ProtoVersion: "2",
 		Host: "cart", HostPort: 9000, StatusCode: 200,
@@ -271,7 +273,7 @@ func TestCollect(t *testing.T) {
 			}}},
 		},
 		{
-			name: "series split by attributes, metrics in fixed order",
+			name: "series split by attributes, metrics in fixed order (families by name)",
 			cfg:  cfg,
 			records: []*record.Record{
 				client(200*ms, size(1, 2)),
@@ -281,17 +283,6 @@ func TestCollect(t *testing.T) {
 				grpcRecord(record.KindServer, 0),
 			},
 			want: []resourceOut{{Attrs: appResource, Points: []point{
-				{
-					Metric: "http.server.request.duration", Unit: "s",
-					Attrs: httpServerAttrs("http.response.status_code", int64(503), "error.type", "503"),
-					Start: aggStart, Time: now, Count: 2, Sum: 0.04, Min: 0.01, Max: 0.03,
-					Bounds: durBounds, Buckets: []uint64{2, 0, 0, 0},
-				},
-				{
-					Metric: "http.server.request.duration", Unit: "s", Attrs: httpServerAttrs(),
-					Start: aggStart, Time: now, Count: 1, Sum: 0.02, Min: 0.02, Max: 0.02,
-					Bounds: durBounds, Buckets: []uint64{1, 0, 0, 0},
-				},
 				{
 					Metric: "http.client.request.duration", Unit: "s",
 					Attrs: httpServerAttrs("server.address", "shop.example", "server.port", int64(8080)),
@@ -309,6 +300,17 @@ func TestCollect(t *testing.T) {
 					Attrs: httpServerAttrs("server.address", "shop.example", "server.port", int64(8080)),
 					Start: aggStart, Time: now, Count: 1, Sum: 2, Min: 2, Max: 2,
 					Bounds: sizeBounds, Buckets: []uint64{0, 1, 0},
+				},
+				{
+					Metric: "http.server.request.duration", Unit: "s",
+					Attrs: httpServerAttrs("http.response.status_code", int64(503), "error.type", "503"),
+					Start: aggStart, Time: now, Count: 2, Sum: 0.04, Min: 0.01, Max: 0.03,
+					Bounds: durBounds, Buckets: []uint64{2, 0, 0, 0},
+				},
+				{
+					Metric: "http.server.request.duration", Unit: "s", Attrs: httpServerAttrs(),
+					Start: aggStart, Time: now, Count: 1, Sum: 0.02, Min: 0.02, Max: 0.02,
+					Bounds: durBounds, Buckets: []uint64{1, 0, 0, 0},
 				},
 				{
 					Metric: "rpc.server.call.duration", Unit: "s",
@@ -493,7 +495,7 @@ func TestAttributes(t *testing.T) {
 						t.Errorf("attributes\n got  %v\n want %v", p.Attrs, tt.want)
 					}
 				}
-				if tt.record.Protocol == record.ProtocolGRPC && strings.Contains(p.Metric, "body.size") {
+				if tt.record.Conv == http2.GRPC && strings.Contains(p.Metric, "body.size") {
 					t.Errorf("gRPC record produced %s", p.Metric)
 				}
 			}

@@ -1,8 +1,7 @@
-// Package resource owns what the span builder and the RED aggregator must
-// agree on: the resource that describes an instrumented process, and the
-// semantic-convention attribute values both derive from a request record
-// (error.type, server.address/port, gRPC status names, attribute keys).
-// Keeping them here means a convention changes in one place.
+// Package resource owns the resource that describes an instrumented
+// process, which the span builder and the RED aggregator must agree on.
+// (What a request record becomes is its protocol's conventions' to say:
+// record.Conventions.)
 package resource
 
 import (

@@ -1,6 +1,7 @@
 // Package spans turns request records into OTLP spans: one SERVER or CLIENT
-// span per record, named, attributed and given a status per the
-// OpenTelemetry semantic conventions, grouped by instrumented process.
+// span per record, grouped by instrumented process. Its name, attributes and
+// status are the record's protocol's to say (record.Conventions): this
+// package knows no protocol.
 //
 // Concurrency: a Builder is safe for concurrent use (one mutex), so one
 // goroutine can Append while another Takes on a timer.
@@ -202,19 +203,36 @@ func (b *Builder) build(td ptrace.Traces, e *entry) {
 	s.SetEndTimestamp(pcommon.Timestamp(r.EndUnixNano))
 	b.setContext(s, e)
 
-	errorType := resource.ErrorType(r)
-	if r.Protocol == record.ProtocolGRPC {
-		s.SetName(rpcSpanName(r))
-		b.putRPCAttributes(s.Attributes(), r, errorType)
-	} else {
-		s.SetName(httpSpanName(r))
-		b.putHTTPAttributes(s.Attributes(), r, errorType)
+	if r.Conv == nil {
+		return
 	}
+	s.SetName(r.Conv.SpanName(r))
+	var attrs record.Attrs
+	r.Conv.SpanAttributes(r, &attrs)
+	b.putAttributes(s.Attributes(), &attrs)
 	// error.type is set exactly when the request failed by the conventions'
-	// rules (HTTP server 5xx, client 4xx/5xx, the gRPC error codes of each
-	// side, or a failure without a status), so it decides the status too.
-	if errorType != "" {
+	// rules, so it decides the status too.
+	if r.Conv.ErrorType(r) != "" {
 		s.Status().SetCode(ptrace.StatusCodeError)
+	}
+}
+
+// putAttributes copies attrs into m; addresses are formatted through the
+// per-batch cache.
+func (b *Builder) putAttributes(m pcommon.Map, attrs *record.Attrs) {
+	m.EnsureCapacity(attrs.Len())
+	for i := 0; i < attrs.Len(); i++ {
+		at := attrs.At(i)
+		switch at.Kind {
+		case record.AttrString:
+			m.PutStr(at.Key, at.Str)
+		case record.AttrInt:
+			m.PutInt(at.Key, at.Int)
+		case record.AttrBool:
+			m.PutBool(at.Key, at.Int != 0)
+		case record.AttrAddr:
+			m.PutStr(at.Key, b.addrString(at.Addr))
+		}
 	}
 }
 
@@ -266,93 +284,6 @@ func (b *Builder) newSpanID() pcommon.SpanID {
 	return id
 }
 
-// httpSpanName is "{method} {route}", or "{method}" without a route; an
-// unrecognised method is named "HTTP" (semconv: never the raw method, whose
-// cardinality the client controls).
-func httpSpanName(r *record.Record) string {
-	method := r.Method
-	if method == "" || method == "_OTHER" {
-		method = "HTTP"
-	}
-	if r.Route == "" {
-		return method
-	}
-	return method + " " + r.Route
-}
-
-// rpcSpanName is the RPC method, or the RPC system when the method is
-// unknown.
-func rpcSpanName(r *record.Record) string {
-	if r.RPCMethod == "" || r.RPCMethod == "_OTHER" {
-		return resource.RPCSystemGRPC
-	}
-	return r.RPCMethod
-}
-
-func (b *Builder) putHTTPAttributes(m pcommon.Map, r *record.Record, errorType string) {
-	m.EnsureCapacity(14)
-	putStr(m, resource.AttrHTTPRequestMethod, r.Method)
-	if r.Method == "_OTHER" {
-		putStr(m, resource.AttrHTTPRequestMethodOriginal, r.MethodOriginal)
-	}
-	if r.StatusCode != 0 {
-		m.PutInt(resource.AttrHTTPResponseStatusCode, int64(r.StatusCode))
-	}
-	putStr(m, resource.AttrURLScheme, r.Scheme)
-	if r.Kind == record.KindServer {
-		// Required on server spans; the query is never exported.
-		putStr(m, resource.AttrURLPath, r.Path)
-	}
-	putStr(m, resource.AttrHTTPRoute, r.Route)
-	putStr(m, resource.AttrNetworkProtocolVersion, r.ProtoVersion)
-	b.putServerAndPeer(m, r)
-	putStr(m, resource.AttrErrorType, errorType)
-}
-
-func (b *Builder) putRPCAttributes(m pcommon.Map, r *record.Record, errorType string) {
-	m.EnsureCapacity(9)
-	m.PutStr(resource.AttrRPCSystemName, resource.RPCSystemGRPC)
-	putStr(m, resource.AttrRPCMethod, r.RPCMethod)
-	if r.RPCStatusCode >= 0 {
-		m.PutStr(resource.AttrRPCResponseStatusCode, resource.GRPCCodeName(r.RPCStatusCode))
-	}
-	b.putServerAndPeer(m, r)
-	putStr(m, resource.AttrErrorType, errorType)
-}
-
-// putServerAndPeer adds server.address/port (client: Host or :authority,
-// else the peer; server: Host or :authority only, never the socket), the
-// peer's network address, and client.address on HTTP server spans.
-func (b *Builder) putServerAndPeer(m pcommon.Map, r *record.Record) {
-	if r.Kind == record.KindClient {
-		host, ip, port := resource.ServerAddress(r)
-		if host == "" && ip.IsValid() {
-			host = b.addrString(ip)
-		}
-		if host != "" {
-			m.PutStr(resource.AttrServerAddress, host)
-			if port > 0 {
-				m.PutInt(resource.AttrServerPort, int64(port))
-			}
-		}
-	} else if r.Host != "" {
-		m.PutStr(resource.AttrServerAddress, r.Host)
-		if port := resource.AuthorityPort(r); port > 0 {
-			m.PutInt(resource.AttrServerPort, int64(port))
-		}
-	}
-	if ip := resource.PeerIP(r); ip.IsValid() {
-		addr := b.addrString(ip)
-		if r.Kind == record.KindServer && r.Protocol != record.ProtocolGRPC {
-			m.PutStr(resource.AttrClientAddress, addr)
-		}
-		m.PutStr(resource.AttrNetworkPeerAddress, addr)
-		if port := r.Peer.Port(); port != 0 {
-			m.PutInt(resource.AttrNetworkPeerPort, int64(port))
-		}
-	}
-}
-
 // addrString formats ip once per batch of Takes rather than once per span:
 // a service talks to few peers, and the formatted string was an allocation
 // on every span. Guarded by buildMu; bounded.
@@ -369,9 +300,3 @@ func (b *Builder) addrString(ip netip.Addr) string {
 }
 
 const maxAddrCache = 4096
-
-func putStr(m pcommon.Map, k, v string) {
-	if v != "" {
-		m.PutStr(k, v)
-	}
-}

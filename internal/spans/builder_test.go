@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/ebpfred/ebpfred/internal/http2"
+	"github.com/ebpfred/ebpfred/internal/httpconv"
 	"github.com/ebpfred/ebpfred/internal/metadata"
 	"github.com/ebpfred/ebpfred/internal/process"
 	"github.com/ebpfred/ebpfred/internal/record"
@@ -27,7 +29,7 @@ var (
 
 func httpRecord(kind record.Kind, mod ...func(*record.Record)) *record.Record {
 	r := &record.Record{
-		Kind: kind, Protocol: record.ProtocolHTTP, PID: 42,
+		Kind: kind, Conv: httpconv.Conventions, PID: 42,
 		StartUnixNano: t0, EndUnixNano: t0 + 1_500_000,
 		Method: "GET", Path: "/users/7", Route: "/users/{id}", Scheme: "http", ProtoVersion: "1.1",
 		Host: "shop.example", HostPort: 8080, StatusCode: 200,
@@ -43,7 +45,7 @@ func httpRecord(kind record.Kind, mod ...func(*record.Record)) *record.Record {
 
 func grpcRecord(kind record.Kind, code int, mod ...func(*record.Record)) *record.Record {
 	r := &record.Record{
-		Kind: kind, Protocol: record.ProtocolGRPC, PID: 42,
+		Kind: kind, Conv: http2.GRPC, PID: 42,
 		StartUnixNano: t0, EndUnixNano: t0 + 2_000_000,
 		Method: "POST", Path: "/shop.Cart/Add", Scheme: "http", ProtoVersion: "2",
 		Host: "cart", HostPort: 9000, StatusCode: 200,

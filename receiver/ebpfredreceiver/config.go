@@ -21,6 +21,7 @@ import (
 
 	"github.com/ebpfred/ebpfred/internal/portrange"
 	"github.com/ebpfred/ebpfred/internal/probes"
+	"github.com/ebpfred/ebpfred/internal/protocols"
 )
 
 // Config is the ebpfred receiver configuration. Key names are part of the
@@ -67,6 +68,10 @@ type Config struct {
 	// host's cgroup v2 hierarchy and CAP_NET_ADMIN, and changes the bytes
 	// applications send. "disabled" (the default): nothing is injected.
 	ContextPropagation string `mapstructure:"context_propagation"`
+
+	// Protocols turns protocols off (or on): name → false. Every protocol
+	// is on by default; detection is by content, never by port.
+	Protocols map[string]bool `mapstructure:"protocols"`
 
 	// CaptureHooks chooses how socket I/O is seen: "auto" (the socket
 	// tracepoints where the kernel has them, Linux 6.3+, else the syscall
@@ -195,6 +200,9 @@ func (cfg *Config) Validate() error {
 	case PropagationDisabled, PropagationHeaders:
 	default:
 		add("context_propagation: %q: use %s (insert traceparent headers into outgoing HTTP/1 requests) or %s (the default)", cfg.ContextPropagation, PropagationHeaders, PropagationDisabled)
+	}
+	if _, err := protocols.Select(cfg.Protocols); err != nil {
+		add("protocols: %w", err)
 	}
 	switch cfg.CaptureHooks {
 	case CaptureAuto, probes.CaptureSockets, probes.CaptureSyscalls:

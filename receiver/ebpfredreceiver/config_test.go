@@ -338,6 +338,15 @@ func TestValidate(t *testing.T) {
 			wantErr: `context_propagation: "all": use headers (insert traceparent headers into outgoing HTTP/1 requests) or disabled (the default)`,
 		},
 		{
+			name: "protocols: one off",
+			edit: func(c *Config) { c.Protocols = map[string]bool{"http2": false} },
+		},
+		{
+			name:    "protocols misspelt",
+			edit:    func(c *Config) { c.Protocols = map[string]bool{"HTTP": false} },
+			wantErr: `protocols: "HTTP": not a protocol; the protocols are http2, http`,
+		},
+		{
 			name: "capture_hooks syscalls",
 			edit: func(c *Config) { c.CaptureHooks = "syscalls" },
 		},

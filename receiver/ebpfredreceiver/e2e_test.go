@@ -184,7 +184,7 @@ func TestGarbageIsCountedNotFatal(t *testing.T) {
 	if got := countBy(h.histograms("http.server.request.duration"), "http.response.status_code"); fmtCounts(got) != "200=1 404=1 " {
 		t.Errorf("counts after garbage: %s (spans %d)", fmtCounts(got), len(spans))
 	}
-	if n := stats.NonHTTP.Load() + stats.ParseErrors.Load(); n < 5 {
+	if n := stats.Unrecognised.Load() + stats.ParseErrors(); n < 5 {
 		t.Errorf("non-HTTP + parse errors = %d, want at least one per garbage connection (5)", n)
 	}
 }

@@ -64,7 +64,7 @@ func testHAProxyThreads(t *testing.T, hooks string) {
 	// that it closes unused, to which haproxy answers 400 with no request
 	// to pair it with.)
 	r := h.receiver()
-	if nh := r.stats.NonHTTP.Load(); nh != 0 {
+	if nh := r.stats.Unrecognised.Load(); nh != 0 {
 		t.Errorf("%d non-HTTP transfers, want 0", nh)
 	}
 }

@@ -25,6 +25,8 @@ import (
 	"github.com/ebpfred/ebpfred/internal/portrange"
 	"github.com/ebpfred/ebpfred/internal/probes"
 	"github.com/ebpfred/ebpfred/internal/process"
+	"github.com/ebpfred/ebpfred/internal/protocol"
+	"github.com/ebpfred/ebpfred/internal/protocols"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/red"
 	"github.com/ebpfred/ebpfred/internal/routes"
@@ -172,19 +174,21 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 	if r.traces != nil {
 		r.spans = spans.NewBuilder(spans.WithHostName(host), spans.WithSampler(r.cfg.Traces.Sampler))
 	}
-	r.pipe = pipeline.New(r, r.disc, p, &r.stats, pipeline.Options{})
+	protos, _ := protocols.Select(r.cfg.Protocols) // checked by Validate
+	r.pipe = pipeline.New(r, r.disc, p, &r.stats, pipeline.Options{Protocols: protos, Router: r.router})
 	r.removed = make(chan []uint32, 16)
 
 	p.SetTLSLog(r.logTLS) // TLS: see tls.go
 	added, _ := r.disc.Scan()
 	for _, info := range added {
-		_ = p.SetTracked(info.PID, probes.FlagConfirmed)
-		_ = p.InstrumentTLS(info.PID) // TLS: attach libssl / Go crypto/tls probes
+		_ = p.Adopt(info.PID)
 	}
+	p.Settle() // the processes found at start have their TLS probes when Start returns
 	if !ns.Initial() {
 		r.logPIDNamespace(ns)
 	}
-	r.logger().Info("ebpfred started: instrumenting HTTP/1.x of the selected processes",
+	r.logger().Info("ebpfred started: instrumenting the selected processes",
+		zap.Strings("protocols", names(protos)),
 		zap.String("open_port", r.cfg.OpenPort),
 		zap.String("executable_name", r.cfg.ExecutableName),
 		zap.Int("processes_selected", len(added)),
@@ -277,8 +281,7 @@ func (r *ebpfReceiver) discoveryLoop(ctx context.Context) {
 		}
 		added, removed := r.disc.Scan()
 		for _, info := range added {
-			_ = r.probes.SetTracked(info.PID, probes.FlagConfirmed)
-			_ = r.probes.InstrumentTLS(info.PID) // TLS: attach libssl / Go crypto/tls probes
+			_ = r.probes.Adopt(info.PID)
 			r.logger().Debug("ebpfred: instrumenting process", zap.Uint32("pid", info.PID),
 				zap.String("service.name", info.ServiceName), zap.String("executable", info.ExecutablePath))
 		}
@@ -412,23 +415,17 @@ func (r *ebpfReceiver) flushMetricsLocked() {
 	r.obs.EndMetricsOp(ctx, transport, n, err)
 }
 
-// Record implements pipeline.Sink. Metrics see 100% of records that are
-// not ignored by routes.ignored_patterns.
-func (r *ebpfReceiver) Record(rec *record.Record, info *process.Info) {
-	var ign routes.Ignore
-	if rec.Protocol == record.ProtocolHTTP {
-		// A configured pattern wins over the route the application
-		// reported (rec.Route, e.g. Go's ServeMux pattern), which wins over
-		// the unmatched rule. semconv: http.route is the server's route
-		// template; a client does not know the server's routes.
-		var route string
-		route, ign = r.router.Resolve(rec.Path, rec.Route)
-		if rec.Kind == record.KindServer {
-			rec.Route = route
-		} else {
-			rec.Route = ""
-		}
+func names(ps []*protocol.Protocol) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Name
 	}
+	return out
+}
+
+// Record implements pipeline.Sink. Metrics see 100% of records that
+// routes.ignored_patterns does not leave out.
+func (r *ebpfReceiver) Record(rec *record.Record, info *process.Info, ign routes.Ignore) {
 	if r.agg != nil && !ign.Metrics() && r.metricsOut.live() {
 		r.agg.Add(rec, info)
 	}

@@ -74,8 +74,8 @@ func missingReport(h *harness, spans []spanView, reqs []testserver.Request) stri
 	}
 	r := h.receiver()
 	st := &r.stats
-	fmt.Fprintf(&b, "receiver: %d records, %d incomplete, %d non-HTTP, %d parse errors, %d events", st.Records.Load(),
-		st.Incomplete.Load(), st.NonHTTP.Load(), st.ParseErrors.Load(), st.EventsRead.Load())
+	fmt.Fprintf(&b, "receiver: %d records, %d incomplete, %d unrecognised, %d parse errors, %d events", st.Records.Load(),
+		st.Incomplete(), st.Unrecognised.Load(), st.ParseErrors(), st.EventsRead.Load())
 	if c, err := r.probes.Counters(); err == nil {
 		fmt.Fprintf(&b, "; kernel: %+v", c)
 	}

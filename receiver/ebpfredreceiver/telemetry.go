@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/ebpfred/ebpfred/internal/metadata"
+	"github.com/ebpfred/ebpfred/internal/pipeline"
 )
 
 // selfMetric is one instrument of the receiver's own telemetry, exported
@@ -58,23 +59,23 @@ var selfMetrics = []selfMetric{
 	},
 	{
 		name: "otelcol_ebpfred_parse_errors", unit: "{message}", stability: component.StabilityLevelAlpha,
-		description: "Malformed HTTP messages skipped.",
-		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.stats.ParseErrors.Load()), true },
+		description: "Malformed messages skipped; label protocol.",
+		points:      perProtocol(func(s *pipeline.ProtocolStats) uint64 { return s.ParseErrors.Load() }),
 	},
 	{
-		name: "otelcol_ebpfred_non_http", unit: "{transfer}", stability: component.StabilityLevelAlpha,
-		description: "Transfers on instrumented connections that were not HTTP, skipped.",
-		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.stats.NonHTTP.Load()), true },
+		name: "otelcol_ebpfred_transfers_unrecognised", unit: "{transfer}", stability: component.StabilityLevelAlpha,
+		description: "Transfers on instrumented connections that no enabled protocol recognised, or that their protocol's parser skipped.",
+		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.stats.Unrecognised.Load()), true },
 	},
 	{
 		name: "otelcol_ebpfred_requests_incomplete", unit: "{request}", stability: component.StabilityLevelAlpha,
-		description: "Server requests that got no response before the connection ended.",
-		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.stats.Incomplete.Load()), true },
+		description: "Requests seen only in part and not reported (no response before the connection ended, a response without its request); label protocol.",
+		points:      perProtocol(func(s *pipeline.ProtocolStats) uint64 { return s.Incomplete.Load() }),
 	},
 	{
 		name: "otelcol_ebpfred_requests", unit: "{request}", stability: component.StabilityLevelAlpha,
-		description: "Requests parsed.",
-		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.stats.Records.Load()), true },
+		description: "Requests parsed; label protocol.",
+		points:      perProtocol(func(s *pipeline.ProtocolStats) uint64 { return s.Requests.Load() }),
 	},
 	{
 		name: "otelcol_ebpfred_processes_tracked", unit: "{process}", stability: component.StabilityLevelAlpha, gauge: true,
@@ -107,14 +108,19 @@ var selfMetrics = []selfMetric{
 		},
 	},
 	{
-		name: "otelcol_ebpfred_http2_truncated", unit: "{block}", stability: component.StabilityLevelAlpha,
-		description: "HTTP/2 header blocks cut by the copy limit (fields past the cut are reported unknown).",
-		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.stats.H2Truncated.Load()), true },
+		name: "otelcol_ebpfred_messages_truncated", unit: "{message}", stability: component.StabilityLevelAlpha,
+		description: "Messages cut by the kernel's copy limit (what lay past the cut is reported unknown); label protocol.",
+		points:      perProtocol(func(s *pipeline.ProtocolStats) uint64 { return s.Truncated.Load() }),
 	},
 	{
-		name: "otelcol_ebpfred_http2_desync", unit: "{event}", stability: component.StabilityLevelAlpha,
-		description: "HTTP/2 frame boundaries lost; the parser resynchronises and counts the streams involved as incomplete.",
-		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.stats.H2Desync.Load()), true },
+		name: "otelcol_ebpfred_messages_unknown", unit: "{message}", stability: component.StabilityLevelAlpha,
+		description: "Messages recognised but not understood (their compression state or statement was never seen), reported with what could not be known left out; label protocol.",
+		points:      perProtocol(func(s *pipeline.ProtocolStats) uint64 { return s.Unknown.Load() }),
+	},
+	{
+		name: "otelcol_ebpfred_framing_lost", unit: "{event}", stability: component.StabilityLevelAlpha,
+		description: "Times a parser lost its message boundaries and found them again; the requests involved count as incomplete; label protocol.",
+		points:      perProtocol(func(s *pipeline.ProtocolStats) uint64 { return s.Desync.Load() }),
 	},
 	{
 		name: "otelcol_ebpfred_feature_active", unit: "{feature}", stability: component.StabilityLevelAlpha, gauge: true,
@@ -134,6 +140,19 @@ var selfMetrics = []selfMetric{
 			return out
 		},
 	},
+}
+
+// perProtocol reads one count of every enabled protocol, labelled with the
+// protocol's name.
+func perProtocol(count func(*pipeline.ProtocolStats) uint64) func(*ebpfReceiver) []selfPoint {
+	return func(r *ebpfReceiver) []selfPoint {
+		out := make([]selfPoint, 0, len(r.stats.PerProtocol))
+		for i := range r.stats.PerProtocol {
+			s := &r.stats.PerProtocol[i]
+			out = append(out, selfPoint{int64(count(s)), attribute.NewSet(attribute.String("protocol", s.Name))})
+		}
+		return out
+	}
 }
 
 // selfTelemetry is the registration of selfMetrics.

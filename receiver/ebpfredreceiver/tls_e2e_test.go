@@ -83,7 +83,7 @@ func checkTLSRequests(t *testing.T, srv *testserver.Server, reqs []tlsReq, want 
 	}
 	spans := h.waitSpans(len(reqs), isServer)
 	stats := &h.receiver().stats
-	nonHTTP, parseErr := stats.NonHTTP.Load(), stats.ParseErrors.Load()
+	nonHTTP, parseErr := stats.Unrecognised.Load(), stats.ParseErrors()
 	kc, _ := h.receiver().probes.Counters()
 	tlsStats := h.receiver().probes.TLSStats()
 	instrumented, failed := tlsStats.FilesInstrumented.Load(), tlsStats.FilesFailed.Load()
@@ -95,7 +95,7 @@ func checkTLSRequests(t *testing.T, srv *testserver.Server, reqs []tlsReq, want 
 		for _, s := range spans {
 			t.Logf("span %s %s %s %s", s.span.Name(), s.attr("url.path"), s.attr("http.response.status_code"), s.attr("url.scheme"))
 		}
-		t.Fatalf("%d server spans, want %d (kernel counters %+v, incomplete %d)\n%s", len(spans), len(reqs), kc, stats.Incomplete.Load(), srv.Logs())
+		t.Fatalf("%d server spans, want %d (kernel counters %+v, incomplete %d)\n%s", len(spans), len(reqs), kc, stats.Incomplete(), srv.Logs())
 	}
 	for i, s := range spans {
 		if s.attr("url.scheme") != "https" {
