@@ -96,29 +96,8 @@ static __always_inline struct conn_info *lookup_conn(struct work *w, __u64 sk, _
 	return bpf_map_lookup_elem(&conns, &sk);
 }
 
-/* may_start says whether these leading bytes can begin an HTTP/1 request
- * line (an upper-case token of 3-15 letters and a space: any method,
- * PROPFIND and MKCALENDAR included, and the HTTP/2 preface "PRI "), or a
- * status line ("HTTP/"). */
-static __always_inline int may_start(const __u8 *p)
-{
-	if (p[0] == 'H' && p[1] == 'T' && p[2] == 'T' && p[3] == 'P' && p[4] == '/')
-		return 1;
-	for (int i = 0; i < PEEK; i++) {
-		if (p[i] == ' ')
-			return i >= 3;
-		if (p[i] < 'A' || p[i] > 'Z')
-			return 0;
-	}
-	return 0;
-}
-
-/* is_preface: the HTTP/2 client connection preface, "PRI * HTTP/2.0". */
-static __always_inline int is_preface(const __u8 *p)
-{
-	return p[0] == 'P' && p[1] == 'R' && p[2] == 'I' && p[3] == ' ' && p[4] == '*' && p[5] == ' ' &&
-	       p[6] == 'H' && p[7] == 'T' && p[8] == 'T' && p[9] == 'P' && p[10] == '/' && p[11] == '2';
-}
+/* the protocols' copy rules: may_start(), is_preface() */
+#include "protocols/all.h"
 
 /* is_tls_record: a TLS record header, handshake (0x16) or application
  * data (0x17), version 0x03 0x00-0x04. */

@@ -6,6 +6,17 @@
 // through a Protocol value listed in internal/protocols. The kernel half of
 // recognising it (which transfers are copied) is a header of its own under
 // bpf/protocols/.
+//
+// Adding a protocol:
+//
+//  1. internal/<name>: a Protocol value (Detect by content, New, its
+//     Conventions; CopyAll when its message boundaries can fall anywhere in
+//     a transfer), the parser, the conventions, table tests, a fuzz target,
+//     and a TestContract that runs protocoltest.Contract on conversations of
+//     its own;
+//  2. one line in internal/protocols.All;
+//  3. bpf/protocols/<name>.h with <name>_may_start(), and one line in each
+//     list of bpf/protocols/all.h; then `make generate`.
 package protocol
 
 import (

@@ -1,0 +1,27 @@
+/* The kernel halves of the protocols (one header each, under
+ * bpf/protocols/; Go halves under internal/, listed in internal/protocols).
+ * Each header defines <name>_may_start(p): whether the PEEK leading bytes p
+ * of a transfer can begin one of its messages, so that the transfer is
+ * copied. Adding a protocol: its header, and one line in each list below. */
+#ifndef EBPFRED_PROTOCOLS_ALL_H
+#define EBPFRED_PROTOCOLS_ALL_H
+
+#include "http1.h"
+#include "http2.h"
+
+#define EBPFRED_PROTOCOLS(X) \
+	X(http1)             \
+	X(http2)
+
+/* may_start: some protocol's message can begin with these bytes. */
+static __always_inline int may_start(const __u8 *p)
+{
+#define EBPFRED_MAY_START(name)   \
+	if (name##_may_start(p)) \
+		return 1;
+	EBPFRED_PROTOCOLS(EBPFRED_MAY_START)
+#undef EBPFRED_MAY_START
+	return 0;
+}
+
+#endif
