@@ -10,9 +10,11 @@ import (
 // Protocol is HTTP/1.0 and HTTP/1.1. Its kernel half, which transfers may
 // begin a message (and so are copied), is bpf/protocols/http1.h.
 var Protocol = &protocol.Protocol{
-	Name:        "http",
-	Detect:      Detect,
-	New:         func(meta stream.Meta, st *protocol.Stats) protocol.Parser { return NewConn(meta, st) },
+	Name:   "http",
+	Detect: Detect,
+	New: func(meta stream.Meta, st *protocol.Stats, _ *protocol.Options) protocol.Parser {
+		return NewConn(meta, st)
+	},
 	Conventions: []record.Conventions{httpconv.Conventions},
 }
 

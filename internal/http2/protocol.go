@@ -11,9 +11,11 @@ import (
 // or seen mid-way) and, over TLS, as the TLS probes hand it over; gRPC is
 // recognised in it by content-type. Its kernel half is bpf/protocols/http2.h.
 var Protocol = &protocol.Protocol{
-	Name:        "http2",
-	Detect:      Detect,
-	New:         func(meta stream.Meta, st *protocol.Stats) protocol.Parser { return NewConn(meta, st) },
+	Name:   "http2",
+	Detect: Detect,
+	New: func(meta stream.Meta, st *protocol.Stats, _ *protocol.Options) protocol.Parser {
+		return NewConn(meta, st)
+	},
 	Conventions: []record.Conventions{httpconv.Conventions, GRPC},
 	CopyAll:     true,
 }

@@ -154,6 +154,7 @@ type Pipeline struct {
 	router  *routes.Router
 	protos  []*protocol.Protocol
 	pstats  []protocol.Stats
+	popts   protocol.Options
 
 	conns map[connKey]*conn
 	peers map[peerKey]*conn // connections whose endpoints are known
@@ -176,6 +177,8 @@ type Options struct {
 	// Protocols are the protocols to recognise, in the order Detect is
 	// asked (the first that says Yes wins).
 	Protocols []*protocol.Protocol
+	// ProtocolOptions are handed to every parser.
+	ProtocolOptions protocol.Options
 	// Router decides http.route and what routes.ignored_patterns leaves
 	// out; nil: no routes.
 	Router *routes.Router
@@ -196,7 +199,7 @@ func New(sink Sink, sel Selector, tracker Tracker, stats *Stats, opt Options) *P
 		opt.ConnIdle = 10 * time.Minute
 	}
 	p := &Pipeline{sink: sink, sel: sel, tracker: tracker, stats: stats, router: opt.Router,
-		protos: opt.Protocols, pstats: make([]protocol.Stats, len(opt.Protocols)),
+		protos: opt.Protocols, pstats: make([]protocol.Stats, len(opt.Protocols)), popts: opt.ProtocolOptions,
 		conns: map[connKey]*conn{}, peers: map[peerKey]*conn{}, closing: map[connKey]*conn{},
 		idle: opt.ResponseIdle, maxIdle: opt.ConnIdle}
 	stats.PerProtocol = make([]ProtocolStats, len(opt.Protocols))
@@ -379,7 +382,7 @@ func (p *Pipeline) recognise(c *conn, e *probes.Event, ev *stream.Event, first b
 		switch pr.Detect(b, ev.Dir, first || len(c.detect) > 0) {
 		case protocol.Yes:
 			c.proto, c.protoIdx = pr, i
-			c.parser = pr.New(c.meta, &p.pstats[i])
+			c.parser = pr.New(c.meta, &p.pstats[i], &p.popts)
 			if pr.CopyAll {
 				// The kernel may not have seen the connection start (it
 				// knows only when it saw a preface whole).

@@ -67,7 +67,7 @@ type Protocol struct {
 	// consulted. It must not allocate.
 	Detect func(b []byte, dir stream.Direction, first bool) Verdict
 	// New returns a parser for a connection, counting into st.
-	New func(meta stream.Meta, st *Stats) Parser
+	New func(meta stream.Meta, st *Stats, opt *Options) Parser
 	// Conventions are those its records can carry (record.Conv), so that
 	// tests and documentation can list every span and metric it yields.
 	Conventions []record.Conventions
@@ -75,6 +75,14 @@ type Protocol struct {
 	// connections (HTTP/2: frame headers can be anywhere), not only where a
 	// message may start.
 	CopyAll bool
+}
+
+// Options are what the user chose about what parsers may report.
+type Options struct {
+	// QueryText: database protocols report the statement (db.query.text)
+	// with its literals replaced by "?". Off by default: statements can
+	// hold personal data.
+	QueryText bool
 }
 
 // Stats are one protocol's counts, kept on the pipeline's goroutine.

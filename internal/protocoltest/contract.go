@@ -18,6 +18,8 @@ type Conversation struct {
 	Name   string
 	Meta   stream.Meta
 	Events []stream.Event
+	// Options for the parser.
+	Options protocol.Options
 	// Requests is how many requests the conversation carries: after Close
 	// each is either emitted or counted (Incomplete or Unknown), never
 	// both, never neither.
@@ -54,7 +56,7 @@ func run(t *testing.T, proto *protocol.Protocol, c Conversation) {
 	}
 
 	var st protocol.Stats
-	p := proto.New(c.Meta, &st)
+	p := proto.New(c.Meta, &st, &c.Options)
 	var emitted []*record.Record
 	closed := false
 	emit := func(r *record.Record) {
