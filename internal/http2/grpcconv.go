@@ -84,14 +84,7 @@ func (c grpcConventions) MetricAttributes(r *record.Record, opt record.MetricOpt
 		semconv.AddServer(r, a)
 		return
 	}
-	if opt.ReportServerPort {
-		if port := r.Local.Port(); port != 0 {
-			a.Int(semconv.AttrServerPort, int64(port))
-		}
-	}
-	if opt.ReportPeer {
-		a.Addr(semconv.AttrClientAddress, semconv.PeerIP(r))
-	}
+	semconv.AddServerSide(r, opt, a)
 }
 
 // Routed: RPC methods are their own low-cardinality names.

@@ -125,14 +125,7 @@ func (c conventions) MetricAttributes(r *record.Record, opt record.MetricOptions
 		semconv.AddServer(r, a)
 		return
 	}
-	if opt.ReportServerPort {
-		if port := r.Local.Port(); port != 0 {
-			a.Int(semconv.AttrServerPort, int64(port))
-		}
-	}
-	if opt.ReportPeer {
-		a.Addr(semconv.AttrClientAddress, semconv.PeerIP(r))
-	}
+	semconv.AddServerSide(r, opt, a)
 }
 
 func (conventions) Routed(r *record.Record) bool { return r.Kind == record.KindServer }

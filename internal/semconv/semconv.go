@@ -99,6 +99,21 @@ func AddServer(r *record.Record, a *record.Attrs) {
 	}
 }
 
+// AddServerSide adds what a server's metric point may carry about its own
+// end and its client, when the user asked: server.port (the local port: a
+// process serving plain and TLS ports then gets a series for each) and
+// client.address.
+func AddServerSide(r *record.Record, opt record.MetricOptions, a *record.Attrs) {
+	if opt.ReportServerPort {
+		if port := r.Local.Port(); port != 0 {
+			a.Int(AttrServerPort, int64(port))
+		}
+	}
+	if opt.ReportPeer {
+		a.Addr(AttrClientAddress, PeerIP(r))
+	}
+}
+
 // AddPeer adds network.peer.address and network.peer.port.
 func AddPeer(r *record.Record, a *record.Attrs) {
 	if ip := PeerIP(r); ip.IsValid() {
