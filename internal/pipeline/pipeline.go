@@ -212,13 +212,31 @@ func New(sink Sink, sel Selector, tracker Tracker, stats *Stats, opt Options) *P
 }
 
 // syncClock refreshes the monotonic→wall-clock offset (bpf_ktime_get_ns is
-// CLOCK_MONOTONIC).
+// CLOCK_MONOTONIC). The offset is read between two wall-clock readings; a
+// thread preempted between them (a busy node) would shift every later
+// timestamp by up to half the gap, and a request whose start and end were
+// converted on either side of that shift would get a wrong duration. So the
+// tightest of a few readings is kept, and a reading whose gap is still wide
+// is not trusted over the offset already held.
 func (p *Pipeline) syncClock() {
-	var ts unix.Timespec
-	before := time.Now().UnixNano()
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	after := time.Now().UnixNano()
-	p.offset = uint64((before+after)/2 - ts.Nano())
+	const tries, trusted = 5, 20 * time.Microsecond
+	best, bestGap := int64(0), int64(-1)
+	for i := 0; i < tries; i++ {
+		var ts unix.Timespec
+		before := time.Now().UnixNano()
+		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+		after := time.Now().UnixNano()
+		if gap := after - before; bestGap < 0 || gap < bestGap {
+			best, bestGap = (before+after)/2-ts.Nano(), gap
+		}
+		if bestGap <= int64(trusted)/4 {
+			break
+		}
+	}
+	if p.offset != 0 && bestGap > int64(trusted) {
+		return
+	}
+	p.offset = uint64(best)
 }
 
 // emit hands a record to the sink, with its http.route decided here and
