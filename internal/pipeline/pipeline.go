@@ -51,6 +51,21 @@ type tlsInstrumenter interface {
 	InstrumentTLSAsync(tgid uint32)
 }
 
+// dropCounter is implemented by the probe set: the kernel's per-process
+// counts of events the ring had no room for. Optional, like
+// tlsInstrumenter.
+type dropCounter interface {
+	ProcessDrops() map[uint32]uint64
+	TakeProcessDrops(tgid uint32) uint64
+}
+
+// LossSink is implemented by a Sink that reports requests possibly lost:
+// n of process p's events were dropped in the kernel (ring full) since the
+// last call for p. Optional.
+type LossSink interface {
+	Lost(p *process.Info, n uint64)
+}
+
 func (p *Pipeline) instrumentTLS(pid uint32) {
 	if t, ok := p.tracker.(tlsInstrumenter); ok {
 		t.InstrumentTLSAsync(pid)
@@ -137,6 +152,11 @@ type Pipeline struct {
 	emitFn  func(*record.Record)
 	ev      stream.Event
 	cur     *conn // the connection whose parser may emit now
+
+	// drops: the kernel's per-process drop counts already reported, and
+	// when they were last read (see lostEvents).
+	drops     map[uint32]uint64
+	dropsRead time.Time
 }
 
 // Options tune timing.
@@ -158,7 +178,7 @@ func New(sink Sink, sel Selector, tracker Tracker, stats *Stats, opt Options) *P
 		opt.ConnIdle = 10 * time.Minute
 	}
 	p := &Pipeline{sink: sink, sel: sel, tracker: tracker, stats: stats, conns: map[connKey]*conn{},
-		peers: map[peerKey]*conn{}, closing: map[connKey]*conn{},
+		peers: map[peerKey]*conn{}, closing: map[connKey]*conn{}, drops: map[uint32]uint64{},
 		idle: opt.ResponseIdle, maxIdle: opt.ConnIdle}
 	p.emitFn = p.emit
 	p.syncClock()
@@ -394,6 +414,11 @@ func (p *Pipeline) drop(pid uint32) {
 }
 
 func (p *Pipeline) processGone(pid uint32, at uint64) {
+	// Its drops first, while its identity is still known.
+	if dc, ok := p.tracker.(dropCounter); ok {
+		p.reportLost(pid, dc.TakeProcessDrops(pid))
+	}
+	delete(p.drops, pid)
 	for k, c := range p.conns {
 		if k.tgid == pid {
 			p.closeConn(c, at)
@@ -433,6 +458,51 @@ func (p *Pipeline) Tick() {
 		p.cur = nil
 	}
 	p.syncStats()
+	if time.Since(p.dropsRead) >= dropsEvery {
+		p.LostEvents()
+	}
+}
+
+// dropsEvery: how often Tick reads the kernel's per-process drop counts (a
+// walk of a map that holds an entry only for processes that lost events).
+const dropsEvery = time.Second
+
+// LostEvents reads the kernel's per-process counts of dropped events and
+// reports what is new to the sink (LossSink). Tick calls it every second;
+// call it once more after the last event was read, before the probes
+// close.
+func (p *Pipeline) LostEvents() {
+	p.dropsRead = time.Now()
+	dc, ok := p.tracker.(dropCounter)
+	if !ok {
+		return
+	}
+	now := dc.ProcessDrops()
+	for pid, n := range now {
+		p.reportLost(pid, n)
+	}
+	// Entries the kernel's LRU let go start again from 0 if they return.
+	for pid := range p.drops {
+		if _, ok := now[pid]; !ok {
+			delete(p.drops, pid)
+		}
+	}
+}
+
+// reportLost reports pid's drop count n (cumulative, as the kernel keeps
+// it) beyond what was reported already. A process that is not (or no
+// longer) selected is nobody's service: its drops are only in the total.
+func (p *Pipeline) reportLost(pid uint32, n uint64) {
+	prev := p.drops[pid]
+	if n <= prev {
+		return
+	}
+	p.drops[pid] = n
+	if ls, ok := p.sink.(LossSink); ok {
+		if info := p.sel.Lookup(pid); info != nil {
+			ls.Lost(info, n-prev)
+		}
+	}
 }
 
 func (p *Pipeline) syncStats() {

@@ -99,6 +99,7 @@ type Probes struct {
 	capture  string         // CaptureSockets or CaptureSyscalls
 	links    []link.Link
 	reader   *ringbuf.Reader
+	stopRead sync.Once
 	rec      ringbuf.Record
 	ev       Event
 	tls      tlsState
@@ -339,13 +340,24 @@ func liftMemlock() error {
 	return memlock.err
 }
 
+// StopReading makes Read return, leaving the programs and maps in place
+// (the reader's last housekeeping may still read them); Close then frees
+// them.
+func (p *Probes) StopReading() error {
+	var err error
+	p.stopRead.Do(func() {
+		if p.reader != nil {
+			err = p.reader.Close()
+		}
+	})
+	return err
+}
+
 // Close detaches every program and frees every map. It is safe to call
 // more than once and concurrently with Read (which then returns).
 func (p *Probes) Close() error {
 	var errs []error
-	if p.reader != nil {
-		errs = append(errs, p.reader.Close())
-	}
+	errs = append(errs, p.StopReading())
 	errs = append(errs, p.closePropagation())
 	errs = append(errs, p.closeTLS())
 	for _, l := range p.links {
