@@ -59,7 +59,7 @@ func (p *Probes) MapOccupancy() []MapUse {
 // may restart the walk; it stops at the map's capacity.
 func countEntries(m *ebpf.Map) int {
 	n := 0
-	var key []byte
+	var key any // nil: the first key
 	for n < int(m.MaxEntries()) {
 		next, err := m.NextKeyBytes(key)
 		if err != nil || next == nil {
