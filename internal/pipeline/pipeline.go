@@ -66,6 +66,26 @@ type LossSink interface {
 	Lost(p *process.Info, n uint64)
 }
 
+// confirmer is implemented by the probe set: confirm a process the kernel
+// tracks provisionally (from its exec or fork), without tracking it anew
+// when it has exited meanwhile. Optional, like tlsInstrumenter.
+type confirmer interface {
+	Confirm(tgid uint32) error
+}
+
+// confirm confirms pid, which the kernel started tracking itself (exec,
+// fork). Under process churn its exit has often removed the kernel's entry
+// before its exec event is read here: tracking it again would leave an
+// entry no exit ever removes, and a full tracked_pids map tracks nothing
+// new. Its exit event, later in the ring, forgets it here too.
+func (p *Pipeline) confirm(pid uint32) {
+	if c, ok := p.tracker.(confirmer); ok {
+		_ = c.Confirm(pid)
+		return
+	}
+	_ = p.tracker.SetTracked(pid, probes.FlagConfirmed)
+}
+
 func (p *Pipeline) instrumentTLS(pid uint32) {
 	if t, ok := p.tracker.(tlsInstrumenter); ok {
 		t.InstrumentTLSAsync(pid)
@@ -248,14 +268,14 @@ func (p *Pipeline) Handle(e *probes.Event) {
 	case probes.EventExec:
 		exe := string(trimNul(e.Payload))
 		if info := p.sel.Evaluate(e.TGID, exe); info != nil {
-			_ = p.tracker.SetTracked(e.TGID, probes.FlagConfirmed)
+			p.confirm(e.TGID)
 			p.instrumentTLS(e.TGID) // TLS: a Go or statically linked OpenSSL executable
 		} else {
 			p.drop(e.TGID)
 		}
 	case probes.EventFork:
 		if info := p.sel.Inherit(e.TGID, e.FD); info != nil {
-			_ = p.tracker.SetTracked(e.TGID, probes.FlagConfirmed)
+			p.confirm(e.TGID)
 		} else if p.sel.Evaluate(e.TGID, "") == nil {
 			p.drop(e.TGID)
 		}
@@ -272,7 +292,7 @@ func (p *Pipeline) data(e *probes.Event) {
 			p.drop(e.TGID)
 			return
 		}
-		_ = p.tracker.SetTracked(e.TGID, probes.FlagConfirmed)
+		p.confirm(e.TGID)
 		p.instrumentTLS(e.TGID) // TLS: its libssl is mapped by now
 	}
 	now := e.Mono + p.offset

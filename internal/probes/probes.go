@@ -395,6 +395,23 @@ func (p *Probes) SetTracked(tgid, flags uint32) error {
 	return nil
 }
 
+// Confirm marks tgid, which the kernel tracks provisionally (its exec or
+// fork hook added it), as selected. It never adds an entry: a process that
+// has exited meanwhile (its exit hook removed it) stays untracked, rather
+// than leaving an entry behind that no exit will remove.
+func (p *Probes) Confirm(tgid uint32) error {
+	var t coreTrack
+	if err := p.tracked.Lookup(tgid, &t); err != nil {
+		return err
+	}
+	t.Flags = FlagConfirmed
+	if err := p.tracked.Update(tgid, &t, ebpf.UpdateExist); err != nil {
+		return err
+	}
+	p.propTrack(tgid)
+	return nil
+}
+
 // Untrack stops tracking tgid. Its cached connections are left to the
 // LRU: the next process with this tgid has another generation.
 func (p *Probes) Untrack(tgid uint32) error {

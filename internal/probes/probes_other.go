@@ -40,6 +40,7 @@ func Load(Options) (*Probes, error) {
 }
 
 func (p *Probes) Close() error                    { return nil }
+func (p *Probes) Confirm(uint32) error            { return nil }
 func (p *Probes) StopReading() error              { return nil }
 func (p *Probes) ProcessDrops() map[uint32]uint64 { return nil }
 func (p *Probes) TakeProcessDrops(uint32) uint64  { return 0 }

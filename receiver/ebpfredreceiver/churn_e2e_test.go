@@ -84,15 +84,16 @@ func TestChurnBoundedMemory(t *testing.T) {
 		h := startChurnReceiver(t, discovery.SelectorConfig{ExePathRegexp: "/ebpfred-churn-proc$"})
 		r := h.receiver()
 		before := rssKiB(t, "VmRSS")
-		spawned := spawnAt(t, short, procsPerSec, time.Duration(seconds)*time.Second)
+		want := procsPerSec * seconds
+		spawned, took := spawn(t, short, want, procsPerSec)
 		time.Sleep(2 * time.Second) // exits and discovery catch up
 		after := rssKiB(t, "VmRSS")
 		uses, tracked := r.probes.MapOccupancy(), r.disc.Count()
 		h.stop()
-		t.Logf("%d processes in %d s: RSS %d MiB before, %d after; %d still selected; kernel maps %v",
-			spawned, seconds, before>>10, after>>10, tracked, uses)
-		if spawned < procsPerSec*seconds*9/10 {
-			t.Errorf("only %d processes ran of %d: the machine did not keep the rate, so the test is weaker than it says", spawned, procsPerSec*seconds)
+		t.Logf("%d processes in %v (%.0f a second): RSS %d MiB before, %d after; %d still selected; kernel maps %v",
+			spawned, took.Round(time.Millisecond), float64(spawned)/took.Seconds(), before>>10, after>>10, tracked, uses)
+		if spawned != want {
+			t.Errorf("%d processes ran and exited 0, want %d", spawned, want)
 		}
 		if tracked > 0 {
 			t.Errorf("%d short-lived processes still selected after they all exited", tracked)
@@ -153,15 +154,16 @@ func checkMaps(t *testing.T, uses []probes.MapUse, maxTracked int) {
 	}
 }
 
-// spawnAt runs bin as many times as rate a second allows for d, from a few
-// goroutines, and returns how many ran.
-func spawnAt(t *testing.T, bin string, rate int, d time.Duration) int {
+// spawn runs bin n times from a few goroutines, starting at most rate a
+// second, and returns how many ran and exited 0, and how long it took. The
+// count is exact; the rate is what the machine allows (a loaded 2-core
+// machine does less than 1,000 a second: it is logged, not asserted).
+func spawn(t *testing.T, bin string, n, rate int) (int, time.Duration) {
 	t.Helper()
 	const workers = 16
-	interval := time.Second / time.Duration(rate)
-	next := make(chan struct{}, workers)
+	next := make(chan struct{})
 	var mu sync.Mutex
-	n := 0
+	ok := 0
 	var wg sync.WaitGroup
 	for i := 0; i < workers; i++ {
 		wg.Add(1)
@@ -178,25 +180,22 @@ func spawnAt(t *testing.T, bin string, rate int, d time.Duration) int {
 				var ws syscall.WaitStatus
 				if _, err := syscall.Wait4(pid, &ws, 0, nil); err == nil && ws.Exited() && ws.ExitStatus() == 0 {
 					mu.Lock()
-					n++
+					ok++
 					mu.Unlock()
 				}
 			}
 		}()
 	}
-	tick := time.NewTicker(interval)
-	end := time.Now().Add(d)
-	for time.Now().Before(end) {
+	start := time.Now()
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	for i := 0; i < n; i++ {
 		<-tick.C
-		select {
-		case next <- struct{}{}:
-		default: // the workers are behind: this tick is lost
-		}
+		next <- struct{}{}
 	}
 	tick.Stop()
 	close(next)
 	wg.Wait()
-	return n
+	return ok, time.Since(start)
 }
 
 // rssKiB reads a VmRSS or VmHWM line of /proc/self/status, in KiB, after a
