@@ -29,6 +29,7 @@ help:
 	@echo 'make test-kernels  boot Debian 5.10, 6.1 and 6.12 kernels in QEMU and run the kernel smoke in each (and on this kernel)'
 	@echo 'make bench     build, then scripts/bench.sh for HTTP/1.1 (wrk), HTTP/2 (h2load) and HTTPS (wrk)'
 	@echo 'make generate  go generate ./... (bpf2go; needs clang)'
+	@echo 'make fuzz      run every fuzz target for FUZZTIME (default 10s) each'
 	@echo 'make fmt | vet | clean'
 
 .PHONY: build
@@ -76,6 +77,31 @@ bench: build
 	BENCH_MODE=http1 bash scripts/bench.sh
 	BENCH_MODE=h2c bash scripts/bench.sh
 	BENCH_MODE=https bash scripts/bench.sh
+
+# Every fuzz target of a parser of untrusted bytes (wire data, kernel
+# records, binaries of instrumented processes, cgroup paths, routes,
+# configuration), each for FUZZTIME beyond its seed corpus. CI runs it.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := \
+	internal/http1:FuzzConn \
+	internal/http2:FuzzFrames \
+	internal/http2:FuzzHPACK \
+	internal/httpfield:FuzzFields \
+	internal/routes:FuzzRoute \
+	internal/pipeline:FuzzEvents \
+	internal/pipeline:FuzzMuxRoute \
+	internal/probes:FuzzDecode \
+	internal/golang:FuzzRets \
+	internal/discovery:FuzzParseCgroup \
+	internal/portrange:FuzzParse
+
+.PHONY: fuzz
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	done
 
 .PHONY: generate
 generate:
