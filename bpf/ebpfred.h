@@ -40,7 +40,7 @@ enum track_flags {
 };
 
 enum counter {
-	COUNTER_DROPPED = 0,        /* records lost: ring full */
+	COUNTER_DROPPED = 0,        /* records lost: ring full (per process: pid_drops) */
 	COUNTER_CONNS_RESOLVED = 1, /* TCP sockets first seen (their endpoints read) */
 	COUNTER_TLS_NO_FD = 2,      /* TLS plaintext with no known socket: dropped */
 	COUNTER_FDS_RESOLVED = 3,   /* syscall capture: fds looked up in the fd table */

@@ -99,6 +99,8 @@ type proc struct {
 	series    map[seriesKey]*series
 	families  []*famSeries // first-seen order
 	forgotten bool
+	// lost: requests of the process possibly lost (AddLost).
+	lost uint64
 }
 
 // famSeries are a process's series of one family.
@@ -217,6 +219,24 @@ func (a *Aggregator) Add(r *record.Record, p *process.Info) {
 			s.hists[i].observe(v, bounds)
 		}
 	}
+}
+
+// MetricPossiblyLost is the cumulative count of a process's requests that
+// may be missing from its other metrics (AddLost).
+const MetricPossiblyLost = "ebpfred.requests.possibly_lost"
+
+// AddLost counts n requests of process p as possibly lost: the kernel
+// dropped n of its events because the ring buffer was full, and each may
+// have carried (part of) a request. The count is exported under p's
+// resource as MetricPossiblyLost, beside its histograms.
+func (a *Aggregator) AddLost(p *process.Info, n uint64) {
+	if p == nil || n == 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	pr := a.procFor(&record.Record{PID: p.PID}, p)
+	pr.lost += n
 }
 
 // family returns the process's series of fam, made on first use. Families
@@ -393,6 +413,19 @@ func (a *Aggregator) appendProc(rm pmetric.ResourceMetrics, pr *proc, now uint64
 			}
 			a.appendMetric(ms, m, fs.series, fs.overflow, i, bounds, pr.start, now)
 		}
+	}
+	if pr.lost > 0 {
+		m := ms.AppendEmpty()
+		m.SetName(MetricPossiblyLost)
+		m.SetUnit("{request}")
+		m.SetDescription("Requests possibly missing from this service's other metrics and spans: events of the process that the kernel dropped because the ring buffer was full, one per event.")
+		sum := m.SetEmptySum()
+		sum.SetIsMonotonic(true)
+		sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		dp := sum.DataPoints().AppendEmpty()
+		dp.SetStartTimestamp(pcommon.Timestamp(pr.start))
+		dp.SetTimestamp(pcommon.Timestamp(now))
+		dp.SetIntValue(int64(pr.lost))
 	}
 }
 

@@ -72,6 +72,9 @@ type ebpfReceiver struct {
 	telem   *selfTelemetry
 
 	tlsTelem metric.Registration // TLS: see tls.go
+
+	lost lostCounts // requests possibly lost, per service (see Lost)
+	maps mapsCache  // kernel map occupancy, for self-telemetry
 }
 
 func newReceiver(set receiver.Settings, cfg *Config) (*ebpfReceiver, error) {
@@ -267,6 +270,9 @@ func (r *ebpfReceiver) readLoop() {
 	if err != nil {
 		r.logger().Error("ebpfred event reader stopped", zap.Error(err))
 	}
+	// The reader stopped (Shutdown) but the maps are still there: the
+	// last drop counts go into the final flush.
+	r.pipe.LostEvents()
 }
 
 func (r *ebpfReceiver) discoveryLoop(ctx context.Context) {
@@ -434,6 +440,16 @@ func (r *ebpfReceiver) Record(rec *record.Record, info *process.Info, ign routes
 	}
 }
 
+// Lost implements pipeline.LossSink: n of p's events were dropped in the
+// kernel (ring full), each possibly a request missing from the metrics
+// and spans.
+func (r *ebpfReceiver) Lost(p *process.Info, n uint64) {
+	if r.agg != nil && r.metricsOut.live() {
+		r.agg.AddLost(p, n)
+	}
+	r.lost.add(p.ServiceName, n)
+}
+
 // ProcessGone implements pipeline.Sink.
 func (r *ebpfReceiver) ProcessGone(pid uint32) {
 	if r.agg != nil {
@@ -451,10 +467,11 @@ func (r *ebpfReceiver) Shutdown(context.Context) error {
 	}
 	r.cancel()
 	var errs []error
-	if r.probes != nil {
-		errs = append(errs, r.probes.Close())
-	}
+	// The reader first: its last housekeeping reads the maps, which Close
+	// then frees once every goroutine is done.
+	errs = append(errs, r.probes.StopReading())
 	r.wg.Wait()
+	errs = append(errs, r.probes.Close())
 	r.kube.Stop()
 	if r.telem != nil {
 		errs = append(errs, r.telem.close())
