@@ -25,13 +25,14 @@ import (
 
 // Churn bounds, for this test process (the collector, plus the Go test
 // framework and the process spawner). Measured on the CI machine kind
-// (2 cores, Linux 6.18), full run (EBPFRED_CHURN_FULL=1: 100,000
-// connections, then 1,000 selected processes a second for 60 s): peak
-// RSS ~NN MiB; CI's run (10,000 connections, 1,000 processes a second for
-// 5 s): ~NN MiB. The bound leaves headroom for noise and Go's heap growth,
-// and is far below what unbounded per-connection or per-process state
-// would take (a connection's state kept forever is ~2 KiB: 100,000 of them
-// would add ~200 MiB).
+// (2 cores, Linux 6.18) on 2026-12-03, full run (EBPFRED_CHURN_FULL=1:
+// 100,000 connections, then selected processes exec'd for 60 s, 700 a
+// second on a machine busy with other tests): peak RSS 95 MiB, 84 MiB after
+// the connections and 82 MiB after the processes; CI's run (10,000
+// connections, 1,000 processes a second for 5 s): peak 85 MiB. The bound
+// leaves headroom for noise and Go's heap growth, and is far below what
+// unbounded per-connection or per-process state would take (a connection's
+// state kept forever is ~2 KiB: 100,000 of them would add ~200 MiB).
 const churnPeakRSSBound = 160 << 20
 
 // Bounded memory under churn: connections opened and closed through a
