@@ -8,7 +8,10 @@ package pipeline
 
 import (
 	"bytes"
+	"cmp"
+	"math"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -201,6 +204,7 @@ type Pipeline struct {
 	closing      map[connKey]*conn
 	unrecognised uint64
 	offset       uint64 // wall − monotonic, ns
+	fixedClock   bool   // Options.WallOffset: never resynced
 	idle         time.Duration
 	maxIdle      time.Duration
 	emitFn       func(*record.Record)
@@ -229,6 +233,10 @@ type Options struct {
 	ResponseIdle time.Duration
 	// ConnIdle forgets a connection with no traffic for this long.
 	ConnIdle time.Duration
+	// WallOffset, when set, is the fixed offset from the kernel's
+	// monotonic clock to wall-clock time (a replay of a recorded stream:
+	// internal/replay); otherwise it is measured and kept in sync.
+	WallOffset uint64
 }
 
 // New returns a Pipeline.
@@ -248,6 +256,9 @@ func New(sink Sink, sel Selector, tracker Tracker, stats *Stats, opt Options) *P
 		stats.PerProtocol[i].Name = pr.Name
 	}
 	p.emitFn = p.emit
+	if opt.WallOffset != 0 {
+		p.offset, p.fixedClock = opt.WallOffset, true
+	}
 	p.syncClock()
 	return p
 }
@@ -260,6 +271,9 @@ func New(sink Sink, sel Selector, tracker Tracker, stats *Stats, opt Options) *P
 // tightest of a few readings is kept, and a reading whose gap is still wide
 // is not trusted over the offset already held.
 func (p *Pipeline) syncClock() {
+	if p.fixedClock {
+		return
+	}
 	const tries, trusted = 5, 20 * time.Microsecond
 	best, bestGap := int64(0), int64(-1)
 	for i := 0; i < tries; i++ {
@@ -529,11 +543,16 @@ func (p *Pipeline) beginClose(c *conn, at uint64) {
 // finishClosing ends the closed connections of pid, or when pid is 0 those
 // whose grace is over at now.
 func (p *Pipeline) finishClosing(now uint64, pid uint32) {
+	var done []*conn
 	for k, c := range p.closing {
 		if (pid != 0 && k.tgid == pid) || (pid == 0 && now >= c.closedAt+uint64(closeGrace)) {
-			delete(p.closing, k)
-			p.finish(c, c.closedAt)
+			done = append(done, c)
 		}
+	}
+	sortConns(done)
+	for _, c := range done {
+		delete(p.closing, c.key)
+		p.finish(c, c.closedAt)
 	}
 }
 
@@ -572,15 +591,44 @@ func (p *Pipeline) processGone(pid uint32, at uint64) {
 		p.reportLost(pid, dc.TakeProcessDrops(pid))
 	}
 	delete(p.drops, pid)
-	for k, c := range p.conns {
-		if k.tgid == pid {
-			p.closeConn(c, at)
-		}
+	for _, c := range p.connsOf(pid) {
+		p.closeConn(c, at)
 	}
 	p.finishClosing(0, pid)
 	p.sel.Forget(pid)
 	_ = p.tracker.Untrack(pid)
 	p.sink.ProcessGone(pid)
+}
+
+// connsOf returns the open connections of pid (all when pid is 0) in a
+// fixed order (by socket), so that what closing them emits comes out in
+// the same order every time: a replayed stream gives the same output.
+func (p *Pipeline) connsOf(pid uint32) []*conn {
+	var cs []*conn
+	for k, c := range p.conns {
+		if pid == 0 || k.tgid == pid {
+			cs = append(cs, c)
+		}
+	}
+	sortConns(cs)
+	return cs
+}
+
+// sortConns orders connections by process and socket.
+func sortConns(cs []*conn) {
+	slices.SortFunc(cs, func(a, b *conn) int {
+		return cmp.Or(cmp.Compare(a.key.tgid, b.key.tgid), cmp.Compare(a.key.sock, b.key.sock))
+	})
+}
+
+// Finish ends every connection, open or closing, at its last event, as if
+// the stream ended there: the end of a replayed stream.
+func (p *Pipeline) Finish() {
+	for _, c := range p.connsOf(0) {
+		p.closeConn(c, c.lastSeen)
+	}
+	p.finishClosing(math.MaxUint64-uint64(closeGrace), 0)
+	p.syncStats()
 }
 
 // Removed tells the pipeline that discovery dropped these processes.

@@ -55,6 +55,14 @@ type Config struct {
 	MaxSeriesPerService int
 }
 
+// DefaultDurationBuckets are the semconv-recommended boundaries (seconds)
+// for the duration histograms; the receiver's default.
+var DefaultDurationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+
+// DefaultSizeBuckets are boundaries (bytes) for body size histograms; the
+// receiver's default.
+var DefaultSizeBuckets = []float64{0, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 65536, 262144, 1048576, 4194304, 16777216}
+
 // AttrOTelMetricOverflow is the only attribute of an overflow series.
 const AttrOTelMetricOverflow = "otel.metric.overflow"
 
