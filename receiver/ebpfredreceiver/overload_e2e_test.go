@@ -1,6 +1,9 @@
 package ebpfredreceiver
 
 import (
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"strings"
+
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -39,6 +42,22 @@ func testOverload(t *testing.T, hooks string) {
 	time.Sleep(time.Second)
 	r := h.receiver()
 	c, _ := r.probes.Counters()
+	// Health: while events are dropped, each pipeline's component is in a
+	// recoverable error that says what to do; once the drops stop, OK.
+	if c.Dropped > 0 {
+		for _, host := range []*statusHost{h.tracesHost, h.metricsHost} {
+			evs := host.waitStatus(t, componentstatus.StatusOK, "")
+			sawErr := false
+			for _, e := range evs {
+				if e.Status() == componentstatus.StatusRecoverableError && strings.Contains(e.Err().Error(), "raise ring_buffer_size") {
+					sawErr = true
+				}
+			}
+			if !sawErr {
+				t.Errorf("%d events dropped, but no recoverable error naming ring_buffer_size was reported", c.Dropped)
+			}
+		}
+	}
 	h.stop() // the final flush carries the last drop counts
 
 	exported := uint64(0)

@@ -74,7 +74,10 @@ type ebpfReceiver struct {
 	tlsTelem metric.Registration // TLS: see tls.go
 
 	lost lostCounts // requests possibly lost, per service (see Lost)
-	maps mapsCache  // kernel map occupancy, for self-telemetry
+	// health: the component status reported to each pipeline (health.go).
+	health                  health
+	tracesHost, metricsHost component.Host
+	maps                    mapsCache // kernel map occupancy, for self-telemetry
 }
 
 func newReceiver(set receiver.Settings, cfg *Config) (*ebpfReceiver, error) {
@@ -307,6 +310,8 @@ func (r *ebpfReceiver) exportLoop(ctx context.Context) {
 	defer spanTick.Stop()
 	metricTick := time.NewTicker(r.cfg.Metrics.Interval)
 	defer metricTick.Stop()
+	healthTick := time.NewTicker(healthEvery)
+	defer healthTick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -315,6 +320,8 @@ func (r *ebpfReceiver) exportLoop(ctx context.Context) {
 			r.flushSpans()
 		case <-metricTick.C:
 			r.flushMetrics()
+		case <-healthTick.C:
+			r.judgeHealth()
 		}
 	}
 }
@@ -354,19 +361,24 @@ func (s *signal) detach(flush func()) {
 // live says whether records are still wanted for s.
 func (s *signal) live() bool { return !s.detached.Load() }
 
-func (r *ebpfReceiver) attachTraces(context.Context) error {
+func (r *ebpfReceiver) attachTraces(_ context.Context, host component.Host) error {
 	r.tracesOut.attach()
+	r.tracesHost = host
+	r.health.attach(host)
 	return nil
 }
 
-func (r *ebpfReceiver) attachMetrics(context.Context) error {
+func (r *ebpfReceiver) attachMetrics(_ context.Context, host component.Host) error {
 	r.metricsOut.attach()
+	r.metricsHost = host
+	r.health.attach(host)
 	return nil
 }
 
 // detachTraces: the traces pipeline stops; its pending spans are exported
 // first.
 func (r *ebpfReceiver) detachTraces(context.Context) error {
+	r.health.detach(r.tracesHost)
 	r.tracesOut.detach(r.flushSpansLocked)
 	return nil
 }
@@ -374,6 +386,7 @@ func (r *ebpfReceiver) detachTraces(context.Context) error {
 // detachMetrics: the metrics pipeline stops; the cumulative metrics are
 // exported a last time first.
 func (r *ebpfReceiver) detachMetrics(context.Context) error {
+	r.health.detach(r.metricsHost)
 	r.metricsOut.detach(r.flushMetricsLocked)
 	return nil
 }
