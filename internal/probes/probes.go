@@ -547,11 +547,11 @@ func decode(b []byte, e *Event) bool {
 			return false
 		}
 		e.Len, e.Payload, e.Tail = 0, nil, nil
-		copy(e.Trace.TraceID[:], b[40:56])
-		copy(e.Trace.SpanID[:], b[56:64])
-		copy(e.Trace.ParentID[:], b[64:72])
-		e.Trace.Flags = b[72]
-		e.Trace.Role = TraceRole(b[73])
+		copy(e.Trace.TraceID[:], b[hdrSize:hdrSize+16])
+		copy(e.Trace.SpanID[:], b[hdrSize+16:hdrSize+24])
+		copy(e.Trace.ParentID[:], b[hdrSize+24:hdrSize+32])
+		e.Trace.Flags = b[hdrSize+32]
+		e.Trace.Role = TraceRole(b[hdrSize+33])
 		return true
 	}
 	if e.Type == EventConn {
@@ -559,11 +559,11 @@ func decode(b []byte, e *Event) bool {
 			return false
 		}
 		e.Len, e.Payload, e.Tail = 0, nil, nil
-		e.Family = le.Uint16(b[32:])
-		e.LocalPort = le.Uint16(b[34:])
-		e.RemotePort = le.Uint16(b[36:])
-		copy(e.LocalAddr[:], b[40:56])
-		copy(e.RemoteAddr[:], b[56:72])
+		e.Family = le.Uint16(b[hdrSize:])
+		e.LocalPort = le.Uint16(b[hdrSize+2:])
+		e.RemotePort = le.Uint16(b[hdrSize+4:])
+		copy(e.LocalAddr[:], b[hdrSize+8:hdrSize+24])
+		copy(e.RemoteAddr[:], b[hdrSize+24:hdrSize+40])
 		return true
 	}
 	e.Addr = nil
