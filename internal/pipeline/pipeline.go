@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"cmp"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sync/atomic"
@@ -99,6 +100,11 @@ type Stats struct {
 	// protocol recognised, and transfers its protocol's parser skipped.
 	Unrecognised atomic.Uint64
 	OpenConns    atomic.Int64
+	// ClientLinked: Go client requests made the child of the server
+	// request their goroutine worked for (golink.go); ClientUnlinked: those
+	// whose server request could not be known for certain (it had ended,
+	// or its connection or protocol could not say), left roots.
+	ClientLinked, ClientUnlinked atomic.Uint64
 	// PerProtocol: each enabled protocol's counts, in Options.Protocols
 	// order, as of the last Tick.
 	PerProtocol []ProtocolStats
@@ -215,6 +221,8 @@ type Pipeline struct {
 	// when they were last read (see lostEvents).
 	drops     map[uint32]uint64
 	dropsRead time.Time
+
+	rng *rand.ChaCha8 // span ids given early (golink.go); nil until needed
 }
 
 // Options tune the pipeline.
@@ -346,6 +354,8 @@ func (p *Pipeline) Handle(e *probes.Event) {
 		c.ids = stream.SpanIDs{TraceID: e.Trace.TraceID, SpanID: e.Trace.SpanID,
 			ParentID: e.Trace.ParentID, Flags: e.Trace.Flags}
 		c.idsPending = true
+	case probes.EventGoLink:
+		p.goLink(e)
 	case probes.EventRoute:
 		if c := p.conns[connKey{e.TGID, e.Sock}]; c != nil {
 			if c.appRoute(e.Payload) != "" {

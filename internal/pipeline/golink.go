@@ -1,0 +1,78 @@
+package pipeline
+
+import (
+	crand "crypto/rand"
+	"encoding/binary"
+	"math/rand/v2"
+
+	"github.com/ebpfred/ebpfred/internal/probes"
+	"github.com/ebpfred/ebpfred/internal/protocol"
+	"github.com/ebpfred/ebpfred/internal/record"
+	"github.com/ebpfred/ebpfred/internal/stream"
+)
+
+// Go in process (probes.EventGoLink): a Go program's client request was
+// made for the server request in flight on another of its connections.
+// The client request's record gets that server request as its parent: the
+// server record, still in its parser (it ends after the handler's calls),
+// gets its span id (and trace id, when no traceparent gave one) now, and
+// the client connection's next request carries them as its traceparent,
+// the way kernel-chosen ids do (stream.Event.IDs).
+//
+// Only a certain parent is given: the server request must have started by
+// the time the kernel says it was surely in flight (Since) and still be in
+// flight now, and its protocol must be able to say which one that is
+// (protocol.InFlighter). Otherwise the client span stays a root, counted
+// in Stats.ClientUnlinked.
+
+// goLink handles an EventGoLink.
+func (p *Pipeline) goLink(e *probes.Event) {
+	c := p.conn(e, stream.Meta{PID: e.TGID, Scheme: "http"})
+	var srv *record.Record
+	if s := p.conns[connKey{e.TGID, e.ParentSock}]; s != nil && s.parser != nil {
+		if f, ok := s.parser.(protocol.InFlighter); ok {
+			srv = f.InFlight(e.Since + p.offset)
+		}
+	}
+	if srv == nil {
+		p.stats.ClientUnlinked.Add(1)
+		return
+	}
+	if srv.SpanID == ([8]byte{}) {
+		srv.SpanID = p.spanID()
+		if srv.TraceID == ([16]byte{}) || !srv.HasTraceParent {
+			// a root: its trace id is ours to choose, now
+			srv.TraceID = p.traceID()
+			srv.TraceFlags = 1 // sampled
+		}
+	}
+	c.ids = stream.SpanIDs{TraceID: srv.TraceID, ParentID: srv.SpanID, Flags: srv.TraceFlags}
+	c.idsPending = true
+	p.stats.ClientLinked.Add(1)
+}
+
+func (p *Pipeline) idRng() *rand.ChaCha8 {
+	if p.rng == nil {
+		var seed [32]byte
+		_, _ = crand.Read(seed[:])
+		p.rng = rand.NewChaCha8(seed)
+	}
+	return p.rng
+}
+
+func (p *Pipeline) spanID() [8]byte {
+	var id [8]byte
+	for id == ([8]byte{}) {
+		binary.LittleEndian.PutUint64(id[:], p.idRng().Uint64())
+	}
+	return id
+}
+
+func (p *Pipeline) traceID() [16]byte {
+	var id [16]byte
+	for id == ([16]byte{}) {
+		binary.LittleEndian.PutUint64(id[:8], p.idRng().Uint64())
+		binary.LittleEndian.PutUint64(id[8:], p.idRng().Uint64())
+	}
+	return id
+}
