@@ -56,6 +56,8 @@ func newMux() *http.ServeMux {
 	mux.HandleFunc("/bytes/{n}", handleBytes)
 	mux.HandleFunc("/chunked/{n}", handleChunked)
 	mux.HandleFunc("/proxy", func(w http.ResponseWriter, r *http.Request) { handleProxy(w, r, client) })
+	// the same, under a path of the test's choosing (a request's own name)
+	mux.HandleFunc("/proxy/{id}", func(w http.ResponseWriter, r *http.Request) { handleProxy(w, r, client) })
 	// The same 404 and 405 bodies as the other servers.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { plain(w, http.StatusNotFound, "not found\n") })
 	return mux
@@ -158,6 +160,24 @@ func handleChunked(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// doFrom does req from a goroutine depth starts below the caller's.
+func doFrom(depth int, client *http.Client, req *http.Request) (*http.Response, error) {
+	if depth <= 0 {
+		return client.Do(req)
+	}
+	type result struct {
+		resp *http.Response
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := doFrom(depth-1, client, req)
+		done <- result{resp, err}
+	}()
+	r := <-done
+	return r.resp, r.err
+}
+
 // handleProxy makes one outgoing request (to=URL, method=GET by default) and
 // answers with the upstream status, so tests get a client span inside a
 // server span.
@@ -179,7 +199,10 @@ func handleProxy(w http.ResponseWriter, r *http.Request, client *http.Client) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	resp, err := client.Do(req)
+	// go=N: the request is made by a goroutine N starts deep (the handler
+	// starts one, which starts the next, ...); the handler waits for it.
+	depth, _ := strconv.Atoi(q.Get("go"))
+	resp, err := doFrom(depth, client, req)
 	if err != nil {
 		http.Error(w, "proxy: "+err.Error(), http.StatusBadGateway)
 		return
