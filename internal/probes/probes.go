@@ -290,6 +290,19 @@ func (p *Probes) keepObject(c *ebpf.Collection) {
 	maps.Copy(p.progs, c.Programs)
 }
 
+// RunCounts returns how many times each loaded program has run, by name:
+// uprobe hits, for measurements. The kernel counts only while its BPF
+// statistics are on (ebpf.EnableStats, or sysctl kernel.bpf_stats_enabled).
+func (p *Probes) RunCounts() map[string]uint64 {
+	out := make(map[string]uint64, len(p.progs))
+	for name, prog := range p.progs {
+		if st, err := prog.Stats(); err == nil {
+			out[name] = st.RunCount
+		}
+	}
+	return out
+}
+
 // Features says which requested features run, and why the others do not.
 func (p *Probes) Features() []FeatureState { return slices.Clone(p.features) }
 

@@ -6,11 +6,14 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"golang.org/x/sys/unix"
 
 	"github.com/ebpfred/ebpfred/internal/testserver"
 )
@@ -55,30 +58,55 @@ func TestGoInProcess(t *testing.T) {
 	// Each request answers with a code of its own: the CLIENT span (which
 	// has no url.path) is told apart by its status code, which its SERVER
 	// span repeats.
+	// Uprobe hits of go_context per request, both processes together.
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stats.Close()
+	hits := func(t *testing.T, requests int, do func()) {
+		before := r.probes.RunCounts()
+		do()
+		after := r.probes.RunCounts()
+		var total uint64
+		var each []string
+		for _, name := range goContextProbes {
+			d := after[name] - before[name]
+			total += d
+			each = append(each, fmt.Sprintf("%s %d", name, d))
+		}
+		t.Logf("go_context uprobe hits: %.1f per request (%d requests: %s)", float64(total)/float64(requests), requests, strings.Join(each, ", "))
+	}
 	const n = 10
 	t.Run("handler", func(t *testing.T) {
-		for i := range n {
-			proxy(t, fmt.Sprintf("h%d", i), 200+i, 0, 0)
-		}
+		hits(t, n, func() {
+			for i := range n {
+				proxy(t, fmt.Sprintf("h%d", i), 200+i, 0, 0)
+			}
+		})
 		checkGoChildren(t, h, app2, "h", n, func(i int) int { return 200 + i })
 	})
 	t.Run("goroutine", func(t *testing.T) {
-		for i := range n {
-			proxy(t, fmt.Sprintf("g%d", i), 210+i, 1+i%2, 0)
-		}
+		hits(t, n, func() {
+			for i := range n {
+				proxy(t, fmt.Sprintf("g%d", i), 210+i, 1+i%2, 0)
+			}
+		})
 		checkGoChildren(t, h, app2, "g", n, func(i int) int { return 210 + i })
 	})
 	t.Run("concurrent", func(t *testing.T) {
 		const c = 20
-		var wg sync.WaitGroup
-		for i := range c {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				proxy(t, fmt.Sprintf("c%d", i), 230+i, i%3, 50)
-			}()
-		}
-		wg.Wait()
+		hits(t, c, func() {
+			var wg sync.WaitGroup
+			for i := range c {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					proxy(t, fmt.Sprintf("c%d", i), 230+i, i%3, 50)
+				}()
+			}
+			wg.Wait()
+		})
 		checkGoChildren(t, h, app2, "c", c, func(i int) int { return 230 + i })
 	})
 	st := r.stats
@@ -87,6 +115,10 @@ func TestGoInProcess(t *testing.T) {
 		t.Errorf("%d client spans unlinked, want 0", u)
 	}
 }
+
+// goContextProbes are the programs of feature go_context (bpf/gocontext.c).
+var goContextProbes = []string{"ebpfred_go_newproc", "ebpfred_go_newproc_ret", "ebpfred_go_serve",
+	"ebpfred_go_write_loop", "ebpfred_go_round_trip"}
 
 // checkGoChildren finds, for requests 0..n-1 of a case, app1's SERVER span
 // (url.path /proxy/<prefix><i>) and app1's CLIENT span to app2 (status
