@@ -109,11 +109,43 @@ func TestGoInProcess(t *testing.T) {
 		})
 		checkGoChildren(t, h, app2, "c", c, func(i int) int { return 230 + i })
 	})
-	st := r.stats
+	st := &r.stats
 	t.Logf("client spans linked %d, unlinked %d", st.ClientLinked.Load(), st.ClientUnlinked.Load())
 	if u := st.ClientUnlinked.Load(); u != 0 {
 		t.Errorf("%d client spans unlinked, want 0", u)
 	}
+
+	// A call that outlives its request is never given a parent: the
+	// handler of /proxy/d answers at once and its goroutine calls app2
+	// 300 ms later, while the next request on the same keep-alive
+	// connection (/status/299, 800 ms long) is in flight. The CLIENT span
+	// stays a root, counted unlinked.
+	t.Run("outlives", func(t *testing.T) {
+		keep := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+		to := app2.URL("/status/260")
+		for _, u := range []string{app1.URL("/proxy/d?detach_ms=300&to=" + url.QueryEscape(to)), app1.URL("/status/299?delay_ms=800")} {
+			resp, err := keep.Get(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		isLate := func(s ptrace.Span) bool {
+			st, _ := s.Attributes().Get("http.response.status_code")
+			return s.Kind() == ptrace.SpanKindClient && st.Int() == 260
+		}
+		got := h.waitSpans(1, isLate)
+		if len(got) != 1 {
+			t.Fatalf("%d CLIENT spans for the late call, want 1", len(got))
+		}
+		if p := got[0].span.ParentSpanID(); !p.IsEmpty() {
+			t.Errorf("the late call's CLIENT span has parent %s, want none", p)
+		}
+		if u := st.ClientUnlinked.Load(); u != 1 {
+			t.Errorf("%d client spans unlinked, want 1", u)
+		}
+	})
 }
 
 // goContextProbes are the programs of feature go_context (bpf/gocontext.c).

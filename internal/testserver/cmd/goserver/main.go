@@ -199,6 +199,24 @@ func handleProxy(w http.ResponseWriter, r *http.Request, client *http.Client) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	// detach_ms=D: a goroutine makes the request D ms after the handler
+	// answered (a call that outlives its request).
+	if d, err := strconv.Atoi(q.Get("detach_ms")); err == nil {
+		late, err := http.NewRequest(method, to, nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		go func() {
+			time.Sleep(time.Duration(d) * time.Millisecond)
+			if resp, err := client.Do(late); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+		plain(w, http.StatusOK, "detached\n")
+		return
+	}
 	// go=N: the request is made by a goroutine N starts deep (the handler
 	// starts one, which starts the next, ...); the handler waits for it.
 	depth, _ := strconv.Atoi(q.Get("go"))
