@@ -141,6 +141,17 @@ type Conn struct {
 
 	fields fieldSet
 	dec    decoder
+
+	// ids (stream.Event.IDs) of the event being fed: the parent a client
+	// request starting in it gets (in process: a Go handler's call), when
+	// exactly one request starts in it. opened counts the streams opened
+	// by the event, last the latest of them.
+	spanIDs stream.SpanIDs
+	hasIDs  bool
+	opened  int
+	last    *h2stream
+	// lastEnd: the latest end of a stream (Unix ns), for InFlight.
+	lastEnd uint64
 }
 
 // NewConn returns the parser of one connection. stats may be shared by the
@@ -182,8 +193,21 @@ func (c *Conn) Feed(ev *stream.Event, emit func(*record.Record)) {
 		vis = vis[:ev.Len]
 	}
 	s := c.side(ev.Dir)
+	c.hasIDs, c.opened, c.last = false, 0, nil
+	if ev.IDs != nil && ev.Dir == stream.Egress {
+		c.spanIDs, c.hasIDs = *ev.IDs, true
+	}
 	c.read(s, ev, vis, emit)
 	s.started = true
+	if c.hasIDs && c.opened == 1 && c.reqDir == stream.Egress && c.streams[c.last.id] == c.last {
+		// a client request: its parent, chosen before it was written
+		rec := c.last.rec
+		ids := &c.spanIDs
+		rec.SpanID, rec.TraceID, rec.TraceFlags = ids.SpanID, ids.TraceID, ids.Flags
+		rec.ParentSpanID = ids.ParentID
+		rec.HasTraceParent = ids.ParentID != [8]byte{}
+	}
+	c.hasIDs, c.last = false, nil
 }
 
 // Close ends the connection: the process closed the socket at unixNano.
@@ -696,6 +720,8 @@ func (c *Conn) open(id uint32, start, now uint64, f *fieldSet) *h2stream {
 	}
 	*st = h2stream{id: id, rec: rec, last: now, grpc: f.grpcContent}
 	c.streams[id] = st
+	c.opened++
+	c.last = st
 	return st
 }
 
@@ -789,6 +815,7 @@ func (c *Conn) finish(st *h2stream, end uint64, errType string, emit func(*recor
 			rec.RPCMethod = rec.Path[1:]
 		}
 	}
+	c.lastEnd = max(c.lastEnd, rec.EndUnixNano)
 	c.forget(st)
 	c.stats.Records++
 	if emit != nil {
@@ -799,7 +826,30 @@ func (c *Conn) finish(st *h2stream, end uint64, errType string, emit func(*recor
 // drop forgets st without a record.
 func (c *Conn) drop(st *h2stream) {
 	c.stats.Incomplete++
+	c.lastEnd = max(c.lastEnd, st.last)
 	c.forget(st)
+}
+
+// InFlight returns the server request that was being answered at at (Unix
+// ns) and still is, or nil when that is not certain: exactly one stream
+// had started by then and is still open, and no stream ended after at
+// (it could have been the one). Streams are answered concurrently, so
+// under load this is often nil: a handler's calls then stay roots.
+func (c *Conn) InFlight(at uint64) *record.Record {
+	if c.reqDir != stream.Ingress || c.closed || c.lastEnd > at {
+		return nil
+	}
+	var found *record.Record
+	for _, st := range c.streams {
+		if st.tainted || st.rec == nil || st.rec.StartUnixNano > at {
+			continue
+		}
+		if found != nil {
+			return nil
+		}
+		found = st.rec
+	}
+	return found
 }
 
 func (c *Conn) forget(st *h2stream) {
