@@ -148,6 +148,68 @@ func TestGoInProcess(t *testing.T) {
 	})
 }
 
+// TestGoInProcessHTTPS: the same over HTTPS to app2 (Go crypto/tls
+// plaintext probes), with net/http's client speaking HTTP/2 (the request
+// is written by a goroutine the caller starts, sharing one connection
+// among concurrent requests) and HTTP/1.1.
+func TestGoInProcessHTTPS(t *testing.T) {
+	requireRoot(t)
+	app2 := testserver.StartGoTLS(t)
+	cert, _ := testserver.SelfSignedCert(t)
+	bin := testserver.GoBinary(t, "goserver")
+	h2 := testserver.StartProgram(t, "go", bin, "-ca", cert)
+	h1 := testserver.StartProgram(t, "go", bin, "-ca", cert, "-client-http1")
+	h := startReceiver(t, func(c *Config) {
+		c.OpenPort = fmt.Sprintf("%d,%d,%d", h2.Port, h1.Port, app2.Port)
+	})
+	waitTracked(t, h, h2.PID, h1.PID, app2.PID)
+	r := h.receiver()
+	for deadline := time.Now().Add(10 * time.Second); r.probes.TLSStats().FilesInstrumented.Load() == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the Go servers were not instrumented")
+		}
+	}
+	proxy := func(t *testing.T, app1 *testserver.Server, id string, code, depth, delayMS int) {
+		to := app2.URL(fmt.Sprintf("/status/%d?delay_ms=%d", code, delayMS))
+		u := app1.URL(fmt.Sprintf("/proxy/%s?go=%d&to=%s", id, depth, url.QueryEscape(to)))
+		resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Get(u)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != code {
+			t.Errorf("GET %s: %d, want %d", u, resp.StatusCode, code)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		app1 *testserver.Server
+		base int
+	}{{"h2", h2, 200}, {"http1", h1, 230}} {
+		t.Run(c.name, func(t *testing.T) {
+			const n = 10
+			var wg sync.WaitGroup
+			for i := range n {
+				if i < n/2 {
+					proxy(t, c.app1, fmt.Sprintf("%s%d", c.name, i), c.base+i, i%2, 0)
+					continue
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					proxy(t, c.app1, fmt.Sprintf("%s%d", c.name, i), c.base+i, i%2, 50)
+				}()
+			}
+			wg.Wait()
+			checkGoChildren(t, h, app2, c.name, n, func(i int) int { return c.base + i })
+		})
+	}
+	st := &r.stats
+	t.Logf("client spans linked %d, unlinked %d", st.ClientLinked.Load(), st.ClientUnlinked.Load())
+}
+
 // goContextProbes are the programs of feature go_context (bpf/gocontext.c).
 var goContextProbes = []string{"ebpfred_go_newproc", "ebpfred_go_newproc_ret", "ebpfred_go_serve",
 	"ebpfred_go_write_loop", "ebpfred_go_round_trip"}

@@ -5,6 +5,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
@@ -28,6 +30,8 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	tlsCert := flag.String("tls-cert", "", "serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with this certificate")
 	tlsKey := flag.String("tls-key", "", "the key of -tls-cert")
+	ca := flag.String("ca", "", "/proxy: trust this certificate for HTTPS (HTTP/2 by ALPN unless -client-http1)")
+	clientHTTP1 := flag.Bool("client-http1", false, "/proxy: HTTPS over HTTP/1.1 only")
 	flag.Parse()
 	log.SetPrefix("goserver: ")
 
@@ -35,7 +39,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Handler: newMux(), ReadHeaderTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: newMux(proxyTransport(*ca, *clientHTTP1)), ReadHeaderTimeout: 30 * time.Second}
 	fmt.Printf("LISTENING %d\n", ln.Addr().(*net.TCPAddr).Port)
 	os.Stdout.Sync()
 	if *tlsCert != "" {
@@ -44,13 +48,33 @@ func main() {
 	log.Fatal(srv.Serve(ln))
 }
 
-func newMux() *http.ServeMux {
-	// Outgoing requests of /proxy: keep-alive, no environment proxy, no
-	// transparent gzip, so the wire traffic is exactly what the test asked.
-	client := &http.Client{
-		Transport: &http.Transport{Proxy: nil, DisableCompression: true, MaxIdleConnsPerHost: 16},
-		Timeout:   60 * time.Second,
+// proxyTransport is the transport of /proxy's outgoing requests:
+// keep-alive, no environment proxy, no transparent gzip, so the wire
+// traffic is exactly what the test asked; trusting ca when set.
+func proxyTransport(ca string, http1 bool) *http.Transport {
+	t := &http.Transport{Proxy: nil, DisableCompression: true, MaxIdleConnsPerHost: 16}
+	if ca == "" {
+		return t
 	}
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		log.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		log.Fatalf("%s: no certificate", ca)
+	}
+	t.TLSClientConfig = &tls.Config{RootCAs: pool}
+	if http1 {
+		t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	} else {
+		t.ForceAttemptHTTP2 = true
+	}
+	return t
+}
+
+func newMux(tr *http.Transport) *http.ServeMux {
+	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/status/{code}", handleStatus)
 	mux.HandleFunc("/bytes/{n}", handleBytes)
