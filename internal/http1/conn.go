@@ -723,17 +723,21 @@ func (c *Conn) endResponse(t uint64, emit func(*record.Record)) {
 	c.deliver(rec, emit)
 }
 
-// InFlight returns the server request that was being answered at at (Unix
-// ns) and still is, or nil when that is not certain. A server answers its
-// requests in order: the one being answered is the response in progress,
-// else the oldest waiting. It was the one at at only if it had started by
-// then and no response ended after at. The caller may set the record's
-// ids (SpanID, and TraceID when it has no traceparent); nothing else.
+// InFlight returns the request that was in flight at at (Unix ns) and
+// still is, or nil when that is not certain (protocol.InFlighter). A server
+// answers its requests in order: the one being answered is the response in
+// progress, else the oldest waiting. A client: its one request waiting for
+// a response (none when it pipelines). Either was the one at at only if it
+// had started by then and no response ended after at. The caller may set
+// the record's ids; nothing else.
 func (c *Conn) InFlight(at uint64) *record.Record {
-	if c.reqDir != stream.Ingress || c.closed || c.upgraded || c.lastEnd > at {
+	if c.reqDir == 0 || c.closed || c.upgraded || c.lastEnd > at {
 		return nil
 	}
 	rec := c.queue.peek()
+	if c.reqDir == stream.Egress && (c.queue.len() != 1 || c.resp.state == stBody) {
+		return nil
+	}
 	if c.resp.state == stBody {
 		rec = c.resp.rec
 	}

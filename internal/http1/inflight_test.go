@@ -48,10 +48,15 @@ func TestInFlight(t *testing.T) {
 		t.Errorf("at 310: %+v, want /b", r)
 	}
 
-	// a client connection has no server request
+	// a client connection: its one request waiting for a response; none
+	// when it pipelines
 	cl := NewConn(testMeta, nil)
 	cl.Feed(xfer(out, 100, "GET /c HTTP/1.1\r\nHost: x\r\n\r\n").ev, emit)
-	if r := cl.InFlight(150); r != nil {
-		t.Errorf("client connection: got %s", r.Path)
+	if r := cl.InFlight(150); r == nil || r.Path != "/c" || r.Kind != record.KindClient {
+		t.Errorf("client connection: %+v, want /c", r)
+	}
+	cl.Feed(xfer(out, 160, "GET /d HTTP/1.1\r\nHost: x\r\n\r\n").ev, emit)
+	if r := cl.InFlight(170); r != nil {
+		t.Errorf("pipelining client: got %s", r.Path)
 	}
 }

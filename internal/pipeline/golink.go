@@ -4,6 +4,8 @@ import (
 	crand "crypto/rand"
 	"encoding/binary"
 	"math/rand/v2"
+	"net/netip"
+	"time"
 
 	"github.com/ebpfred/ebpfred/internal/probes"
 	"github.com/ebpfred/ebpfred/internal/protocol"
@@ -40,15 +42,62 @@ func (p *Pipeline) goLink(e *probes.Event) {
 	}
 	if srv.SpanID == ([8]byte{}) {
 		srv.SpanID = p.spanID()
-		if srv.TraceID == ([16]byte{}) || !srv.HasTraceParent {
-			// a root: its trace id is ours to choose, now
-			srv.TraceID = p.traceID()
-			srv.TraceFlags = 1 // sampled
+		if !srv.HasTraceParent {
+			if cli := p.upstream(e.TGID, srv); cli != nil {
+				srv.HasTraceParent = true
+				srv.TraceID, srv.ParentSpanID, srv.TraceFlags = cli.TraceID, cli.SpanID, cli.TraceFlags
+			} else {
+				// a root: its trace id is ours to choose, now
+				srv.TraceID = p.traceID()
+				srv.TraceFlags = 1 // sampled
+			}
 		}
 	}
 	c.ids = stream.SpanIDs{TraceID: srv.TraceID, ParentID: srv.SpanID, Flags: srv.TraceFlags}
 	c.idsPending = true
 	p.stats.ClientLinked.Add(1)
+}
+
+// endsKey names a connection by its two endpoints.
+type endsKey struct{ local, peer netip.AddrPort }
+
+// upstreamSlack: on loopback the server can read a request before the
+// client's write returns, so the client's start may follow the server's
+// by the length of that call.
+const upstreamSlack = uint64(2 * time.Millisecond)
+
+// upstream: when the server request srv of process pid, whose ids are
+// being chosen early, was sent by another process of this node (the other
+// end of its connection is followed too), the client request that sent it,
+// with ids of its own chosen now, so that srv can be its child from the
+// start. Same-node linking (spans) pairs the two later and finds them
+// already linked: a span whose id a child already carries never has to
+// change its trace. nil when the client end is not followed or its request
+// is not certain (protocol.InFlighter).
+func (p *Pipeline) upstream(pid uint32, srv *record.Record) *record.Record {
+	if !srv.Local.IsValid() || !srv.Peer.IsValid() {
+		return nil
+	}
+	up := p.ends[endsKey{srv.Peer, srv.Local}]
+	if up == nil || up.key.tgid == pid || up.parser == nil {
+		return nil
+	}
+	f, ok := up.parser.(protocol.InFlighter)
+	if !ok {
+		return nil
+	}
+	cli := f.InFlight(srv.StartUnixNano + upstreamSlack)
+	if cli == nil || cli.Kind != record.KindClient {
+		return nil
+	}
+	if cli.SpanID == ([8]byte{}) {
+		cli.SpanID = p.spanID()
+		if !cli.HasTraceParent {
+			cli.TraceID = p.traceID()
+			cli.TraceFlags = 1
+		}
+	}
+	return cli
 }
 
 func (p *Pipeline) idRng() *rand.ChaCha8 {

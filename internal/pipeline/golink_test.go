@@ -96,3 +96,44 @@ func TestGoLinkUncertainStaysRoot(t *testing.T) {
 		t.Errorf("linked %d unlinked %d, want 0 3", l, u)
 	}
 }
+
+// Three Go services on one node: when app1's server request gets its ids
+// early (its handler calls app2), and its client is app0's request on this
+// node, it becomes that client request's child at once, the client span
+// getting its id now: app0 SERVER → app0 CLIENT → app1 SERVER → app1 CLIENT.
+func TestGoLinkUpstreamOnThisNode(t *testing.T) {
+	f := newFixture(7, 8)
+	// app0 (7): serves a request on sock 1, calls app1 on sock 2
+	f.p.Handle(connEv(7, 5, 1, "10.0.0.1:80", "10.0.0.2:5555"))
+	f.p.Handle(dataEv(probes.EventDataIn, 7, 5, 1, 1000, req))
+	f.p.Handle(connEv(7, 6, 2, "127.0.0.1:40000", "127.0.0.1:81"))
+	f.p.Handle(goLinkEv(7, 2, 1, 1100))
+	f.p.Handle(dataEv(probes.EventDataOut, 7, 6, 2, 1200, req))
+	// app1 (8): reads it on sock 3, calls app2 on sock 4
+	f.p.Handle(connEv(8, 5, 3, "127.0.0.1:81", "127.0.0.1:40000"))
+	f.p.Handle(dataEv(probes.EventDataIn, 8, 5, 3, 1190, req))
+	f.p.Handle(connEv(8, 6, 4, "127.0.0.1:40001", "127.0.0.1:82"))
+	f.p.Handle(goLinkEv(8, 4, 3, 1300))
+	f.p.Handle(dataEv(probes.EventDataOut, 8, 6, 4, 1400, req))
+	f.p.Handle(dataEv(probes.EventDataIn, 8, 6, 4, 1500, resp))
+	f.p.Handle(dataEv(probes.EventDataOut, 8, 5, 3, 1600, resp))
+	f.p.Handle(dataEv(probes.EventDataIn, 7, 6, 2, 1610, resp))
+	f.p.Handle(dataEv(probes.EventDataOut, 7, 5, 1, 1700, resp))
+	if len(f.sink.recs) != 4 {
+		t.Fatalf("%d records, want 4", len(f.sink.recs))
+	}
+	cli1, srv1, cli0, srv0 := f.sink.recs[0], f.sink.recs[1], f.sink.recs[2], f.sink.recs[3]
+	trace := srv0.TraceID
+	for _, c := range []struct {
+		name   string
+		r      *record.Record
+		parent [8]byte
+	}{{"app0 CLIENT", &cli0, srv0.SpanID}, {"app1 SERVER", &srv1, cli0.SpanID}, {"app1 CLIENT", &cli1, srv1.SpanID}} {
+		if c.r.TraceID != trace || !c.r.HasTraceParent || c.r.ParentSpanID != c.parent || c.parent == ([8]byte{}) {
+			t.Errorf("%s: trace %x parent %x, want %x %x", c.name, c.r.TraceID, c.r.ParentSpanID, trace, c.parent)
+		}
+	}
+	if srv0.HasTraceParent {
+		t.Errorf("app0 SERVER has a parent")
+	}
+}

@@ -203,6 +203,9 @@ type Pipeline struct {
 
 	conns map[connKey]*conn
 	peers map[peerKey]*conn // connections whose endpoints are known
+	// ends: the same, by both endpoints: the other end of a connection
+	// between two processes of the node (golink.go)
+	ends map[endsKey]*conn
 	// closing holds connections the process closed until closeGrace has
 	// passed or a new connection with the same socket address opens: a TLS
 	// call that did its socket I/O before the close can return, and report
@@ -257,7 +260,7 @@ func New(sink Sink, sel Selector, tracker Tracker, stats *Stats, opt Options) *P
 	}
 	p := &Pipeline{sink: sink, sel: sel, tracker: tracker, stats: stats, router: opt.Router,
 		protos: opt.Protocols, pstats: make([]protocol.Stats, len(opt.Protocols)), popts: opt.ProtocolOptions,
-		conns: map[connKey]*conn{}, peers: map[peerKey]*conn{}, closing: map[connKey]*conn{}, drops: map[uint32]uint64{},
+		conns: map[connKey]*conn{}, peers: map[peerKey]*conn{}, ends: map[endsKey]*conn{}, closing: map[connKey]*conn{}, drops: map[uint32]uint64{},
 		idle: opt.ResponseIdle, maxIdle: opt.ConnIdle}
 	stats.PerProtocol = make([]ProtocolStats, len(opt.Protocols))
 	for i, pr := range opt.Protocols {
@@ -520,6 +523,9 @@ func (p *Pipeline) connOpen(e *probes.Event) {
 	c.lastSeen = e.Mono + p.offset
 	if c.meta.Peer.IsValid() {
 		p.peers[peerKey{e.TGID, c.meta.Peer}] = c
+		if c.meta.Local.IsValid() {
+			p.ends[endsKey{c.meta.Local, c.meta.Peer}] = c
+		}
 	}
 }
 
@@ -585,6 +591,9 @@ func (p *Pipeline) finish(c *conn, at uint64) {
 	}
 	if pk := (peerKey{c.meta.PID, c.meta.Peer}); p.peers[pk] == c {
 		delete(p.peers, pk)
+	}
+	if ek := (endsKey{c.meta.Local, c.meta.Peer}); p.ends[ek] == c {
+		delete(p.ends, ek)
 	}
 	p.stats.OpenConns.Add(-1)
 }

@@ -47,12 +47,14 @@ type Parser interface {
 	Upgraded() bool
 }
 
-// InFlighter is implemented by parsers that can name a server request in
-// flight, for in-process linking (a Go handler's client requests become
-// its children): InFlight returns the server request that was being
-// answered at at (Unix ns) and still is, or nil when that is not certain.
-// The caller may set the record's SpanID, and its TraceID and TraceFlags
-// when it has no traceparent, before it is emitted; nothing else.
+// InFlighter is implemented by parsers that can name a request in flight,
+// for in-process linking (a Go handler's client requests become its
+// children, and a server request whose client is on this node the child of
+// that client request): InFlight returns the request (the connection's
+// role says which side) that was in flight at at (Unix ns) and still is,
+// or nil when that is not certain. The caller may set the record's ids
+// (SpanID, TraceID, TraceFlags, ParentSpanID, HasTraceParent) before it is
+// emitted; nothing else.
 type InFlighter interface {
 	InFlight(at uint64) *record.Record
 }
