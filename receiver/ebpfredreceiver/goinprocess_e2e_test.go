@@ -210,6 +210,94 @@ func TestGoInProcessHTTPS(t *testing.T) {
 	t.Logf("client spans linked %d, unlinked %d", st.ClientLinked.Load(), st.ClientUnlinked.Load())
 }
 
+// TestGoInProcessChain: three Go servers, app0 → app1 → app2, all
+// selected. app1's server request is sent by app0's CLIENT on this node:
+// when app1 links its own call, its SERVER span becomes the child of app0's
+// CLIENT span from the start (their ids are chosen then, so that same-node
+// linking later finds them already linked). Per request: app0 SERVER →
+// app0 CLIENT → app1 SERVER → app1 CLIENT, one trace. (app2's SERVER
+// joins through same-node linking, item 3.)
+func TestGoInProcessChain(t *testing.T) {
+	requireRoot(t)
+	app0, app1, app2 := testserver.StartGo(t), testserver.StartGo(t), testserver.StartGo(t)
+	h := startReceiver(t, func(c *Config) {
+		c.OpenPort = fmt.Sprintf("%d,%d,%d", app0.Port, app1.Port, app2.Port)
+	})
+	waitTracked(t, h, app0.PID, app1.PID, app2.PID)
+	r := h.receiver()
+	for deadline := time.Now().Add(10 * time.Second); r.probes.TLSStats().FilesInstrumented.Load() == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the Go servers were not instrumented")
+		}
+	}
+	const n = 10
+	var wg sync.WaitGroup
+	for i := range n {
+		call := func() {
+			to2 := app2.URL(fmt.Sprintf("/status/%d?delay_ms=20", 200+i))
+			to1 := app1.URL(fmt.Sprintf("/proxy/b%d?go=%d&to=%s", i, i%2, url.QueryEscape(to2)))
+			u := app0.URL(fmt.Sprintf("/proxy/a%d?to=%s", i, url.QueryEscape(to1)))
+			resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Get(u)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		if i < n/2 {
+			call()
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); call() }()
+	}
+	wg.Wait()
+	type hop struct{ srv0, cli0, srv1, cli1 spanView }
+	hops := make([]hop, n)
+	got := h.waitSpans(5*n, nil)
+	for _, s := range got {
+		code, _ := strconv.Atoi(s.attr("http.response.status_code"))
+		i := code - 200
+		path := s.attr("url.path")
+		id, _ := strconv.Atoi(strings.TrimLeft(path, "/proxyab"))
+		switch {
+		case s.span.Kind() == ptrace.SpanKindServer && strings.HasPrefix(path, "/proxy/a"):
+			hops[id].srv0 = s
+		case s.span.Kind() == ptrace.SpanKindServer && strings.HasPrefix(path, "/proxy/b"):
+			hops[id].srv1 = s
+		case s.span.Kind() == ptrace.SpanKindClient && s.attr("server.port") == strconv.Itoa(app1.Port) && i >= 0 && i < n:
+			hops[i].cli0 = s
+		case s.span.Kind() == ptrace.SpanKindClient && s.attr("server.port") == strconv.Itoa(app2.Port) && i >= 0 && i < n:
+			hops[i].cli1 = s
+		}
+	}
+	for i, hp := range hops {
+		spans := []spanView{hp.srv0, hp.cli0, hp.srv1, hp.cli1}
+		names := []string{"app0 SERVER", "app0 CLIENT", "app1 SERVER", "app1 CLIENT"}
+		ok := true
+		for j, s := range spans {
+			if s.span == (ptrace.Span{}) {
+				t.Errorf("request %d: no %s span", i, names[j])
+				ok = false
+			}
+		}
+		if !ok {
+			continue
+		}
+		if !hp.srv0.span.ParentSpanID().IsEmpty() {
+			t.Errorf("request %d: app0 SERVER has a parent", i)
+		}
+		for j := 1; j < len(spans); j++ {
+			c, p := spans[j].span, spans[j-1].span
+			if c.TraceID() != p.TraceID() || c.ParentSpanID() != p.SpanID() {
+				t.Errorf("request %d: %s (trace %s, parent %s) is not the child of %s (trace %s, span %s)",
+					i, names[j], c.TraceID(), c.ParentSpanID(), names[j-1], p.TraceID(), p.SpanID())
+			}
+		}
+	}
+}
+
 // goContextProbes are the programs of feature go_context (bpf/gocontext.c).
 var goContextProbes = []string{"ebpfred_go_newproc", "ebpfred_go_newproc_ret", "ebpfred_go_serve",
 	"ebpfred_go_write_loop", "ebpfred_go_round_trip"}
