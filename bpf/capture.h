@@ -273,9 +273,9 @@ static __always_inline void tls_syscall(__u32 tgid, __u32 tid, __u32 fd, __u64 s
  * from the connection's writeLoop goroutine: the context is the one its
  * caller handed over in roundTrip (go_pc), taken by the first write.
  * Otherwise it is the writer's own: a connection's goroutine itself (an
- * HTTP/1 handler), or one it started (go_ctxs). A global function: the
- * capture programs are verified without it; its keys live in the per-CPU
- * work area. */
+ * HTTP/1 handler), or one it started (go_ctxs: for its first request only,
+ * see struct go_ctx). A global function: the capture programs are verified
+ * without it; its keys live in the per-CPU work area. */
 __attribute__((noinline)) int go_link(__u32 start)
 {
 	/* no stack at all: the capture programs have none to spare */
@@ -312,8 +312,9 @@ __attribute__((noinline)) int go_link(__u32 start)
 			to->since = bpf_ktime_get_ns();
 		} else {
 			struct go_ctx *c = bpf_map_lookup_elem(&go_ctxs, &w->gk);
-			if (!c)
+			if (!c || c->used)
 				return 0;
+			c->used = 1;
 			*to = *c;
 		}
 	}

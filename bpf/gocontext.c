@@ -76,6 +76,7 @@ int ebpfred_go_newproc_ret(struct user_regs *r)
 		if (pc)
 			c = *pc;
 	}
+	c.used = 0;
 	/* A g is reused once its goroutine has exited: what the last one
 	 * left is not the new one's. */
 	bpf_map_delete_elem(&go_srv, &nk);

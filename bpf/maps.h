@@ -165,6 +165,13 @@ struct walk {
 struct go_ctx {
 	__u64 sk;
 	__u64 since;
+	/* go_ctxs: the goroutine's own writes linked a request already. A
+	 * goroutine that writes requests itself (net/http's HTTP/2 client
+	 * starts one per request) links its first only: one started in a
+	 * handler that then writes for everyone (a connection's writer
+	 * goroutine, created lazily by the first request) must not give that
+	 * request's parent to others' requests. Its children start unused. */
+	__u64 used;
 };
 
 /* A Go goroutine (g, the pointer in R14) or Go object of one process. */

@@ -64,6 +64,7 @@ type coreGoCtx struct {
 	_     structs.HostLayout
 	Sk    uint64
 	Since uint64
+	Used  uint64
 }
 
 type coreGoRoute struct {

@@ -50,6 +50,7 @@ type gocontextGoCtx struct {
 	_     structs.HostLayout
 	Sk    uint64
 	Since uint64
+	Used  uint64
 }
 
 type gocontextGoRoute struct {
