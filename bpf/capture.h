@@ -404,6 +404,11 @@ __attribute__((noinline)) int report_xfer(void)
 		if (ci->tls) {
 			if (have_v) /* not sendfile */
 				tls_syscall(tgid, x->tid, fd, sk, x->g, type);
+			/* Go: a connection's goroutine reading ciphertext (the
+			 * handshake) names its socket: an HTTP/2 server's
+			 * goroutine reads nothing else itself. */
+			if (go_context && x->g && type == EVENT_DATA_IN)
+				go_link(0);
 			return 0;
 		}
 	}
