@@ -150,8 +150,12 @@ type Conn struct {
 	hasIDs  bool
 	opened  int
 	last    *h2stream
-	// lastEnd: the latest end of a stream (Unix ns), for InFlight.
+	// For InFlight: the latest end of a stream (Unix ns); the most streams
+	// open at once so far; whether a request may have gone unseen (frames
+	// lost or cut).
 	lastEnd uint64
+	maxOpen int
+	lossy   bool
 }
 
 // NewConn returns the parser of one connection. stats may be shared by the
@@ -350,6 +354,7 @@ func (c *Conn) plausibility(s *side) plausibility {
 // updates it holds.
 func (c *Conn) desync(s *side) {
 	c.stats.Desync++
+	c.lossy = true
 	s.synced, s.inFrame, s.nhdr = false, false, 0
 	s.blk.active, s.blk.inPlace = false, nil
 	s.tbl.lose()
@@ -596,6 +601,7 @@ func (c *Conn) endBlock(s *side, now uint64, emit func(*record.Record)) {
 	switch {
 	case b.cut:
 		c.stats.Truncated++
+		c.lossy = true
 		s.tbl.lose()
 	case bad:
 		c.stats.ParseErrors++
@@ -722,6 +728,7 @@ func (c *Conn) open(id uint32, start, now uint64, f *fieldSet) *h2stream {
 	c.streams[id] = st
 	c.opened++
 	c.last = st
+	c.maxOpen = max(c.maxOpen, len(c.streams))
 	return st
 }
 
@@ -831,25 +838,22 @@ func (c *Conn) drop(st *h2stream) {
 }
 
 // InFlight returns the server request that was being answered at at (Unix
-// ns) and still is, or nil when that is not certain: exactly one stream
-// had started by then and is still open, and no stream ended after at
-// (it could have been the one). Streams are answered concurrently, so
-// under load this is often nil: a handler's calls then stay roots.
+// ns) and still is, or nil when that is not certain. Which stream a handler
+// serves is not in what the kernel sees: certain only on a connection that
+// never had two streams open at once and never lost a frame (a request
+// whose HEADERS went unseen could be the one), with its one stream started
+// by at and no stream ended since. Clients that send one request at a time
+// are linked; concurrent streams leave the handlers' calls roots.
 func (c *Conn) InFlight(at uint64) *record.Record {
-	if c.reqDir != stream.Ingress || c.closed || c.lastEnd > at {
+	if c.reqDir != stream.Ingress || c.closed || c.lossy || c.maxOpen > 1 || c.lastEnd > at {
 		return nil
 	}
-	var found *record.Record
 	for _, st := range c.streams {
-		if st.tainted || st.rec == nil || st.rec.StartUnixNano > at {
-			continue
+		if !st.tainted && st.rec != nil && st.rec.StartUnixNano <= at {
+			return st.rec
 		}
-		if found != nil {
-			return nil
-		}
-		found = st.rec
 	}
-	return found
+	return nil
 }
 
 func (c *Conn) forget(st *h2stream) {
