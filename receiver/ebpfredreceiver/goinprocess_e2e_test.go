@@ -1,6 +1,7 @@
 package ebpfredreceiver
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -296,6 +297,87 @@ func TestGoInProcessChain(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestGoInProcessH2Server: app1 answers over HTTP/2 (TLS, ALPN), its
+// handlers running on goroutines of their own that the connection's
+// goroutine starts. One request at a time on the connection: each CLIENT is
+// its SERVER's child. Many at once on it: which stream a handler serves is
+// not known without reading Go's structs, so a CLIENT span is then linked
+// only when one stream was in flight, and never to another request's SERVER.
+func TestGoInProcessH2Server(t *testing.T) {
+	requireRoot(t)
+	app1, app2 := testserver.StartGoTLS(t), testserver.StartGo(t)
+	h := startReceiver(t, func(c *Config) {
+		c.OpenPort = fmt.Sprintf("%d,%d", app1.Port, app2.Port)
+	})
+	waitTracked(t, h, app1.PID, app2.PID)
+	r := h.receiver()
+	for deadline := time.Now().Add(10 * time.Second); r.probes.TLSStats().FilesInstrumented.Load() == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the Go servers were not instrumented")
+		}
+	}
+	client := &http.Client{Transport: &http.Transport{ForceAttemptHTTP2: true,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // a test server
+	proxy := func(t *testing.T, id string, code, depth, delayMS int) {
+		to := app2.URL(fmt.Sprintf("/status/%d?delay_ms=%d", code, delayMS))
+		u := app1.URL(fmt.Sprintf("/proxy/%s?go=%d&to=%s", id, depth, url.QueryEscape(to)))
+		resp, err := client.Get(u)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != code || resp.ProtoMajor != 2 {
+			t.Errorf("GET %s: %d over HTTP/%d, want %d over HTTP/2", u, resp.StatusCode, resp.ProtoMajor, code)
+		}
+	}
+	t.Run("sequential", func(t *testing.T) {
+		const n = 10
+		for i := range n {
+			proxy(t, fmt.Sprintf("s%d", i), 200+i, i%2, 0)
+		}
+		checkGoChildren(t, h, app2, "s", n, func(i int) int { return 200 + i })
+	})
+	t.Run("concurrent", func(t *testing.T) {
+		const n = 20
+		before := r.stats.ClientUnlinked.Load()
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() { defer wg.Done(); proxy(t, fmt.Sprintf("c%d", i), 230+i, 0, 50) }()
+		}
+		wg.Wait()
+		isMine := func(s ptrace.Span) bool {
+			st, _ := s.Attributes().Get("http.response.status_code")
+			return st.Int() >= 230 && st.Int() < 230+n
+		}
+		got := h.waitSpans(3*n, isMine)
+		servers := map[int64]spanView{}
+		for _, s := range got {
+			if s.span.Kind() == ptrace.SpanKindServer && strings.HasPrefix(s.attr("url.path"), "/proxy/") {
+				st, _ := s.span.Attributes().Get("http.response.status_code")
+				servers[st.Int()] = s
+			}
+		}
+		linked := 0
+		for _, s := range got {
+			if s.span.Kind() != ptrace.SpanKindClient || s.attr("server.port") != strconv.Itoa(app2.Port) {
+				continue
+			}
+			st, _ := s.span.Attributes().Get("http.response.status_code")
+			if s.span.ParentSpanID().IsEmpty() {
+				continue
+			}
+			linked++
+			if srv := servers[st.Int()]; s.span.ParentSpanID() != srv.span.SpanID() || s.span.TraceID() != srv.span.TraceID() {
+				t.Errorf("CLIENT %d: parent %s is not its own SERVER span %s", st.Int(), s.span.ParentSpanID(), srv.span.SpanID())
+			}
+		}
+		t.Logf("%d of %d CLIENT spans linked, %d counted unlinked", linked, n, r.stats.ClientUnlinked.Load()-before)
+	})
 }
 
 // goContextProbes are the programs of feature go_context (bpf/gocontext.c).
