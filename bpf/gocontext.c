@@ -56,16 +56,13 @@ int ebpfred_go_newproc(struct user_regs *r)
 	return 0;
 }
 
-/* At every RET of newproc1: RAX is the new g. */
-SEC("uprobe")
-int ebpfred_go_newproc_ret(struct user_regs *r)
+/* inherit: the goroutine newg, just started by caller, works for what
+ * caller works for: caller's connection if caller serves one, else what
+ * caller inherited. */
+static __always_inline void inherit(__u32 tgid, __u64 caller, __u64 newg)
 {
-	__u64 id = current_pid_tgid();
-	__u64 *caller = bpf_map_lookup_elem(&go_newproc, &id);
-	if (!caller)
-		return 0;
-	struct go_route_key k = {.tgid = id >> 32, .g = *caller};
-	struct go_route_key nk = {.tgid = id >> 32, .g = r->ax};
+	struct go_route_key k = {.tgid = tgid, .g = caller};
+	struct go_route_key nk = {.tgid = tgid, .g = newg};
 	struct go_ctx c = {};
 	__u64 *s = bpf_map_lookup_elem(&go_srv, &k);
 	if (s) {
@@ -85,6 +82,40 @@ int ebpfred_go_newproc_ret(struct user_regs *r)
 		bpf_map_update_elem(&go_ctxs, &nk, &c, BPF_ANY);
 	else
 		bpf_map_delete_elem(&go_ctxs, &nk);
+}
+
+/* At every RET of newproc1: RAX is the new g. */
+SEC("uprobe")
+int ebpfred_go_newproc_ret(struct user_regs *r)
+{
+	__u64 id = current_pid_tgid();
+	__u64 *caller = bpf_map_lookup_elem(&go_newproc, &id);
+	if (!caller)
+		return 0;
+	inherit(id >> 32, *caller, r->ax);
+	return 0;
+}
+
+/* The same with one hit instead of two, where newproc1's prologue stores
+ * callergp in its spill slot (the register ABI's home for the argument, in
+ * the caller's frame, 16 bytes above the stack pointer at entry and so at
+ * every RET): user space checks that in the code before it attaches this
+ * instead of the entry probe (internal/golang ArgSpill). */
+struct user_regs_sp {
+	struct user_regs head; /* up to orig_ax */
+	unsigned long ip, cs, flags, sp, ss;
+};
+
+SEC("uprobe")
+int ebpfred_go_newproc_ret_spilled(struct user_regs_sp *r)
+{
+	__u32 tgid = current_tgid();
+	if (!tgid || !bpf_map_lookup_elem(&tracked_pids, &tgid))
+		return 0;
+	__u64 caller = 0;
+	if (bpf_probe_read_user(&caller, sizeof(caller), (const void *)(r->sp + 16)) != 0 || !caller)
+		return 0;
+	inherit(tgid, caller, r->head.ax);
 	return 0;
 }
 

@@ -189,37 +189,38 @@ type gocontextWork struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	gocontextMapConns                = "conns"
-	gocontextMapCounters             = "counters"
-	gocontextMapEvents               = "events"
-	gocontextMapFdSocks              = "fd_socks"
-	gocontextMapGoCtxs               = "go_ctxs"
-	gocontextMapGoNewproc            = "go_newproc"
-	gocontextMapGoPc                 = "go_pc"
-	gocontextMapGoRoutes             = "go_routes"
-	gocontextMapGoSrv                = "go_srv"
-	gocontextMapGoWl                 = "go_wl"
-	gocontextMapInjected             = "injected"
-	gocontextMapPercpuWork           = "percpu_work"
-	gocontextMapPidDrops             = "pid_drops"
-	gocontextMapPropNolink           = "prop_nolink"
-	gocontextMapThreadCtx            = "thread_ctx"
-	gocontextMapTlsCalls             = "tls_calls"
-	gocontextMapTlsSocks             = "tls_socks"
-	gocontextMapTlsWpending          = "tls_wpending"
-	gocontextMapTrackedPids          = "tracked_pids"
-	gocontextProgEbpfredGoNewproc    = "ebpfred_go_newproc"
-	gocontextProgEbpfredGoNewprocRet = "ebpfred_go_newproc_ret"
-	gocontextProgEbpfredGoRoundTrip  = "ebpfred_go_round_trip"
-	gocontextProgEbpfredGoServe      = "ebpfred_go_serve"
-	gocontextProgEbpfredGoWriteLoop  = "ebpfred_go_write_loop"
-	gocontextVarGoContext            = "go_context"
-	gocontextVarPidnsDev             = "pidns_dev"
-	gocontextVarPidnsIno             = "pidns_ino"
-	gocontextVarPropagation          = "propagation"
-	gocontextVarSelfTgid             = "self_tgid"
-	gocontextVarTrackExecs           = "track_execs"
-	gocontextVarWakeupBytes          = "wakeup_bytes"
+	gocontextMapConns                       = "conns"
+	gocontextMapCounters                    = "counters"
+	gocontextMapEvents                      = "events"
+	gocontextMapFdSocks                     = "fd_socks"
+	gocontextMapGoCtxs                      = "go_ctxs"
+	gocontextMapGoNewproc                   = "go_newproc"
+	gocontextMapGoPc                        = "go_pc"
+	gocontextMapGoRoutes                    = "go_routes"
+	gocontextMapGoSrv                       = "go_srv"
+	gocontextMapGoWl                        = "go_wl"
+	gocontextMapInjected                    = "injected"
+	gocontextMapPercpuWork                  = "percpu_work"
+	gocontextMapPidDrops                    = "pid_drops"
+	gocontextMapPropNolink                  = "prop_nolink"
+	gocontextMapThreadCtx                   = "thread_ctx"
+	gocontextMapTlsCalls                    = "tls_calls"
+	gocontextMapTlsSocks                    = "tls_socks"
+	gocontextMapTlsWpending                 = "tls_wpending"
+	gocontextMapTrackedPids                 = "tracked_pids"
+	gocontextProgEbpfredGoNewproc           = "ebpfred_go_newproc"
+	gocontextProgEbpfredGoNewprocRet        = "ebpfred_go_newproc_ret"
+	gocontextProgEbpfredGoNewprocRetSpilled = "ebpfred_go_newproc_ret_spilled"
+	gocontextProgEbpfredGoRoundTrip         = "ebpfred_go_round_trip"
+	gocontextProgEbpfredGoServe             = "ebpfred_go_serve"
+	gocontextProgEbpfredGoWriteLoop         = "ebpfred_go_write_loop"
+	gocontextVarGoContext                   = "go_context"
+	gocontextVarPidnsDev                    = "pidns_dev"
+	gocontextVarPidnsIno                    = "pidns_ino"
+	gocontextVarPropagation                 = "propagation"
+	gocontextVarSelfTgid                    = "self_tgid"
+	gocontextVarTrackExecs                  = "track_execs"
+	gocontextVarWakeupBytes                 = "wakeup_bytes"
 )
 
 // loadGocontext returns the embedded CollectionSpec for gocontext.
@@ -264,11 +265,12 @@ type gocontextSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type gocontextProgramSpecs struct {
-	EbpfredGoNewproc    *ebpf.ProgramSpec `ebpf:"ebpfred_go_newproc"`
-	EbpfredGoNewprocRet *ebpf.ProgramSpec `ebpf:"ebpfred_go_newproc_ret"`
-	EbpfredGoRoundTrip  *ebpf.ProgramSpec `ebpf:"ebpfred_go_round_trip"`
-	EbpfredGoServe      *ebpf.ProgramSpec `ebpf:"ebpfred_go_serve"`
-	EbpfredGoWriteLoop  *ebpf.ProgramSpec `ebpf:"ebpfred_go_write_loop"`
+	EbpfredGoNewproc           *ebpf.ProgramSpec `ebpf:"ebpfred_go_newproc"`
+	EbpfredGoNewprocRet        *ebpf.ProgramSpec `ebpf:"ebpfred_go_newproc_ret"`
+	EbpfredGoNewprocRetSpilled *ebpf.ProgramSpec `ebpf:"ebpfred_go_newproc_ret_spilled"`
+	EbpfredGoRoundTrip         *ebpf.ProgramSpec `ebpf:"ebpfred_go_round_trip"`
+	EbpfredGoServe             *ebpf.ProgramSpec `ebpf:"ebpfred_go_serve"`
+	EbpfredGoWriteLoop         *ebpf.ProgramSpec `ebpf:"ebpfred_go_write_loop"`
 }
 
 // gocontextMapSpecs contains maps before they are loaded into the kernel.
@@ -391,17 +393,19 @@ type gocontextVariables struct {
 //
 // It can be passed to loadGocontextObjects or ebpf.CollectionSpec.LoadAndAssign.
 type gocontextPrograms struct {
-	EbpfredGoNewproc    *ebpf.Program `ebpf:"ebpfred_go_newproc"`
-	EbpfredGoNewprocRet *ebpf.Program `ebpf:"ebpfred_go_newproc_ret"`
-	EbpfredGoRoundTrip  *ebpf.Program `ebpf:"ebpfred_go_round_trip"`
-	EbpfredGoServe      *ebpf.Program `ebpf:"ebpfred_go_serve"`
-	EbpfredGoWriteLoop  *ebpf.Program `ebpf:"ebpfred_go_write_loop"`
+	EbpfredGoNewproc           *ebpf.Program `ebpf:"ebpfred_go_newproc"`
+	EbpfredGoNewprocRet        *ebpf.Program `ebpf:"ebpfred_go_newproc_ret"`
+	EbpfredGoNewprocRetSpilled *ebpf.Program `ebpf:"ebpfred_go_newproc_ret_spilled"`
+	EbpfredGoRoundTrip         *ebpf.Program `ebpf:"ebpfred_go_round_trip"`
+	EbpfredGoServe             *ebpf.Program `ebpf:"ebpfred_go_serve"`
+	EbpfredGoWriteLoop         *ebpf.Program `ebpf:"ebpfred_go_write_loop"`
 }
 
 func (p *gocontextPrograms) Close() error {
 	return _GocontextClose(
 		p.EbpfredGoNewproc,
 		p.EbpfredGoNewprocRet,
+		p.EbpfredGoNewprocRetSpilled,
 		p.EbpfredGoRoundTrip,
 		p.EbpfredGoServe,
 		p.EbpfredGoWriteLoop,

@@ -391,12 +391,18 @@ func (p *Probes) attachGo(path string, f *elf.File) error {
 // net/http's client is optional: without it, only requests written by the
 // handler's goroutines themselves are linked.
 func (p *Probes) attachGoContext(funcs map[string]*golang.Func, attach func(string, *ebpf.Program, *golang.Func, uint64, uint64) error) error {
+	// A goroutine start: one hit at newproc1's RET when its prologue keeps
+	// callergp where the RET can read it, else two (entry and RET).
 	fn := funcs[goNewproc1]
-	if err := attach(goNewproc1, p.progs["ebpfred_go_newproc"], fn, 0, 0); err != nil {
-		return err
+	ret := p.progs["ebpfred_go_newproc_ret_spilled"]
+	if off, ok := fn.ArgSpill(1); !ok || off != 16 {
+		ret = p.progs["ebpfred_go_newproc_ret"]
+		if err := attach(goNewproc1, p.progs["ebpfred_go_newproc"], fn, 0, 0); err != nil {
+			return err
+		}
 	}
 	for _, r := range fn.Rets {
-		if err := attach(goNewproc1, p.progs["ebpfred_go_newproc_ret"], fn, r, 0); err != nil {
+		if err := attach(goNewproc1, ret, fn, r, 0); err != nil {
 			return err
 		}
 	}

@@ -381,7 +381,7 @@ func TestGoInProcessH2Server(t *testing.T) {
 }
 
 // goContextProbes are the programs of feature go_context (bpf/gocontext.c).
-var goContextProbes = []string{"ebpfred_go_newproc", "ebpfred_go_newproc_ret", "ebpfred_go_serve",
+var goContextProbes = []string{"ebpfred_go_newproc", "ebpfred_go_newproc_ret", "ebpfred_go_newproc_ret_spilled", "ebpfred_go_serve",
 	"ebpfred_go_write_loop", "ebpfred_go_round_trip"}
 
 // checkGoChildren finds, for requests 0..n-1 of a case, app1's SERVER span
