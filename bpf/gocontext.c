@@ -12,9 +12,10 @@
  *
  *   net/http.(*conn).serve, entry: the goroutine serves a connection
  *       (go_srv); its first read names the socket (capture.h go_link).
- *   runtime.newproc1, entry and RETs: a goroutine starts; it inherits the
- *       context of its creator (go_ctxs): the creator's connection if the
- *       creator serves one, else the creator's own inherited context.
+ *   runtime.newproc1, RETs (and entry, where the creator cannot be read
+ *       at the RETs): a goroutine starts; it inherits the context of its
+ *       creator (go_ctxs): the creator's connection if the creator serves
+ *       one, else the creator's own inherited context.
  *   net/http.(*persistConn).writeLoop, entry: the writer goroutine of a
  *       client connection (go_wl).
  *   net/http.(*persistConn).roundTrip, entry: the caller hands a request to

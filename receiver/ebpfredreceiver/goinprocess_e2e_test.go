@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"golang.org/x/sys/unix"
 
+	"github.com/ebpfred/ebpfred/internal/probes"
 	"github.com/ebpfred/ebpfred/internal/testserver"
 )
 
@@ -378,6 +380,42 @@ func TestGoInProcessH2Server(t *testing.T) {
 		}
 		t.Logf("%d of %d CLIENT spans linked, %d counted unlinked", linked, n, r.stats.ClientUnlinked.Load()-before)
 	})
+}
+
+// TestGoInProcessRefused: a kernel that refuses go_context costs only the
+// links: the receiver runs, says the feature is off, and every request is
+// still reported, its CLIENT span a root.
+func TestGoInProcessRefused(t *testing.T) {
+	requireRoot(t)
+	app1, app2 := testserver.StartGo(t), testserver.StartGo(t)
+	h := startReceiver(t, func(c *Config) {
+		c.OpenPort = fmt.Sprintf("%d,%d", app1.Port, app2.Port)
+		c.refuseFeatures = []probes.Feature{probes.FeatureGoContext}
+	})
+	for _, host := range []*statusHost{h.tracesHost, h.metricsHost} {
+		host.waitStatus(t, componentstatus.StatusRecoverableError, "running without go_context")
+	}
+	waitTracked(t, h, app1.PID, app2.PID)
+	const n = 3
+	for i := range n {
+		to := app2.URL(fmt.Sprintf("/status/%d", 200+i))
+		resp, err := http.Get(app1.URL("/proxy/r" + strconv.Itoa(i) + "?to=" + url.QueryEscape(to)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	isClient := func(s ptrace.Span) bool { return s.Kind() == ptrace.SpanKindClient }
+	got := h.waitSpans(n, isClient)
+	if len(got) != n {
+		t.Fatalf("%d CLIENT spans, want %d", len(got), n)
+	}
+	for _, s := range got {
+		if !s.span.ParentSpanID().IsEmpty() {
+			t.Errorf("CLIENT span with parent %s while go_context is off", s.span.ParentSpanID())
+		}
+	}
 }
 
 // goContextProbes are the programs of feature go_context (bpf/gocontext.c).
