@@ -55,7 +55,28 @@ func (p *Pipeline) goLink(e *probes.Event) {
 	}
 	c.ids = stream.SpanIDs{TraceID: srv.TraceID, ParentID: srv.SpanID, Flags: srv.TraceFlags}
 	c.idsPending = true
-	p.stats.ClientLinked.Add(1)
+	// counted linked when a client record carrying it is emitted (an
+	// HTTP/2 connection's set-up writes take ids no request uses)
+	if len(c.goParents) == maxGoParents {
+		copy(c.goParents, c.goParents[1:])
+		c.goParents = c.goParents[:maxGoParents-1]
+	}
+	c.goParents = append(c.goParents, srv.SpanID)
+}
+
+// maxGoParents bounds the parents given on one connection whose client
+// record has not been emitted yet (HTTP/2: concurrent streams).
+const maxGoParents = 16
+
+// countLinked counts a client record of c that got its parent from goLink.
+func (p *Pipeline) countLinked(c *conn, r *record.Record) {
+	for i, id := range c.goParents {
+		if id == r.ParentSpanID {
+			c.goParents = append(c.goParents[:i], c.goParents[i+1:]...)
+			p.stats.ClientLinked.Add(1)
+			return
+		}
+	}
 }
 
 // endsKey names a connection by its two endpoints.

@@ -100,10 +100,10 @@ type Stats struct {
 	// protocol recognised, and transfers its protocol's parser skipped.
 	Unrecognised atomic.Uint64
 	OpenConns    atomic.Int64
-	// ClientLinked: Go client requests made the child of the server
-	// request their goroutine worked for (golink.go); ClientUnlinked: those
-	// whose server request could not be known for certain (it had ended,
-	// or its connection or protocol could not say), left roots.
+	// ClientLinked: Go client records emitted as the child of the server
+	// request their goroutine worked for (golink.go); ClientUnlinked:
+	// requests whose server request could not be known for certain (it had
+	// ended, or its connection or protocol could not say), left roots.
 	ClientLinked, ClientUnlinked atomic.Uint64
 	// PerProtocol: each enabled protocol's counts, in Options.Protocols
 	// order, as of the last Tick.
@@ -177,6 +177,9 @@ type conn struct {
 	// data event (the kernel sends them just before it).
 	ids        stream.SpanIDs
 	idsPending bool
+	// goParents: server spans given as parents by EventGoLink whose
+	// client record is not emitted yet (golink.go)
+	goParents [][8]byte
 }
 
 type pendingEvent struct {
@@ -332,6 +335,9 @@ func (p *Pipeline) emit(r *record.Record) {
 		}
 	}
 	p.stats.Records.Add(1)
+	if c := p.cur; c != nil && len(c.goParents) > 0 && r.Kind == record.KindClient && r.HasTraceParent {
+		p.countLinked(c, r)
+	}
 	if info := p.sel.Lookup(r.PID); info != nil {
 		p.sink.Record(r, info, ign)
 	}
