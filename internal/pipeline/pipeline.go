@@ -143,6 +143,13 @@ type peerKey struct {
 	peer netip.AddrPort
 }
 
+// tupleKey names a connection by its endpoints as one side sees them: the
+// other side of a connection between two processes of this node is the
+// reversed key.
+type tupleKey struct {
+	local, peer netip.AddrPort
+}
+
 // maxDetect bounds the bytes of a connection's first transfers kept while
 // no protocol can tell yet (a Go server reads a request's first byte alone).
 const maxDetect = 64
@@ -197,6 +204,9 @@ type Pipeline struct {
 
 	conns map[connKey]*conn
 	peers map[peerKey]*conn // connections whose endpoints are known
+	// tuples: the same connections by their endpoints, so that a record
+	// learns whether its peer is an instrumented process of this node.
+	tuples map[tupleKey]*conn
 	// closing holds connections the process closed until closeGrace has
 	// passed or a new connection with the same socket address opens: a TLS
 	// call that did its socket I/O before the close can return, and report
@@ -249,8 +259,9 @@ func New(sink Sink, sel Selector, tracker Tracker, stats *Stats, opt Options) *P
 	}
 	p := &Pipeline{sink: sink, sel: sel, tracker: tracker, stats: stats, router: opt.Router,
 		protos: opt.Protocols, pstats: make([]protocol.Stats, len(opt.Protocols)), popts: opt.ProtocolOptions,
-		conns: map[connKey]*conn{}, peers: map[peerKey]*conn{}, closing: map[connKey]*conn{}, drops: map[uint32]uint64{},
-		idle: opt.ResponseIdle, maxIdle: opt.ConnIdle}
+		conns: map[connKey]*conn{}, peers: map[peerKey]*conn{}, tuples: map[tupleKey]*conn{}, closing: map[connKey]*conn{},
+		drops: map[uint32]uint64{},
+		idle:  opt.ResponseIdle, maxIdle: opt.ConnIdle}
 	stats.PerProtocol = make([]ProtocolStats, len(opt.Protocols))
 	for i, pr := range opt.Protocols {
 		stats.PerProtocol[i].Name = pr.Name
@@ -318,6 +329,14 @@ func (p *Pipeline) emit(r *record.Record) {
 			r.Route = route
 		} else {
 			r.Route = ""
+		}
+	}
+	if r.Peer.IsValid() {
+		// The other end, when an instrumented process of this node
+		// holds it (a tuple is unique on a host while both ends are open,
+		// and a closed end stays in the table for closeGrace).
+		if oc := p.tuples[tupleKey{r.Peer, r.Local}]; oc != nil {
+			r.PeerPID = oc.key.tgid
 		}
 	}
 	p.stats.Records.Add(1)
@@ -510,6 +529,9 @@ func (p *Pipeline) connOpen(e *probes.Event) {
 	c.lastSeen = e.Mono + p.offset
 	if c.meta.Peer.IsValid() {
 		p.peers[peerKey{e.TGID, c.meta.Peer}] = c
+		if c.meta.Local.IsValid() {
+			p.tuples[tupleKey{c.meta.Local, c.meta.Peer}] = c
+		}
 	}
 }
 
@@ -575,6 +597,9 @@ func (p *Pipeline) finish(c *conn, at uint64) {
 	}
 	if pk := (peerKey{c.meta.PID, c.meta.Peer}); p.peers[pk] == c {
 		delete(p.peers, pk)
+	}
+	if tk := (tupleKey{c.meta.Local, c.meta.Peer}); p.tuples[tk] == c {
+		delete(p.tuples, tk)
 	}
 	p.stats.OpenConns.Add(-1)
 }

@@ -282,3 +282,38 @@ func TestHTTP2MidConnectionMarksKernel(t *testing.T) {
 		t.Errorf("MarkHTTP2 calls %v, want socket 1", f.trk.http2)
 	}
 }
+
+// Both ends of a connection between two instrumented processes of the node:
+// each record names the process at the other end; a connection to anyone
+// else names none, and a finished connection is forgotten.
+func TestRecordsNameTheLocalPeer(t *testing.T) {
+	f := newFixture(7, 8)
+	f.p.Handle(connEv(7, 5, 1, "127.0.0.1:40000", "127.0.0.1:8080")) // client 7
+	f.p.Handle(connEv(8, 6, 2, "127.0.0.1:8080", "127.0.0.1:40000")) // server 8
+	f.p.Handle(connEv(8, 9, 3, "127.0.0.1:8080", "127.0.0.1:40001")) // from elsewhere
+	f.p.Handle(dataEv(probes.EventDataOut, 7, 5, 1, 1000, req))
+	f.p.Handle(dataEv(probes.EventDataIn, 8, 6, 2, 2000, req))
+	f.p.Handle(dataEv(probes.EventDataOut, 8, 6, 2, 3000, resp))
+	f.p.Handle(dataEv(probes.EventDataIn, 7, 5, 1, 4000, resp))
+	f.p.Handle(dataEv(probes.EventDataIn, 8, 9, 3, 5000, req))
+	f.p.Handle(dataEv(probes.EventDataOut, 8, 9, 3, 6000, resp))
+	if len(f.sink.recs) != 3 {
+		t.Fatalf("%d records, want 3", len(f.sink.recs))
+	}
+	for i, want := range []struct {
+		kind record.Kind
+		pid  uint32
+		peer uint32
+	}{{record.KindServer, 8, 7}, {record.KindClient, 7, 8}, {record.KindServer, 8, 0}} {
+		r := f.sink.recs[i]
+		if r.Kind != want.kind || r.PID != want.pid || r.PeerPID != want.peer {
+			t.Errorf("record %d: %v of %d, peer %d; want %v of %d, peer %d", i, r.Kind, r.PID, r.PeerPID, want.kind, want.pid, want.peer)
+		}
+	}
+	f.p.processGone(7, 9000)
+	f.p.Handle(dataEv(probes.EventDataIn, 8, 6, 2, 10000, req))
+	f.p.Handle(dataEv(probes.EventDataOut, 8, 6, 2, 11000, resp))
+	if r := f.sink.recs[len(f.sink.recs)-1]; r.PeerPID != 0 {
+		t.Errorf("after the client process left, a record still names it: peer %d", r.PeerPID)
+	}
+}
