@@ -1,0 +1,216 @@
+package ebpfredreceiver
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/ebpfred/ebpfred/internal/discovery"
+	"github.com/ebpfred/ebpfred/internal/testserver"
+)
+
+// stitchRequests sends n requests to A's /proxy, which calls B's
+// /status/{code} on its handler thread: every fifth asks B for a 503 (A
+// passes it on). It returns how many came back 503.
+func stitchRequests(t *testing.T, a, b *testserver.Server, n int) (failed int) {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for i := 0; i < n; i++ {
+		code := 200
+		if i%5 == 4 {
+			code = 503
+		}
+		resp, err := client.Get(fmt.Sprintf("http://%s/proxy?to=http://%s/status/%d", a.Addr, b.Addr, code))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != code || !strings.HasPrefix(string(body), fmt.Sprintf("proxied %d\n", code)) {
+			t.Fatalf("request %d: A answered %d %q, want %d", i, resp.StatusCode, body, code)
+		}
+		if code >= 500 {
+			failed++
+		}
+	}
+	return failed
+}
+
+// stitchChains sorts the spans of the n requests into chains, in the
+// order the requests were made.
+func stitchChains(t *testing.T, h *harness, b *testserver.Server, n int) []chain {
+	t.Helper()
+	got := h.waitSpans(3*n, func(s ptrace.Span) bool { return s.Name() == "GET" })
+	var servA, cli, servB []spanView
+	for _, s := range got {
+		switch {
+		case s.span.Kind() == ptrace.SpanKindServer && s.attr("url.path") == "/proxy":
+			servA = append(servA, s)
+		case s.span.Kind() == ptrace.SpanKindClient && s.attr("server.port") == fmt.Sprint(b.Port):
+			cli = append(cli, s)
+		case s.span.Kind() == ptrace.SpanKindServer && strings.HasPrefix(s.attr("url.path"), "/status/"):
+			servB = append(servB, s)
+		default:
+			t.Errorf("unexpected span %v %s %v", s.span.Kind(), s.span.Name(), s.span.Attributes().AsRaw())
+		}
+	}
+	if len(servA) != n || len(cli) != n || len(servB) != n {
+		t.Fatalf("spans: %d SERVER(A), %d CLIENT(A→B), %d SERVER(B); want %d each", len(servA), len(cli), len(servB), n)
+	}
+	out := make([]chain, n)
+	for i := range out { // waitSpans sorts by start time; requests were sequential
+		out[i] = chain{servA[i], cli[i], servB[i]}
+	}
+	return out
+}
+
+// traces groups every span of the chains by trace id.
+func traceSizes(chains []chain) map[pcommon.TraceID]int {
+	out := map[pcommon.TraceID]int{}
+	for _, c := range chains {
+		out[c.serverA.span.TraceID()]++
+		out[c.client.span.TraceID()]++
+		out[c.serverB.span.TraceID()]++
+	}
+	return out
+}
+
+func inside(child, parent spanView) bool {
+	return child.span.StartTimestamp() >= parent.span.StartTimestamp() && child.span.EndTimestamp() <= parent.span.EndTimestamp()
+}
+
+// TestStitchSameNode: Python servers A and B on this node, both
+// instrumented; A's handler calls B. Same-node linking makes B's SERVER
+// span the child of A's CLIENT span, inside it in time, without anything on
+// the wire (context_propagation disabled) and in agreement with what
+// propagation put on the wire (headers), where the handler's thread also
+// links A's CLIENT span under A's SERVER span: one trace of 3 spans per
+// request. Without propagation nothing links A's CLIENT span to A's SERVER
+// span (a Python handler's thread is only followed for propagation): 2
+// traces per request, A's SERVER span alone and CLIENT → SERVER(B).
+func TestStitchSameNode(t *testing.T) {
+	requireRoot(t)
+	const n = 10
+	for _, prop := range []string{PropagationDisabled, PropagationHeaders} {
+		t.Run(prop, func(t *testing.T) {
+			a, b := testserver.StartPython(t), testserver.StartPython(t)
+			h := startReceiver(t, func(c *Config) {
+				c.Discovery.Services = []discovery.SelectorConfig{
+					{Name: "svc-a", OpenPorts: fmt.Sprint(a.Port)}, {Name: "svc-b", OpenPorts: fmt.Sprint(b.Port)}}
+				c.ContextPropagation = prop
+				c.Metrics.ServiceGraph.Enabled = true
+			})
+			waitTracked(t, h, a.PID, b.PID)
+			failed := stitchRequests(t, a, b, n)
+			chains := stitchChains(t, h, b, n)
+			for i, c := range chains {
+				if c.serverB.span.TraceID() != c.client.span.TraceID() || c.serverB.span.ParentSpanID() != c.client.span.SpanID() {
+					t.Errorf("request %d: SERVER(B) trace %v parent %v; want CLIENT(A→B)'s trace %v and span %v", i,
+						c.serverB.span.TraceID(), c.serverB.span.ParentSpanID(), c.client.span.TraceID(), c.client.span.SpanID())
+				}
+				if !inside(c.serverB, c.client) {
+					t.Errorf("request %d: SERVER(B) [%d, %d] not inside CLIENT [%d, %d]", i,
+						c.serverB.span.StartTimestamp(), c.serverB.span.EndTimestamp(), c.client.span.StartTimestamp(), c.client.span.EndTimestamp())
+				}
+				if !c.serverA.span.ParentSpanID().IsEmpty() {
+					t.Errorf("request %d: SERVER(A) has parent %v, want a root", i, c.serverA.span.ParentSpanID())
+				}
+				linkedA := c.client.span.ParentSpanID() == c.serverA.span.SpanID() && c.client.span.TraceID() == c.serverA.span.TraceID()
+				if want := prop == PropagationHeaders; linkedA != want {
+					t.Errorf("request %d: CLIENT under SERVER(A) %v, want %v (parent %v)", i, linkedA, want, c.client.span.ParentSpanID())
+				}
+				if linkedA && !inside(c.client, c.serverA) {
+					t.Errorf("request %d: CLIENT not inside SERVER(A)", i)
+				}
+				if !linkedA && !c.client.span.ParentSpanID().IsEmpty() {
+					t.Errorf("request %d: CLIENT has parent %v, want a root", i, c.client.span.ParentSpanID())
+				}
+			}
+			sizes := traceSizes(chains)
+			want := map[int]int{3: n} // trace size → traces
+			if prop == PropagationDisabled {
+				want = map[int]int{1: n, 2: n}
+			}
+			got := map[int]int{}
+			for _, size := range sizes {
+				got[size]++
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("traces by size %v, want %v", got, want)
+			}
+			if l := h.receiver().spans.Links(); l.Linked != n || l.Ambiguous != 0 {
+				t.Errorf("link stats %+v, want %d linked", l, n)
+			}
+			h.stop()
+			checkServiceGraph(t, h, n, failed)
+		})
+	}
+}
+
+// checkServiceGraph: the A→B edge counts every request once, its failures
+// (B's 503s) and both durations; the test process's requests to A are
+// an edge from "user".
+func checkServiceGraph(t *testing.T, h *harness, n, failed int) {
+	t.Helper()
+	edges := h.sums("traces_service_graph_request_total")
+	failedEdges := h.sums("traces_service_graph_request_failed_total")
+	svcA, svcB := "svc-a", "svc-b"
+	key := func(client, server, ct string) string { return client + "→" + server + " " + ct }
+	wantEdges := map[string]int64{key(svcA, svcB, ""): int64(n), key("user", svcA, "virtual_node"): int64(n)}
+	if fmt.Sprint(edges) != fmt.Sprint(wantEdges) {
+		t.Errorf("traces_service_graph_request_total %v, want %v", edges, wantEdges)
+	}
+	// A passes B's 503 on: the user→A edge fails as often.
+	wantFailed := map[string]int64{key(svcA, svcB, ""): int64(failed), key("user", svcA, "virtual_node"): int64(failed)}
+	if fmt.Sprint(failedEdges) != fmt.Sprint(wantFailed) {
+		t.Errorf("traces_service_graph_request_failed_total %v, want %v", failedEdges, wantFailed)
+	}
+	for _, m := range []string{"traces_service_graph_request_server", "traces_service_graph_request_client"} {
+		counts := map[string]uint64{}
+		for _, p := range h.histograms(m) {
+			counts[key(p.attrs["client"], p.attrs["server"], p.attrs["connection_type"])] += p.count
+		}
+		want := map[string]uint64{key(svcA, svcB, ""): uint64(n)}
+		if m == "traces_service_graph_request_server" {
+			want[key("user", svcA, "virtual_node")] = uint64(n)
+		}
+		if fmt.Sprint(counts) != fmt.Sprint(want) {
+			t.Errorf("%s counts %v, want %v", m, counts, want)
+		}
+	}
+}
+
+// sums returns the last export's monotonic sums named name, by
+// "client→server connection_type".
+func (h *harness) sums(name string) map[string]int64 {
+	h.t.Helper()
+	all := h.metrics.AllMetrics()
+	out := map[string]int64{}
+	if len(all) == 0 {
+		return out
+	}
+	md := all[len(all)-1]
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		sms := md.ResourceMetrics().At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				if m.Name() != name {
+					continue
+				}
+				dps := m.Sum().DataPoints()
+				for d := 0; d < dps.Len(); d++ {
+					a := toMap(dps.At(d).Attributes())
+					out[a["client"]+"→"+a["server"]+" "+a["connection_type"]] += dps.At(d).IntValue()
+				}
+			}
+		}
+	}
+	return out
+}
