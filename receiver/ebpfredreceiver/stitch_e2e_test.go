@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -213,4 +214,74 @@ func (h *harness) sums(name string) map[string]int64 {
 		}
 	}
 	return out
+}
+
+// TestStitchGRPC: a Go gRPC client and a Go gRPC server on this node, both
+// instrumented, 20 concurrent unary calls multiplexed on one HTTP/2
+// connection (same method, delays of 10 to 70 ms): each SERVER span is
+// the child of exactly one CLIENT span, matched by stream id, inside it, and
+// the pairs agree on the delay the call asked for.
+func TestStitchGRPC(t *testing.T) {
+	requireRoot(t)
+	srv := testserver.StartGRPCGo(t)
+	h := startReceiver(t, func(c *Config) {
+		c.Discovery.Services = []discovery.SelectorConfig{
+			{Name: "grpc-server", OpenPorts: fmt.Sprint(srv.Port)}, {Name: "grpc-client", ExePathRegexp: "/grpcclient$"}}
+	})
+	delays := []int{10, 30, 50, 70}
+	var calls []string
+	for _, d := range delays {
+		calls = append(calls, fmt.Sprintf("Unary:0:%d", d))
+	}
+	const concurrency = 5
+	n := concurrency * len(calls)
+	// Started after the receiver: exec'd, picked up from its first call.
+	if res := testserver.StartGRPCClient(t, srv.Addr, concurrency, calls...).Run(); len(res) != n {
+		t.Fatalf("%d calls made, want %d", len(res), n)
+	}
+	spans := h.waitSpans(2*n, func(s ptrace.Span) bool { return s.Name() == unaryMethod })
+	if l := h.receiver().spans.Links(); l.Linked != uint64(n) {
+		t.Errorf("link stats %+v, want %d linked", l, n)
+	}
+	h.stop()
+	clients := map[pcommon.SpanID]spanView{}
+	var servers []spanView
+	for _, s := range spans {
+		if s.span.Kind() == ptrace.SpanKindClient {
+			clients[s.span.SpanID()] = s
+		} else {
+			servers = append(servers, s)
+		}
+	}
+	if len(clients) != n || len(servers) != n {
+		t.Fatalf("%d CLIENT and %d SERVER spans, want %d each", len(clients), len(servers), n)
+	}
+	class := func(s spanView) int { // the delay the call asked for
+		got := -1
+		for _, d := range delays {
+			if s.duration() >= time.Duration(d)*time.Millisecond {
+				got = d
+			}
+		}
+		return got
+	}
+	parents := map[pcommon.SpanID]bool{}
+	for _, s := range servers {
+		c, ok := clients[s.span.ParentSpanID()]
+		if !ok || c.span.TraceID() != s.span.TraceID() {
+			t.Errorf("SERVER span (%v) has parent %v: not one of the CLIENT spans", s.duration(), s.span.ParentSpanID())
+			continue
+		}
+		if parents[c.span.SpanID()] {
+			t.Errorf("CLIENT span %v is the parent of two SERVER spans", c.span.SpanID())
+		}
+		parents[c.span.SpanID()] = true
+		if !inside(s, c) {
+			t.Errorf("SERVER span [%d, %d] not inside its CLIENT [%d, %d]", s.span.StartTimestamp(), s.span.EndTimestamp(),
+				c.span.StartTimestamp(), c.span.EndTimestamp())
+		}
+		if class(s) != class(c) {
+			t.Errorf("SERVER span of a %d ms call under the CLIENT span of a %d ms call (%v, %v)", class(s), class(c), s.duration(), c.duration())
+		}
+	}
 }
