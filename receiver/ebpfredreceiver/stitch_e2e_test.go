@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -283,5 +285,173 @@ func TestStitchGRPC(t *testing.T) {
 		if class(s) != class(c) {
 			t.Errorf("SERVER span of a %d ms call under the CLIENT span of a %d ms call (%v, %v)", class(s), class(c), s.duration(), c.duration())
 		}
+	}
+}
+
+// TestStitchGo: the scenario, Go net/http server A calling Go
+// server B from its handler, both on this node, over HTTP/1.1 and over TLS
+// (B's SERVER span from Go's crypto/tls probes, A's CLIENT span too). B's
+// SERVER span is the child of A's CLIENT span, inside it. (A's CLIENT span
+// is not linked to A's SERVER span: Go's goroutines are not followed here.)
+func TestStitchGo(t *testing.T) {
+	requireRoot(t)
+	const n = 5
+	for _, useTLS := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http", true: "https"}[useTLS], func(t *testing.T) {
+			a := testserver.StartGo(t)
+			b := testserver.StartGo(t)
+			if useTLS {
+				b = testserver.StartGoTLS(t)
+			}
+			h := startReceiver(t, func(c *Config) {
+				c.Discovery.Services = []discovery.SelectorConfig{
+					{Name: "app1", OpenPorts: fmt.Sprint(a.Port)}, {Name: "app2", OpenPorts: fmt.Sprint(b.Port)}}
+			})
+			waitTracked(t, h, a.PID, b.PID)
+			client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+			for i := 0; i < n; i++ {
+				resp, err := client.Get(fmt.Sprintf("http://%s/proxy?to=%s", a.Addr, b.URL("/status/200?delay_ms=5")))
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Fatalf("A answered %d %q", resp.StatusCode, body)
+				}
+			}
+			spans := h.waitSpans(3*n, func(s ptrace.Span) bool { return strings.HasPrefix(s.Name(), "GET") })
+			if l := h.receiver().spans.Links(); l.Linked != n {
+				t.Errorf("link stats %+v, want %d linked", l, n)
+			}
+			h.stop()
+			clients := map[pcommon.SpanID]spanView{}
+			var servB []spanView
+			for _, s := range spans {
+				switch {
+				case s.span.Kind() == ptrace.SpanKindClient:
+					clients[s.span.SpanID()] = s
+				case s.span.Kind() == ptrace.SpanKindServer && strings.HasPrefix(s.attr("url.path"), "/status/"):
+					servB = append(servB, s)
+				}
+			}
+			if len(clients) != n || len(servB) != n {
+				t.Fatalf("%d CLIENT and %d SERVER(B) spans, want %d each", len(clients), len(servB), n)
+			}
+			parents := map[pcommon.SpanID]bool{}
+			for i, s := range servB {
+				if want := map[bool]string{false: "http", true: "https"}[useTLS]; s.attr("url.scheme") != want {
+					t.Errorf("SERVER(B) url.scheme %q, want %q", s.attr("url.scheme"), want)
+				}
+				c, ok := clients[s.span.ParentSpanID()]
+				if !ok || c.span.TraceID() != s.span.TraceID() {
+					t.Errorf("request %d: SERVER(B) parent %v is not a CLIENT span", i, s.span.ParentSpanID())
+					continue
+				}
+				if parents[c.span.SpanID()] {
+					t.Errorf("CLIENT span %v is the parent of two SERVER spans", c.span.SpanID())
+				}
+				parents[c.span.SpanID()] = true
+				if !inside(s, c) {
+					t.Errorf("request %d: SERVER(B) not inside its CLIENT", i)
+				}
+			}
+		})
+	}
+}
+
+// TestStitchConcurrent: 20 requests at once through Python A (a thread
+// each, a connection each to B), with delays from 50 ms to 1 s. With
+// propagation (headers) the wire says which CLIENT span each SERVER(B)
+// span belongs to, and the collector links on its own first: every link it
+// made must agree with the wire (a disagreement counts as uncertain and
+// keeps the wire's parent). Without propagation, same-node linking alone
+// gives every SERVER(B) span exactly one CLIENT parent, around it in time.
+func TestStitchConcurrent(t *testing.T) {
+	requireRoot(t)
+	for _, prop := range []string{PropagationDisabled, PropagationHeaders} {
+		t.Run(prop, func(t *testing.T) { testStitchConcurrent(t, prop) })
+	}
+}
+
+func testStitchConcurrent(t *testing.T, prop string) {
+	const n = 20
+	a, b := testserver.StartPython(t), testserver.StartPython(t)
+	h := startReceiver(t, func(c *Config) {
+		c.OpenPort = fmt.Sprintf("%d,%d", a.Port, b.Port)
+		c.ContextPropagation = prop
+	})
+	waitTracked(t, h, a.PID, b.PID)
+	step := 50 * time.Millisecond
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			to := url.QueryEscape(fmt.Sprintf("http://%s/status/200?delay_ms=%d", b.Addr, (i+1)*int(step/time.Millisecond)))
+			resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Get(fmt.Sprintf("http://%s/proxy?to=%s", a.Addr, to))
+			if err != nil {
+				errs <- err
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				errs <- fmt.Errorf("A answered %d", resp.StatusCode)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	chains := stitchChains(t, h, b, n)
+	if l := h.receiver().spans.Links(); l.Linked != n || l.Ambiguous != 0 || l.Unmatched != 0 {
+		t.Errorf("link stats %+v, want %d linked and nothing else", l, n)
+	}
+	h.stop()
+	byID := map[pcommon.SpanID]spanView{}
+	for _, c := range chains {
+		byID[c.client.span.SpanID()] = c.client
+		byID[c.serverA.span.SpanID()] = c.serverA
+	}
+	parents := map[pcommon.SpanID]bool{}
+	for _, c := range chains {
+		s := c.serverB
+		cl, ok := byID[s.span.ParentSpanID()]
+		if !ok || cl.span.Kind() != ptrace.SpanKindClient {
+			t.Errorf("SERVER(B) %v: parent %v is not a CLIENT span", s.duration(), s.span.ParentSpanID())
+			continue
+		}
+		if parents[cl.span.SpanID()] {
+			t.Errorf("CLIENT %v is the parent of two SERVER(B) spans", cl.span.SpanID())
+		}
+		parents[cl.span.SpanID()] = true
+		if !inside(s, cl) {
+			t.Errorf("SERVER(B) %v not inside its CLIENT %v", s.duration(), cl.duration())
+		}
+		if prop == PropagationDisabled {
+			continue
+		}
+		sa, ok := byID[cl.span.ParentSpanID()]
+		if !ok || sa.span.Kind() != ptrace.SpanKindServer {
+			t.Errorf("CLIENT %v: parent %v is not a SERVER(A) span", cl.duration(), cl.span.ParentSpanID())
+			continue
+		}
+		if !inside(cl, sa) {
+			t.Errorf("CLIENT %v not inside its SERVER(A) %v", cl.duration(), sa.duration())
+		}
+	}
+	sizes := map[int]int{}
+	for _, size := range traceSizes(chains) {
+		sizes[size]++
+	}
+	want := map[int]int{3: n}
+	if prop == PropagationDisabled {
+		want = map[int]int{1: n, 2: n}
+	}
+	if fmt.Sprint(sizes) != fmt.Sprint(want) {
+		t.Errorf("traces by size %v, want %v", sizes, want)
 	}
 }
