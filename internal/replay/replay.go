@@ -71,7 +71,9 @@ func Run(h Header, evs []probes.Event, opt Options) (*Result, error) {
 	s := &sink{
 		agg: red.New(red.Config{DurationBuckets: opt.DurationBuckets, SizeBuckets: opt.SizeBuckets,
 			HostName: HostName}, start),
-		spans: spans.NewBuilder(spans.WithHostName(HostName), spans.WithSeed(seed)),
+		// same-node links: on, as the receiver's default; the stream's
+		// selected processes are all on one node
+		spans: spans.NewBuilder(spans.WithHostName(HostName), spans.WithSeed(seed), spans.WithSameNodeLinks(true)),
 	}
 	sel := newSelection(h)
 	st := &pipeline.Stats{}
@@ -81,7 +83,7 @@ func Run(h Header, evs []probes.Event, opt Options) (*Result, error) {
 		p.Handle(&evs[i])
 	}
 	p.Finish()
-	td, _ := s.spans.Take()
+	td, _ := s.spans.TakeAll()
 	return &Result{Traces: td, Metrics: s.agg.Collect(end), Stats: st}, nil
 }
 
