@@ -306,6 +306,7 @@ func TestStitchGo(t *testing.T) {
 			h := startReceiver(t, func(c *Config) {
 				c.Discovery.Services = []discovery.SelectorConfig{
 					{Name: "app1", OpenPorts: fmt.Sprint(a.Port)}, {Name: "app2", OpenPorts: fmt.Sprint(b.Port)}}
+				c.Metrics.ServiceGraph.Enabled = true
 			})
 			waitTracked(t, h, a.PID, b.PID)
 			client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
@@ -337,6 +338,10 @@ func TestStitchGo(t *testing.T) {
 			}
 			if len(clients) != n || len(servB) != n {
 				t.Fatalf("%d CLIENT and %d SERVER(B) spans, want %d each", len(clients), len(servB), n)
+			}
+			edges := h.sums("traces_service_graph_request_total")
+			if want := map[string]int64{"app1→app2 ": n, "user→app1 virtual_node": n}; fmt.Sprint(edges) != fmt.Sprint(want) {
+				t.Errorf("traces_service_graph_request_total %v, want %v", edges, want)
 			}
 			parents := map[pcommon.SpanID]bool{}
 			for i, s := range servB {
