@@ -83,7 +83,7 @@ func BenchmarkPipelineMetricsSpans(b *testing.B) { benchPipeline(b, true, true) 
 func BenchmarkPipelineSameNode(b *testing.B) {
 	for _, link := range []bool{false, true} {
 		b.Run(map[bool]string{false: "link=off", true: "link=on"}[link], func(b *testing.B) {
-			info := &process.Info{PID: 7, ServiceName: "app", InstanceID: "x", ExecutableName: "app"}
+			info := &process.Info{PID: 7, ServiceName: "app", InstanceID: "x", ExecutableName: "app", NetNS: 1}
 			sink := &benchSink{
 				agg:   red.New(red.Config{DurationBuckets: []float64{0.005, 0.01, 0.1, 1}, SizeBuckets: []float64{0, 100, 1000}}, 1),
 				spans: spans.NewBuilder(spans.WithSameNodeLinks(link)),

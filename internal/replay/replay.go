@@ -113,8 +113,12 @@ type selection struct {
 func newSelection(h Header) *selection {
 	s := &selection{infos: map[uint32]*process.Info{}}
 	for _, p := range h.Processes {
+		ns := p.NetNS
+		if ns == 0 {
+			ns = 1 // recorded before namespaces were: all in one
+		}
 		s.infos[p.PID] = &process.Info{PID: p.PID, ServiceName: p.ServiceName,
-			ExecutableName: p.ExecutableName, InstanceID: fmt.Sprintf("replay-%d", p.PID)}
+			ExecutableName: p.ExecutableName, InstanceID: fmt.Sprintf("replay-%d", p.PID), NetNS: ns}
 	}
 	return s
 }

@@ -23,7 +23,8 @@ import (
 // to the batch. Nothing waits for traffic with anyone else.
 //
 // A link is made only when it is certain: the same connection (the
-// client's endpoints reversed), the same HTTP/2 stream, the same method,
+// client's endpoints reversed, each naming the other's process), the same
+// HTTP/2 stream, the same method,
 // path and status, and the server's span inside the client's (within
 // linkSlack), with exactly one candidate. Otherwise both spans stay as they
 // were. A link never rewrites an id that something else already depends on
@@ -152,6 +153,9 @@ func (b *Builder) dropList(k linkKey, list []waiting) {
 // matches says whether server record s answered client record c (same
 // connection assumed).
 func matches(c, s *record.Record) bool {
+	if c.PeerPID != s.PID || s.PeerPID != c.PID {
+		return false // each must name the other's process
+	}
 	if c.StreamID != s.StreamID || c.Method != s.Method || c.Path != s.Path ||
 		c.StatusCode == 0 || c.StatusCode != s.StatusCode {
 		return false

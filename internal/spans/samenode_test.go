@@ -190,6 +190,7 @@ func TestSameNodeNoLinkWhenUncertain(t *testing.T) {
 		mod  func(c, s *record.Record)
 	}{
 		{"other stream", func(c, s *record.Record) { c.StreamID, s.StreamID = 1, 3 }},
+		{"another process's end", func(c, s *record.Record) { s.PID = 30 }},
 		{"other method", func(c, s *record.Record) { s.Method = "POST" }},
 		{"other path", func(c, s *record.Record) { s.Path = "/y" }},
 		{"other status", func(c, s *record.Record) { s.StatusCode = 500 }},
