@@ -24,11 +24,10 @@ import (
 //
 // A link is made only when it is certain: the same connection (the
 // client's endpoints reversed, each naming the other's process), the same
-// HTTP/2 stream, the same method,
-// path and status, and the server's span inside the client's (within
-// linkSlack), with exactly one candidate. Otherwise both spans stay as they
-// were. A link never rewrites an id that something else already depends on
-// (see pairIDs).
+// HTTP/2 stream, the same method, path and status, and the server's span
+// inside the client's (within linkSlack), with exactly one candidate.
+// Otherwise both spans stay as they were. A link never rewrites an id that
+// something else already depends on (see pairIDs).
 
 // linkWait bounds how long a record waits for its counterpart. Both records
 // of an exchange are usually emitted within a millisecond of each other; a
