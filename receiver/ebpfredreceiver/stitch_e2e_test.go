@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/ebpfred/ebpfred/internal/discovery"
+	"github.com/ebpfred/ebpfred/internal/spans"
 	"github.com/ebpfred/ebpfred/internal/testserver"
 )
 
@@ -459,4 +460,29 @@ func testStitchConcurrent(t *testing.T, prop string) {
 	if fmt.Sprint(sizes) != fmt.Sprint(want) {
 		t.Errorf("traces by size %v, want %v", sizes, want)
 	}
+}
+
+// TestStitchServiceGraphUnsampled: the service graph counts every request,
+// even when the sampler keeps no span at all.
+func TestStitchServiceGraphUnsampled(t *testing.T) {
+	requireRoot(t)
+	const n = 5
+	a, b := testserver.StartPython(t), testserver.StartPython(t)
+	h := startReceiver(t, func(c *Config) {
+		c.Discovery.Services = []discovery.SelectorConfig{
+			{Name: "svc-a", OpenPorts: fmt.Sprint(a.Port)}, {Name: "svc-b", OpenPorts: fmt.Sprint(b.Port)}}
+		c.Metrics.ServiceGraph.Enabled = true
+		c.Traces.Sampler = spans.SamplerConfig{Name: "always_off"}
+	})
+	waitTracked(t, h, a.PID, b.PID)
+	failed := stitchRequests(t, a, b, n)
+	deadline := time.Now().Add(10 * time.Second)
+	for h.receiver().stats.Records.Load() < 3*n && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	h.stop()
+	if got := len(h.spans(nil)); got != 0 {
+		t.Errorf("%d spans exported with always_off", got)
+	}
+	checkServiceGraph(t, h, n, failed)
 }
