@@ -10,6 +10,7 @@ import (
 	"github.com/GoogleCloudPlatform/opentelemetry-operations-go/exporter/collector/googlemanagedprometheus"
 	prometheustranslator "github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/prometheus"
 	"github.com/prometheus/otlptranslator"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.yaml.in/yaml/v3"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/red"
 	"github.com/ebpfred/ebpfred/internal/resource"
+	"github.com/ebpfred/ebpfred/internal/servicegraph"
 )
 
 // promNames is what the exporters call one OTLP metric. The prometheus
@@ -53,6 +55,13 @@ var wantPromNames = map[string]promNames{
 	// Beside them, per process, once its events were dropped (overload).
 	"ebpfred.requests.possibly_lost": counter("ebpfred_requests_possibly_lost"),
 
+	// Service graph (internal/servicegraph): the names Grafana's service
+	// graph queries, as the servicegraph connector writes them.
+	"traces_service_graph_request_total":        totalCounter("traces_service_graph_request_total"),
+	"traces_service_graph_request_failed_total": totalCounter("traces_service_graph_request_failed_total"),
+	"traces_service_graph_request_server":       hist("traces_service_graph_request_server_seconds", "traces_service_graph_request_server"),
+	"traces_service_graph_request_client":       hist("traces_service_graph_request_client_seconds", "traces_service_graph_request_client"),
+
 	// Self-telemetry (telemetry.go, tls.go; metadata.yaml). The collector's
 	// own /metrics endpoint shows the OTLP names as they are; these are
 	// their names once the collector's telemetry is exported through one of
@@ -74,6 +83,8 @@ var wantPromNames = map[string]promNames{
 	"otelcol_ebpfred_requests_incomplete":    counter("otelcol_ebpfred_requests_incomplete"),
 	"otelcol_ebpfred_requests_possibly_lost": counter("otelcol_ebpfred_requests_possibly_lost"),
 	"otelcol_ebpfred_spans_dropped":          counter("otelcol_ebpfred_spans_dropped"),
+	"otelcol_ebpfred_same_node_links":        counter("otelcol_ebpfred_same_node_links"),
+	"otelcol_ebpfred_service_graph_dropped":  counter("otelcol_ebpfred_service_graph_dropped"),
 	"otelcol_ebpfred_tls_files_failed":       counter("otelcol_ebpfred_tls_files_failed"),
 	"otelcol_ebpfred_tls_files_instrumented": counter("otelcol_ebpfred_tls_files_instrumented"),
 	"otelcol_ebpfred_tls_no_socket":          counter("otelcol_ebpfred_tls_no_socket"),
@@ -88,6 +99,12 @@ func hist(prom, bare string) promNames {
 // counter: units in braces ({event}) are annotations and add no suffix.
 func counter(name string) promNames {
 	return promNames{name + "_total", name, gmpPrefix + "/" + name + "_total/counter", gmpPrefix + "/" + name + "/counter"}
+}
+
+// totalCounter: a counter whose OTLP name already ends in _total keeps it,
+// suffixes or not.
+func totalCounter(name string) promNames {
+	return promNames{name, name, gmpPrefix + "/" + name + "/counter", gmpPrefix + "/" + name + "/counter"}
 }
 
 func gauge(name string) promNames {
@@ -181,6 +198,57 @@ func redMetrics(t *testing.T) (map[string]emitted, []string) {
 		}
 	}
 	return out, resAttrs
+}
+
+// graphMetrics runs the real service graph over a request between two
+// instrumented services and one from an unknown caller, and returns what it
+// emits.
+func graphMetrics(t *testing.T) map[string]emitted {
+	t.Helper()
+	g := servicegraph.New(1, "node-1")
+	a, b := &process.Info{PID: 1, ServiceName: "a"}, &process.Info{PID: 2, ServiceName: "b"}
+	conv := protocols.Conventions()[0]
+	for _, kind := range []record.Kind{record.KindClient, record.KindServer} {
+		r := &record.Record{Kind: kind, Conv: conv, StartUnixNano: 10, EndUnixNano: 20, Method: "GET", StatusCode: 503,
+			Peer: netip.MustParseAddrPort("10.0.0.2:80")}
+		if kind == record.KindClient {
+			g.Add(r, a, b)
+		} else {
+			g.Add(r, b, nil)
+		}
+	}
+	md := pmetric.NewMetrics()
+	g.AppendTo(md, 30)
+	out := map[string]emitted{}
+	for _, rm := range md.ResourceMetrics().All() {
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				e := emitted{metric: m}
+				attrs := func(a pcommon.Map) {
+					for k := range a.All() {
+						if !slices.Contains(e.attrs, k) {
+							e.attrs = append(e.attrs, k)
+						}
+					}
+				}
+				if m.Type() == pmetric.MetricTypeSum {
+					for _, dp := range m.Sum().DataPoints().All() {
+						attrs(dp.Attributes())
+					}
+				} else {
+					for _, dp := range m.Histogram().DataPoints().All() {
+						attrs(dp.Attributes())
+					}
+				}
+				slices.Sort(e.attrs)
+				out[m.Name()] = e
+			}
+		}
+	}
+	if len(out) != 4 {
+		t.Fatalf("the service graph emitted %d metrics, want 4", len(out))
+	}
+	return out
 }
 
 // selfTelemetryMetrics returns the receiver's own metrics as metadata.yaml
@@ -296,6 +364,10 @@ func TestPrometheusNames(t *testing.T) {
 	for name, e := range redMs {
 		all[name] = e
 	}
+	graphMs := graphMetrics(t)
+	for name, e := range graphMs {
+		all[name] = e
+	}
 
 	for name, e := range all {
 		want, ok := wantPromNames[name]
@@ -348,6 +420,12 @@ func TestPrometheusNames(t *testing.T) {
 	// nor take one the exporter sets itself.
 	for name, e := range redMs {
 		checkLabels(t, name, e.attrs, append(slices.Clone(exporterLabels), "le"))
+	}
+	for name, e := range graphMs {
+		checkLabels(t, name, e.attrs, append(slices.Clone(exporterLabels), "le"))
+		if want := []string{"client", "connection_type", "server"}; !slices.Equal(e.attrs, want) {
+			t.Errorf("%s labels %v, want the connector's %v", name, e.attrs, want)
+		}
 	}
 	var resLabels []string
 	for _, k := range resAttrs {

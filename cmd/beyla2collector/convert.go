@@ -509,7 +509,9 @@ func (c *converter) metricsSettings() {
 	}
 }
 
-// features checks a Beyla metric group list: ebpfred emits "application".
+// features checks a Beyla metric group list: ebpfred emits "application"
+// and, as Beyla's "application_service_graph", its service graph
+// (metrics.service_graph), with the same traces_service_graph_* names.
 func (c *converter) features(p []string) {
 	l, ok := c.s.list(p...)
 	if !ok {
@@ -517,12 +519,16 @@ func (c *converter) features(p []string) {
 	}
 	var missing []string
 	for _, f := range l {
-		if f != "application" {
+		switch f {
+		case "application":
+		case "application_service_graph":
+			c.recv.child("metrics").child("service_graph").set("enabled", true)
+		default:
 			missing = append(missing, f)
 		}
 	}
 	if len(missing) > 0 {
-		c.s.drop(p, "%s: ebpfred emits the application group only (HTTP and gRPC RED metrics); span metrics and service graphs can come from the collector's span_metrics and service_graph connectors", strings.Join(missing, ", "))
+		c.s.drop(p, "%s: ebpfred emits the application group (HTTP and gRPC RED metrics) and the service graph (application_service_graph) only; span metrics can come from the collector's span_metrics connector", strings.Join(missing, ", "))
 	}
 }
 

@@ -26,7 +26,7 @@ var reasons = map[string]string{
 	"topology":                   "inter-cluster connection spans: ebpfred has none",
 	"sigil_export":               "AI observability export: ebpfred has none",
 	"health_check":               "Beyla's own health endpoint: the collector's health_check extension plays this role (distribution/config.yaml)",
-	"metrics":                    "metric groups: ebpfred emits the application RED metrics only; span metrics and service graphs come from the collector's span_metrics and service_graph connectors",
+	"metrics":                    "metric groups: ebpfred emits the application RED metrics and the service graph (metrics.service_graph) only; span metrics come from the collector's span_metrics connector",
 	"internal_metrics":           "Beyla's internal metrics: the collector's own telemetry (service.telemetry) reports ebpfred's counters",
 
 	"attributes":                                     "decorates Beyla's telemetry; ebpfred has no such setting",
@@ -79,7 +79,7 @@ var reasons = map[string]string{
 	"otel_metrics_export.exponential_histogram":               "ebpfred emits explicit-bucket histograms",
 	"otel_metrics_export.reporters_cache_len":                 "tunes Beyla's exporter; the collector's exporters have their own queues",
 	"otel_metrics_export.otel_sdk_log_level":                  "the collector's log level is service.telemetry.logs.level (log_level converts to it)",
-	"otel_metrics_export.allow_service_graph_self_references": "service graphs are not ebpfred's (see the service_graph connector)",
+	"otel_metrics_export.allow_service_graph_self_references": "ebpfred's service graph always counts a service's calls to itself",
 	"otel_metrics_export.extra_span_resource_attributes":      "span metrics are not ebpfred's",
 	"otel_metrics_export.buckets":                             "histograms ebpfred does not emit",
 
@@ -93,7 +93,7 @@ var reasons = map[string]string{
 	"prometheus_export":                                     "no equivalent in the prometheus exporter",
 	"prometheus_export.disable_build_info":                  "the collector exports no Beyla build info",
 	"prometheus_export.service_cache_size":                  "span metrics are not ebpfred's",
-	"prometheus_export.allow_service_graph_self_references": "service graphs are not ebpfred's (see the service_graph connector)",
+	"prometheus_export.allow_service_graph_self_references": "ebpfred's service graph always counts a service's calls to itself",
 	"prometheus_export.exemplar_filter":                     "ebpfred's histograms carry no exemplars",
 	"prometheus_export.native_histogram":                    "ebpfred emits explicit-bucket histograms",
 	"prometheus_export.extra_resource_attributes":           "the generated prometheus exporter copies every resource attribute to the series (resource_to_telemetry_conversion)",

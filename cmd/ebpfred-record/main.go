@@ -88,7 +88,8 @@ func run(portSpec string, dur time.Duration, out, note, ready string) error {
 	handle := func(e *probes.Event) {
 		if info := disc.Lookup(e.TGID); info != nil {
 			if _, ok := seen[e.TGID]; !ok {
-				seen[e.TGID] = replay.Process{PID: e.TGID, ServiceName: info.ServiceName, ExecutableName: info.ExecutableName}
+				seen[e.TGID] = replay.Process{PID: e.TGID, ServiceName: info.ServiceName, ExecutableName: info.ExecutableName,
+					NetNS: info.NetNS}
 			}
 		}
 		c := *e

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/ebpfred/ebpfred/internal/kube"
@@ -66,7 +67,22 @@ func (d *Discovery) identify(c *candidate, sel *Selector) *process.Info {
 	}
 	info.StartTimeUnixNano = d.startTime(c.pid)
 	info.InstanceID = d.instanceID(c.pid, info.StartTimeUnixNano)
+	info.NetNS = netNS(c.dir)
 	return info
+}
+
+// netNS returns the inode of the network namespace of the process whose
+// /proc directory is dir, 0 when it cannot be read.
+func netNS(dir string) uint64 {
+	l, err := os.Readlink(filepath.Join(dir, "ns", "net")) // "net:[4026531840]"
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(l, "net:["), "]"), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // serviceName chooses service.name: the selecting entry's name, the

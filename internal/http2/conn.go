@@ -690,6 +690,7 @@ func (c *Conn) open(id uint32, start, now uint64, f *fieldSet) *h2stream {
 		Method:           httpfield.MethodOther,
 		Scheme:           c.meta.Scheme,
 		ProtoVersion:     "2",
+		StreamID:         id,
 		RequestBodySize:  -1,
 		ResponseBodySize: -1,
 		Local:            c.meta.Local,

@@ -530,3 +530,19 @@ func TestStreamBound(t *testing.T) {
 		t.Errorf("stats = %+v", stats)
 	}
 }
+
+// TestRecordStreamIDs: a record names its stream, the same number on both
+// ends of the connection (same-node trace linking matches on it).
+func TestRecordStreamIDs(t *testing.T) {
+	c, s := newPeer(), newPeer()
+	ops := []op{
+		xfer(in, 100, c.headers(3, true, ":method", "GET", ":scheme", "http", ":path", "/a", ":authority", "a")),
+		xfer(in, 110, c.headers(5, true, ":method", "GET", ":scheme", "http", ":path", "/b", ":authority", "a")),
+		xfer(out, 120, s.headers(5, true, ":status", "200")),
+		xfer(out, 130, s.headers(3, true, ":status", "200")),
+	}
+	got, _, _ := run(t, ops)
+	if len(got) != 2 || got[0].Path != "/b" || got[0].StreamID != 5 || got[1].Path != "/a" || got[1].StreamID != 3 {
+		t.Fatalf("records %+v: want /b on stream 5, then /a on stream 3", got)
+	}
+}

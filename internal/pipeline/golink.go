@@ -4,7 +4,6 @@ import (
 	crand "crypto/rand"
 	"encoding/binary"
 	"math/rand/v2"
-	"net/netip"
 	"time"
 
 	"github.com/ebpfred/ebpfred/internal/probes"
@@ -31,7 +30,8 @@ import (
 func (p *Pipeline) goLink(e *probes.Event) {
 	c := p.conn(e, stream.Meta{PID: e.TGID, Scheme: "http"})
 	var srv *record.Record
-	if s := p.conns[connKey{e.TGID, e.ParentSock}]; s != nil && s.parser != nil {
+	s := p.conns[connKey{e.TGID, e.ParentSock}]
+	if s != nil && s.parser != nil {
 		if f, ok := s.parser.(protocol.InFlighter); ok {
 			srv = f.InFlight(e.Since + p.offset)
 		}
@@ -43,7 +43,7 @@ func (p *Pipeline) goLink(e *probes.Event) {
 	if srv.SpanID == ([8]byte{}) {
 		srv.SpanID = p.spanID()
 		if !srv.HasTraceParent {
-			if cli := p.upstream(e.TGID, srv); cli != nil {
+			if cli := p.upstream(e.TGID, s, srv); cli != nil {
 				srv.HasTraceParent = true
 				srv.TraceID, srv.ParentSpanID, srv.TraceFlags = cli.TraceID, cli.SpanID, cli.TraceFlags
 			} else {
@@ -79,27 +79,24 @@ func (p *Pipeline) countLinked(c *conn, r *record.Record) {
 	}
 }
 
-// endsKey names a connection by its two endpoints.
-type endsKey struct{ local, peer netip.AddrPort }
-
 // upstreamSlack: on loopback the server can read a request before the
 // client's write returns, so the client's start may follow the server's
 // by the length of that call.
 const upstreamSlack = uint64(2 * time.Millisecond)
 
-// upstream: when the server request srv of process pid, whose ids are
-// being chosen early, was sent by another process of this node (the other
-// end of its connection is followed too), the client request that sent it,
-// with ids of its own chosen now, so that srv can be its child from the
+// upstream: when the server request srv of process pid on connection s,
+// whose ids are being chosen early, was sent by another process of this
+// node (the other end of s is followed too), the client request that sent
+// it, with ids of its own chosen now, so that srv can be its child from the
 // start. Same-node linking (spans) pairs the two later and finds them
 // already linked: a span whose id a child already carries never has to
 // change its trace. nil when the client end is not followed or its request
 // is not certain (protocol.InFlighter).
-func (p *Pipeline) upstream(pid uint32, srv *record.Record) *record.Record {
-	if !srv.Local.IsValid() || !srv.Peer.IsValid() {
+func (p *Pipeline) upstream(pid uint32, s *conn, srv *record.Record) *record.Record {
+	if !s.hasTuple {
 		return nil
 	}
-	up := p.ends[endsKey{srv.Peer, srv.Local}]
+	up := p.tuples[tupleKey{local: s.tuple.peer, peer: s.tuple.local, netNS: s.tuple.netNS}]
 	if up == nil || up.key.tgid == pid || up.parser == nil {
 		return nil
 	}

@@ -106,13 +106,13 @@ func TestGoLinkUpstreamOnThisNode(t *testing.T) {
 	// app0 (7): serves a request on sock 1, calls app1 on sock 2
 	f.p.Handle(connEv(7, 5, 1, "10.0.0.1:80", "10.0.0.2:5555"))
 	f.p.Handle(dataEv(probes.EventDataIn, 7, 5, 1, 1000, req))
-	f.p.Handle(connEv(7, 6, 2, "127.0.0.1:40000", "127.0.0.1:81"))
+	f.p.Handle(connEv(7, 6, 2, "10.0.0.1:40000", "10.0.0.1:81"))
 	f.p.Handle(goLinkEv(7, 2, 1, 1100))
 	f.p.Handle(dataEv(probes.EventDataOut, 7, 6, 2, 1200, req))
 	// app1 (8): reads it on sock 3, calls app2 on sock 4
-	f.p.Handle(connEv(8, 5, 3, "127.0.0.1:81", "127.0.0.1:40000"))
+	f.p.Handle(connEv(8, 5, 3, "10.0.0.1:81", "10.0.0.1:40000"))
 	f.p.Handle(dataEv(probes.EventDataIn, 8, 5, 3, 1190, req))
-	f.p.Handle(connEv(8, 6, 4, "127.0.0.1:40001", "127.0.0.1:82"))
+	f.p.Handle(connEv(8, 6, 4, "10.0.0.1:40001", "10.0.0.1:82"))
 	f.p.Handle(goLinkEv(8, 4, 3, 1300))
 	f.p.Handle(dataEv(probes.EventDataOut, 8, 6, 4, 1400, req))
 	f.p.Handle(dataEv(probes.EventDataIn, 8, 6, 4, 1500, resp))

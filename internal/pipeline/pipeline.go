@@ -149,6 +149,30 @@ type peerKey struct {
 	peer netip.AddrPort
 }
 
+// tupleKey names a connection by its endpoints as one side sees them: the
+// other side of a connection between two processes of this node is the
+// reversed key. A loopback endpoint is unique only within its network
+// namespace (two pods can each have 127.0.0.1:8080 ↔ 127.0.0.1:40000 at
+// once), so loopback keys carry the namespace too; other addresses connect
+// pods of one node across namespaces and do not.
+type tupleKey struct {
+	local, peer netip.AddrPort
+	netNS       uint64
+}
+
+// tupleOf returns the key of a connection of process info with these
+// endpoints; false when a loopback connection's namespace is not known.
+func tupleOf(local, peer netip.AddrPort, info *process.Info) (tupleKey, bool) {
+	k := tupleKey{local: local, peer: peer}
+	if local.Addr().IsLoopback() || peer.Addr().IsLoopback() {
+		if info == nil || info.NetNS == 0 {
+			return k, false
+		}
+		k.netNS = info.NetNS
+	}
+	return k, true
+}
+
 // maxDetect bounds the bytes of a connection's first transfers kept while
 // no protocol can tell yet (a Go server reads a request's first byte alone).
 const maxDetect = 64
@@ -173,6 +197,9 @@ type conn struct {
 	routePending bool
 	// closedAt: the Unix ns of the close, while in Pipeline.closing.
 	closedAt uint64
+	// tuple: the connection's key in Pipeline.tuples, once hasTuple.
+	tuple    tupleKey
+	hasTuple bool
 	// propagation: the ids of an EventTrace, for the connection's next
 	// data event (the kernel sends them just before it).
 	ids        stream.SpanIDs
@@ -206,9 +233,9 @@ type Pipeline struct {
 
 	conns map[connKey]*conn
 	peers map[peerKey]*conn // connections whose endpoints are known
-	// ends: the same, by both endpoints: the other end of a connection
-	// between two processes of the node (golink.go)
-	ends map[endsKey]*conn
+	// tuples: the same connections by their endpoints, so that a record
+	// learns whether its peer is an instrumented process of this node.
+	tuples map[tupleKey]*conn
 	// closing holds connections the process closed until closeGrace has
 	// passed or a new connection with the same socket address opens: a TLS
 	// call that did its socket I/O before the close can return, and report
@@ -263,8 +290,9 @@ func New(sink Sink, sel Selector, tracker Tracker, stats *Stats, opt Options) *P
 	}
 	p := &Pipeline{sink: sink, sel: sel, tracker: tracker, stats: stats, router: opt.Router,
 		protos: opt.Protocols, pstats: make([]protocol.Stats, len(opt.Protocols)), popts: opt.ProtocolOptions,
-		conns: map[connKey]*conn{}, peers: map[peerKey]*conn{}, ends: map[endsKey]*conn{}, closing: map[connKey]*conn{}, drops: map[uint32]uint64{},
-		idle: opt.ResponseIdle, maxIdle: opt.ConnIdle}
+		conns: map[connKey]*conn{}, peers: map[peerKey]*conn{}, tuples: map[tupleKey]*conn{}, closing: map[connKey]*conn{},
+		drops: map[uint32]uint64{},
+		idle:  opt.ResponseIdle, maxIdle: opt.ConnIdle}
 	stats.PerProtocol = make([]ProtocolStats, len(opt.Protocols))
 	for i, pr := range opt.Protocols {
 		stats.PerProtocol[i].Name = pr.Name
@@ -339,6 +367,16 @@ func (p *Pipeline) emit(r *record.Record) {
 		p.countLinked(c, r)
 	}
 	if info := p.sel.Lookup(r.PID); info != nil {
+		if r.Peer.IsValid() {
+			// The other end, when an instrumented process of this node
+			// holds it (a tuple is unique on a node while both ends are
+			// open, and a closed end stays in the table for closeGrace).
+			if k, ok := tupleOf(r.Peer, r.Local, info); ok {
+				if oc := p.tuples[k]; oc != nil {
+					r.PeerPID = oc.key.tgid
+				}
+			}
+		}
 		p.sink.Record(r, info, ign)
 	}
 	record.Release(r)
@@ -408,10 +446,11 @@ func (p *Pipeline) Handle(e *probes.Event) {
 }
 
 func (p *Pipeline) data(e *probes.Event) {
-	if p.sel.Lookup(e.TGID) == nil {
+	info := p.sel.Lookup(e.TGID)
+	if info == nil {
 		// A provisionally tracked process (exec'd or forked) we have not
 		// decided on yet, e.g. a server that started listening after exec.
-		if p.sel.Evaluate(e.TGID, "") == nil {
+		if info = p.sel.Evaluate(e.TGID, ""); info == nil {
 			p.drop(e.TGID)
 			return
 		}
@@ -419,6 +458,9 @@ func (p *Pipeline) data(e *probes.Event) {
 	}
 	now := e.Mono + p.offset
 	c := p.conn(e, stream.Meta{PID: e.TGID, Scheme: "http"})
+	if !c.hasTuple {
+		p.registerTuple(c, info) // its endpoints came before it was selected
+	}
 	if e.TLS && c.meta.Scheme != "https" {
 		// TLS: plaintext from a TLS library probe. The kernel never sends
 		// the ciphertext, so the protocol is recognised afresh on the
@@ -529,9 +571,19 @@ func (p *Pipeline) connOpen(e *probes.Event) {
 	c.lastSeen = e.Mono + p.offset
 	if c.meta.Peer.IsValid() {
 		p.peers[peerKey{e.TGID, c.meta.Peer}] = c
-		if c.meta.Local.IsValid() {
-			p.ends[endsKey{c.meta.Local, c.meta.Peer}] = c
-		}
+		p.registerTuple(c, p.sel.Lookup(e.TGID))
+	}
+}
+
+// registerTuple puts c in the tuples table once its endpoints and, for a
+// loopback connection, its process's network namespace are known.
+func (p *Pipeline) registerTuple(c *conn, info *process.Info) {
+	if c.hasTuple || !c.meta.Local.IsValid() || !c.meta.Peer.IsValid() {
+		return
+	}
+	if k, ok := tupleOf(c.meta.Local, c.meta.Peer, info); ok {
+		c.tuple, c.hasTuple = k, true
+		p.tuples[k] = c
 	}
 }
 
@@ -598,8 +650,8 @@ func (p *Pipeline) finish(c *conn, at uint64) {
 	if pk := (peerKey{c.meta.PID, c.meta.Peer}); p.peers[pk] == c {
 		delete(p.peers, pk)
 	}
-	if ek := (endsKey{c.meta.Local, c.meta.Peer}); p.ends[ek] == c {
-		delete(p.ends, ek)
+	if c.hasTuple && p.tuples[c.tuple] == c {
+		delete(p.tuples, c.tuple)
 	}
 	p.stats.OpenConns.Add(-1)
 }

@@ -282,3 +282,80 @@ func TestHTTP2MidConnectionMarksKernel(t *testing.T) {
 		t.Errorf("MarkHTTP2 calls %v, want socket 1", f.trk.http2)
 	}
 }
+
+// Both ends of a connection between two instrumented processes of the node:
+// each record names the process at the other end; a connection to anyone
+// else names none, and a finished connection is forgotten. A loopback
+// connection is matched only within one network namespace.
+func TestRecordsNameTheLocalPeer(t *testing.T) {
+	f := newFixture(7, 8, 9)
+	for _, pid := range []uint32{7, 8} {
+		f.sel.infos[pid].NetNS = 4026531840
+	}
+	f.sel.infos[9].NetNS = 4026532000                                // another pod
+	f.p.Handle(connEv(7, 5, 1, "127.0.0.1:40000", "127.0.0.1:8080")) // client 7
+	f.p.Handle(connEv(8, 6, 2, "127.0.0.1:8080", "127.0.0.1:40000")) // server 8
+	f.p.Handle(connEv(8, 9, 3, "127.0.0.1:8080", "127.0.0.1:40001")) // from elsewhere
+	f.p.Handle(connEv(9, 4, 4, "127.0.0.1:40001", "127.0.0.1:8080")) // its own 127.0.0.1:8080
+	f.p.Handle(dataEv(probes.EventDataOut, 7, 5, 1, 1000, req))
+	f.p.Handle(dataEv(probes.EventDataIn, 8, 6, 2, 2000, req))
+	f.p.Handle(dataEv(probes.EventDataOut, 8, 6, 2, 3000, resp))
+	f.p.Handle(dataEv(probes.EventDataIn, 7, 5, 1, 4000, resp))
+	f.p.Handle(dataEv(probes.EventDataIn, 8, 9, 3, 5000, req))
+	f.p.Handle(dataEv(probes.EventDataOut, 8, 9, 3, 6000, resp))
+	if len(f.sink.recs) != 3 {
+		t.Fatalf("%d records, want 3", len(f.sink.recs))
+	}
+	for i, want := range []struct {
+		kind record.Kind
+		pid  uint32
+		peer uint32
+	}{{record.KindServer, 8, 7}, {record.KindClient, 7, 8}, {record.KindServer, 8, 0}} {
+		r := f.sink.recs[i]
+		if r.Kind != want.kind || r.PID != want.pid || r.PeerPID != want.peer {
+			t.Errorf("record %d: %v of %d, peer %d; want %v of %d, peer %d", i, r.Kind, r.PID, r.PeerPID, want.kind, want.pid, want.peer)
+		}
+	}
+	f.p.processGone(7, 9000)
+	f.p.Handle(dataEv(probes.EventDataIn, 8, 6, 2, 10000, req))
+	f.p.Handle(dataEv(probes.EventDataOut, 8, 6, 2, 11000, resp))
+	if r := f.sink.recs[len(f.sink.recs)-1]; r.PeerPID != 0 {
+		t.Errorf("after the client process left, a record still names it: peer %d", r.PeerPID)
+	}
+}
+
+// Pods of one node talk across network namespaces by their own addresses:
+// those endpoints are unique on the node, whatever the namespace. A
+// loopback connection whose namespace is unknown is never matched.
+func TestRecordsNameThePeerAcrossNamespaces(t *testing.T) {
+	f := newFixture(7, 8, 10, 11)
+	f.sel.infos[7].NetNS, f.sel.infos[8].NetNS = 1, 2
+	f.p.Handle(connEv(7, 5, 1, "10.1.0.7:40000", "10.1.0.8:8080"))
+	f.p.Handle(connEv(8, 6, 2, "10.1.0.8:8080", "10.1.0.7:40000"))
+	f.p.Handle(connEv(10, 5, 3, "127.0.0.1:40000", "127.0.0.1:8080")) // namespaces unknown
+	f.p.Handle(connEv(11, 6, 4, "127.0.0.1:8080", "127.0.0.1:40000"))
+	for _, c := range []struct {
+		cpid, spid   uint32
+		csock, ssock uint64
+		cfd, sfd     uint32
+		wantC, wantS uint32
+	}{{7, 8, 1, 2, 5, 6, 8, 7}, {10, 11, 3, 4, 5, 6, 0, 0}} {
+		f.sink.recs = nil
+		f.p.Handle(dataEv(probes.EventDataOut, c.cpid, c.cfd, c.csock, 1000, req))
+		f.p.Handle(dataEv(probes.EventDataIn, c.spid, c.sfd, c.ssock, 2000, req))
+		f.p.Handle(dataEv(probes.EventDataOut, c.spid, c.sfd, c.ssock, 3000, resp))
+		f.p.Handle(dataEv(probes.EventDataIn, c.cpid, c.cfd, c.csock, 4000, resp))
+		if len(f.sink.recs) != 2 || f.sink.recs[0].PeerPID != c.wantS || f.sink.recs[1].PeerPID != c.wantC {
+			t.Errorf("client %d, server %d: records %d, peers %v; want server→%d, client→%d", c.cpid, c.spid,
+				len(f.sink.recs), peersOf(f.sink.recs), c.wantS, c.wantC)
+		}
+	}
+}
+
+func peersOf(rs []record.Record) []uint32 {
+	var out []uint32
+	for _, r := range rs {
+		out = append(out, r.PeerPID)
+	}
+	return out
+}

@@ -18,6 +18,10 @@ type Info struct {
 	ExecutableName   string // base name of the executable
 	ExecutablePath   string
 	Command          string // argv[0]
+	// NetNS is the inode of the process's network namespace
+	// (/proc/<pid>/ns/net), 0 when unknown: a loopback endpoint names a
+	// socket only within one network namespace.
+	NetNS uint64
 	// StartTimeUnixNano is when the process started (used as a stable
 	// start time for its cumulative metrics when later than the receiver's).
 	StartTimeUnixNano uint64

@@ -75,6 +75,14 @@ type Record struct {
 	// Local and peer endpoints of the TCP connection (zero when unknown).
 	Local netip.AddrPort
 	Peer  netip.AddrPort
+	// PeerPID is the instrumented process at the other end of the
+	// connection when it is one on this node (its connection with the
+	// reverse endpoints is followed too), 0 otherwise. Same-node trace
+	// linking and the service graph use it.
+	PeerPID uint32
+	// StreamID is the HTTP/2 stream the exchange used (0 for protocols
+	// without streams): both ends of a connection number a request alike.
+	StreamID uint32
 
 	// W3C trace context found in the request, if any.
 	HasTraceParent bool

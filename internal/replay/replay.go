@@ -71,7 +71,9 @@ func Run(h Header, evs []probes.Event, opt Options) (*Result, error) {
 	s := &sink{
 		agg: red.New(red.Config{DurationBuckets: opt.DurationBuckets, SizeBuckets: opt.SizeBuckets,
 			HostName: HostName}, start),
-		spans: spans.NewBuilder(spans.WithHostName(HostName), spans.WithSeed(seed)),
+		// same-node links: on, as the receiver's default; the stream's
+		// selected processes are all on one node
+		spans: spans.NewBuilder(spans.WithHostName(HostName), spans.WithSeed(seed), spans.WithSameNodeLinks(true)),
 	}
 	sel := newSelection(h)
 	st := &pipeline.Stats{}
@@ -81,7 +83,7 @@ func Run(h Header, evs []probes.Event, opt Options) (*Result, error) {
 		p.Handle(&evs[i])
 	}
 	p.Finish()
-	td, _ := s.spans.Take()
+	td, _ := s.spans.TakeAll()
 	return &Result{Traces: td, Metrics: s.agg.Collect(end), Stats: st}, nil
 }
 
@@ -111,8 +113,12 @@ type selection struct {
 func newSelection(h Header) *selection {
 	s := &selection{infos: map[uint32]*process.Info{}}
 	for _, p := range h.Processes {
+		ns := p.NetNS
+		if ns == 0 {
+			ns = 1 // recorded before namespaces were: all in one
+		}
 		s.infos[p.PID] = &process.Info{PID: p.PID, ServiceName: p.ServiceName,
-			ExecutableName: p.ExecutableName, InstanceID: fmt.Sprintf("replay-%d", p.PID)}
+			ExecutableName: p.ExecutableName, InstanceID: fmt.Sprintf("replay-%d", p.PID), NetNS: ns}
 	}
 	return s
 }

@@ -46,6 +46,10 @@ type Process struct {
 	PID            uint32 `json:"pid"`
 	ServiceName    string `json:"service_name"`
 	ExecutableName string `json:"executable_name,omitempty"`
+	// NetNS: the process's network namespace (process.Info.NetNS); 0 in
+	// streams recorded before it was, which a replay takes as one
+	// namespace for all.
+	NetNS uint64 `json:"net_ns,omitempty"`
 }
 
 // line is one event as written: the fields of probes.Event that are set.

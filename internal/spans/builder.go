@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -49,6 +50,16 @@ type Builder struct {
 	sampled uint64
 	sampler sampler
 	rootRng *rand.ChaCha8 // trace ids of root spans, chosen at Append
+
+	// same-node linking (samenode.go), guarded by mu
+	link    bool
+	waiting map[linkKey][]waiting
+	// spareLists: emptied lists of waiting, for reuse
+	spareLists [][]waiting
+	nWaiting   int
+	links      LinkStats
+	now        func() time.Time
+	lastTake   time.Time
 
 	buildMu sync.Mutex // guards what Take uses to build
 	spare   []entry
@@ -105,6 +116,7 @@ func NewBuilder(opts ...Option) *Builder {
 	b := &Builder{
 		sampler: sampler{root: 1},
 		rootRng: rand.NewChaCha8(rootSeed),
+		now:     time.Now,
 		rng:     rand.NewChaCha8(seed),
 		scopes:  make(map[resource.Key]ptrace.SpanSlice),
 		addrs:   make(map[netip.Addr]string),
@@ -112,18 +124,37 @@ func NewBuilder(opts ...Option) *Builder {
 	for _, o := range opts {
 		o(b)
 	}
+	b.lastTake = b.now()
 	return b
 }
 
 // Append adds the span of one request of process p to the batch. It copies
 // r, which the caller may reuse afterwards. Records whose Kind is unknown
-// are ignored. A nil p reports the span under the record's PID alone.
+// are ignored. A nil p reports the span under the record's PID alone. With
+// same-node linking, a request between two instrumented processes of the
+// node may wait for its other end before it joins the batch.
 func (b *Builder) Append(r *record.Record, p *process.Info) {
 	if r.Kind != record.KindServer && r.Kind != record.KindClient {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.link && linkable(r) && b.stitch(r, p) {
+		return
+	}
+	b.add(r, p, decideBySampler)
+}
+
+// Sampling decisions for add.
+const (
+	decideBySampler = iota
+	keepIt
+	dropIt
+)
+
+// add puts r in the batch unless the sampler (or decision) leaves it out,
+// and says whether it did. Called with b.mu held.
+func (b *Builder) add(r *record.Record, p *process.Info, decision int) bool {
 	traceID := r.TraceID
 	root := !r.HasTraceParent || r.TraceID == ([16]byte{}) || r.ParentSpanID == ([8]byte{})
 	if kernelIDs(r) {
@@ -135,15 +166,16 @@ func (b *Builder) Append(r *record.Record, p *process.Info) {
 		// will carry.
 		traceID = randomTraceID(b.rootRng)
 	}
-	if !b.sampler.keep(r, traceID) {
+	if decision == dropIt || decision == decideBySampler && !b.sampler.keep(r, traceID) {
 		b.sampled++
-		return
+		return false
 	}
 	if len(b.pending) >= MaxPending {
 		b.dropped++
-		return
+		return true
 	}
 	b.pending = append(b.pending, entry{rec: *r, info: p, rootTraceID: traceID, root: root})
+	return true
 }
 
 // SampledOut returns how many requests the sampler kept out of traces (they
@@ -172,11 +204,18 @@ func (b *Builder) Dropped() uint64 {
 }
 
 // Take returns every span appended since the last Take, and their number,
-// and starts a new batch.
-func (b *Builder) Take() (ptrace.Traces, int) {
+// and starts a new batch. Spans that waited long enough for their other end
+// (same-node linking) come along.
+func (b *Builder) Take() (ptrace.Traces, int) { return b.take(false) }
+
+// TakeAll is Take for the last time: no span waits any longer.
+func (b *Builder) TakeAll() (ptrace.Traces, int) { return b.take(true) }
+
+func (b *Builder) take(all bool) (ptrace.Traces, int) {
 	b.buildMu.Lock()
 	defer b.buildMu.Unlock()
 	b.mu.Lock()
+	b.expire(all)
 	batch := b.pending
 	b.pending = b.spare[:0]
 	b.mu.Unlock()

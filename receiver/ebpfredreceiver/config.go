@@ -108,6 +108,19 @@ type TracesConfig struct {
 	// server span, through uprobes on the Go runtime and net/http (feature
 	// go_context). On by default.
 	LinkInProcess bool `mapstructure:"link_in_process"`
+	// LinkSameNode makes the SERVER span of a request between two
+	// instrumented processes of this node the child of the caller's CLIENT
+	// span, from what the collector sees of both ends of the connection:
+	// nothing is sent on the wire. On by default.
+	LinkSameNode bool `mapstructure:"link_same_node"`
+}
+
+// ServiceGraphConfig configures the service graph metrics.
+type ServiceGraphConfig struct {
+	// Enabled adds the traces_service_graph_* metrics (the names Grafana's
+	// service graph and the servicegraph connector use), counted from every
+	// request, sampled or not. Off by default.
+	Enabled bool `mapstructure:"enabled"`
 }
 
 // MetricsConfig configures the RED metrics.
@@ -126,6 +139,8 @@ type MetricsConfig struct {
 	// process, the overflow series (otel.metric.overflow=true) included;
 	// 0 means no cap.
 	MaxSeriesPerService int `mapstructure:"max_series_per_service"`
+	// ServiceGraph: the edges between services, as metrics.
+	ServiceGraph ServiceGraphConfig `mapstructure:"service_graph"`
 }
 
 var _ confmap.Validator = (*Config)(nil)

@@ -64,8 +64,9 @@ func TestLoadConfig(t *testing.T) {
 					ReportPeer:      true,
 
 					MaxSeriesPerService: 500,
+					ServiceGraph:        ServiceGraphConfig{Enabled: true},
 				},
-				Traces: TracesConfig{Sampler: spans.SamplerConfig{Name: "parentbased_traceidratio", Arg: "0.1"}},
+				Traces: TracesConfig{Sampler: spans.SamplerConfig{Name: "parentbased_traceidratio", Arg: "0.1"}, LinkSameNode: false},
 				Discovery: discovery.ServicesConfig{
 					Services:               []discovery.SelectorConfig{{Name: "checkout", OpenPorts: "8080", ExePathRegexp: "java"}},
 					ExcludeServices:        []discovery.SelectorConfig{{ExePathRegexp: "sidecar"}},
@@ -126,7 +127,7 @@ func TestLoadConfig(t *testing.T) {
 
 					MaxSeriesPerService: -1,
 				},
-				Traces: TracesConfig{Sampler: spans.SamplerConfig{Name: "traceidratio"}, LinkInProcess: true},
+				Traces: TracesConfig{Sampler: spans.SamplerConfig{Name: "traceidratio"}, LinkInProcess: true, LinkSameNode: true},
 				Discovery: discovery.ServicesConfig{
 					Services:               []discovery.SelectorConfig{{OpenPorts: "90-80"}},
 					DefaultExcludeServices: discovery.DefaultExcludeServices(),

@@ -141,7 +141,8 @@ func TestPropagationThreadPerRequest(t *testing.T) {
 }
 
 // context_propagation: disabled (the default). Nothing is injected: B sees
-// no traceparent, and its span starts a trace of its own.
+// no traceparent. Its span still joins the caller's trace, as the child of
+// A's CLIENT span, by same-node linking alone (both ends are on this node).
 func TestPropagationDisabled(t *testing.T) {
 	requireRoot(t)
 	h, a, b := proxyChain(t, PropagationDisabled)
@@ -150,8 +151,11 @@ func TestPropagationDisabled(t *testing.T) {
 		t.Errorf("A answered %q, want B to have seen no traceparent", body)
 	}
 	c := chainSpans(t, h, a, b, 1)[0]
-	if !c.serverB.span.ParentSpanID().IsEmpty() || c.serverB.span.TraceID() == c.client.span.TraceID() {
-		t.Errorf("SERVER(B) joined the caller's trace without propagation: parent %v", c.serverB.span.ParentSpanID())
+	if c.serverB.span.ParentSpanID() != c.client.span.SpanID() || c.serverB.span.TraceID() != c.client.span.TraceID() {
+		t.Errorf("SERVER(B) parent %v, want the CLIENT span %v (same-node linking)", c.serverB.span.ParentSpanID(), c.client.span.SpanID())
+	}
+	if l := h.receiver().spans.Links(); l.Linked != 1 {
+		t.Errorf("same-node links %+v, want 1", l)
 	}
 	if h.receiver().probes.PropagationCgroup() != "" {
 		t.Error("the propagation programs were loaded with context_propagation: disabled")

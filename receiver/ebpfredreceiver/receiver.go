@@ -13,6 +13,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/metric"
@@ -30,6 +31,7 @@ import (
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/red"
 	"github.com/ebpfred/ebpfred/internal/routes"
+	"github.com/ebpfred/ebpfred/internal/servicegraph"
 	"github.com/ebpfred/ebpfred/internal/spans"
 )
 
@@ -62,6 +64,7 @@ type ebpfReceiver struct {
 	disc   *discovery.Discovery
 	pipe   *pipeline.Pipeline
 	agg    *red.Aggregator
+	graph  *servicegraph.Graph // nil unless metrics.service_graph.enabled
 	spans  *spans.Builder
 	router *routes.Router
 	kube   *kube.Store // nil without Kubernetes metadata
@@ -177,9 +180,13 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 
 			MaxSeriesPerService: r.cfg.Metrics.MaxSeriesPerService,
 		}, start)
+		if r.cfg.Metrics.ServiceGraph.Enabled {
+			r.graph = servicegraph.New(start, host)
+		}
 	}
 	if r.traces != nil {
-		r.spans = spans.NewBuilder(spans.WithHostName(host), spans.WithSampler(r.cfg.Traces.Sampler))
+		r.spans = spans.NewBuilder(spans.WithHostName(host), spans.WithSampler(r.cfg.Traces.Sampler),
+			spans.WithSameNodeLinks(r.cfg.Traces.LinkSameNode))
 	}
 	protos, _ := protocols.Select(r.cfg.Protocols) // checked by Validate
 	r.pipe = pipeline.New(r, r.disc, p, &r.stats, pipeline.Options{Protocols: protos, Router: r.router})
@@ -380,7 +387,7 @@ func (r *ebpfReceiver) attachMetrics(_ context.Context, host component.Host) err
 // first.
 func (r *ebpfReceiver) detachTraces(context.Context) error {
 	r.health.detach(r.tracesHost)
-	r.tracesOut.detach(r.flushSpansLocked)
+	r.tracesOut.detach(func() { r.exportSpans(r.spans.TakeAll) })
 	return nil
 }
 
@@ -401,10 +408,18 @@ func (r *ebpfReceiver) flushSpans() {
 }
 
 func (r *ebpfReceiver) flushSpansLocked() {
+	if r.spans != nil {
+		r.exportSpans(r.spans.Take)
+	}
+}
+
+// exportSpans hands what take returns to the traces pipeline (take: the
+// Builder's Take, or TakeAll when no span may wait any longer).
+func (r *ebpfReceiver) exportSpans(take func() (ptrace.Traces, int)) {
 	if r.spans == nil {
 		return
 	}
-	td, n := r.spans.Take()
+	td, n := take()
 	if n == 0 {
 		return
 	}
@@ -425,7 +440,11 @@ func (r *ebpfReceiver) flushMetricsLocked() {
 	if r.agg == nil {
 		return
 	}
-	md := r.agg.Collect(uint64(time.Now().UnixNano()))
+	now := uint64(time.Now().UnixNano())
+	md := r.agg.Collect(now)
+	if r.graph != nil {
+		r.graph.AppendTo(md, now)
+	}
 	n := md.DataPointCount()
 	if n == 0 {
 		return
@@ -448,6 +467,13 @@ func names(ps []*protocol.Protocol) []string {
 func (r *ebpfReceiver) Record(rec *record.Record, info *process.Info, ign routes.Ignore) {
 	if r.agg != nil && !ign.Metrics() && r.metricsOut.live() {
 		r.agg.Add(rec, info)
+		if r.graph != nil {
+			var peer *process.Info
+			if rec.PeerPID != 0 {
+				peer = r.disc.Lookup(rec.PeerPID)
+			}
+			r.graph.Add(rec, info, peer)
+		}
 	}
 	if r.spans != nil && !ign.Traces() && r.tracesOut.live() {
 		r.spans.Append(rec, info)

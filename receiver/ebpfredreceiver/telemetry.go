@@ -118,6 +118,30 @@ var selfMetrics = []selfMetric{
 		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.stats.ClientUnlinked.Load()), true },
 	},
 	{
+		name: "otelcol_ebpfred_same_node_links", unit: "{span}", stability: component.StabilityLevelAlpha,
+		description: "Requests between two instrumented processes of this node, by what same-node linking made of their spans; label result (linked, unmatched, uncertain).",
+		points: func(r *ebpfReceiver) []selfPoint {
+			if r.spans == nil || !r.cfg.Traces.LinkSameNode {
+				return nil
+			}
+			l := r.spans.Links()
+			point := func(v uint64, result string) selfPoint {
+				return selfPoint{int64(v), attribute.NewSet(attribute.String("result", result))}
+			}
+			return []selfPoint{point(l.Linked, "linked"), point(l.Unmatched, "unmatched"), point(l.Ambiguous, "uncertain")}
+		},
+	},
+	{
+		name: "otelcol_ebpfred_service_graph_dropped", unit: "{request}", stability: component.StabilityLevelAlpha,
+		description: "Requests left out of the service graph because it already has 10000 edges.",
+		read: func(r *ebpfReceiver) (int64, bool) {
+			if r.graph == nil {
+				return 0, false
+			}
+			return int64(r.graph.Dropped()), true
+		},
+	},
+	{
 		name: "otelcol_ebpfred_messages_truncated", unit: "{message}", stability: component.StabilityLevelAlpha,
 		description: "Messages cut by the kernel's copy limit (what lay past the cut is reported unknown); label protocol.",
 		points:      perProtocol(func(s *pipeline.ProtocolStats) uint64 { return s.Truncated.Load() }),
