@@ -26,8 +26,9 @@ import (
 // handler (go=0), from a goroutine the handler started (go=1), or from one
 // started two goroutines below (go=2). Every CLIENT span of app1 is the
 // child of the SERVER span of the same request of app1: same trace, its
-// span as parent, inside it in time. (Same-node stitching, item 3, adds
-// app2's SERVER under the CLIENT; not asserted here.)
+// span as parent, inside it in time; and with same-node linking (item 3)
+// app2's SERVER is the CLIENT's child: exactly one trace of three spans per
+// request.
 func TestGoInProcess(t *testing.T) {
 	requireRoot(t)
 	app1, app2 := testserver.StartGo(t), testserver.StartGo(t)
@@ -217,9 +218,9 @@ func TestGoInProcessHTTPS(t *testing.T) {
 // selected. app1's server request is sent by app0's CLIENT on this node:
 // when app1 links its own call, its SERVER span becomes the child of app0's
 // CLIENT span from the start (their ids are chosen then, so that same-node
-// linking later finds them already linked). Per request: app0 SERVER →
-// app0 CLIENT → app1 SERVER → app1 CLIENT, one trace. (app2's SERVER
-// joins through same-node linking, item 3.)
+// linking later finds them already linked). Per request, one trace: app0
+// SERVER → app0 CLIENT → app1 SERVER → app1 CLIENT → app2 SERVER (the last
+// link by same-node linking).
 func TestGoInProcessChain(t *testing.T) {
 	requireRoot(t)
 	app0, app1, app2 := testserver.StartGo(t), testserver.StartGo(t), testserver.StartGo(t)
@@ -256,7 +257,7 @@ func TestGoInProcessChain(t *testing.T) {
 		go func() { defer wg.Done(); call() }()
 	}
 	wg.Wait()
-	type hop struct{ srv0, cli0, srv1, cli1 spanView }
+	type hop struct{ srv0, cli0, srv1, cli1, srv2 spanView }
 	hops := make([]hop, n)
 	got := h.waitSpans(5*n, nil)
 	for _, s := range got {
@@ -269,6 +270,8 @@ func TestGoInProcessChain(t *testing.T) {
 			hops[id].srv0 = s
 		case s.span.Kind() == ptrace.SpanKindServer && strings.HasPrefix(path, "/proxy/b"):
 			hops[id].srv1 = s
+		case s.span.Kind() == ptrace.SpanKindServer && strings.HasPrefix(path, "/status/") && i >= 0 && i < n:
+			hops[i].srv2 = s
 		case s.span.Kind() == ptrace.SpanKindClient && s.attr("server.port") == strconv.Itoa(app1.Port) && i >= 0 && i < n:
 			hops[i].cli0 = s
 		case s.span.Kind() == ptrace.SpanKindClient && s.attr("server.port") == strconv.Itoa(app2.Port) && i >= 0 && i < n:
@@ -276,8 +279,8 @@ func TestGoInProcessChain(t *testing.T) {
 		}
 	}
 	for i, hp := range hops {
-		spans := []spanView{hp.srv0, hp.cli0, hp.srv1, hp.cli1}
-		names := []string{"app0 SERVER", "app0 CLIENT", "app1 SERVER", "app1 CLIENT"}
+		spans := []spanView{hp.srv0, hp.cli0, hp.srv1, hp.cli1, hp.srv2}
+		names := []string{"app0 SERVER", "app0 CLIENT", "app1 SERVER", "app1 CLIENT", "app2 SERVER"}
 		ok := true
 		for j, s := range spans {
 			if s.span == (ptrace.Span{}) {
@@ -428,18 +431,21 @@ var goContextProbes = []string{"ebpfred_go_newproc", "ebpfred_go_newproc_ret", "
 // request, the CLIENT's parent the SERVER's span, nested in time.
 func checkGoChildren(t *testing.T, h *harness, app2 *testserver.Server, prefix string, n int, code func(int) int) {
 	t.Helper()
-	want := map[string]int{} // server path → status
+	want := map[string]int{} // app1's server path → status
 	codes := map[int]string{}
+	downstream := map[string]int{} // app2's server path → status
 	for i := range n {
 		p := fmt.Sprintf("/proxy/%s%d", prefix, i)
 		want[p] = code(i)
 		codes[code(i)] = p
+		downstream[fmt.Sprintf("/status/%d", code(i))] = code(i)
 	}
 	mine := func(s ptrace.Span) bool {
 		if s.Kind() == ptrace.SpanKindServer {
 			v, _ := s.Attributes().Get("url.path")
 			_, ok := want[v.AsString()]
-			return ok
+			_, ok2 := downstream[v.AsString()]
+			return ok || ok2
 		}
 		if s.Kind() != ptrace.SpanKindClient {
 			return false
@@ -449,10 +455,14 @@ func checkGoChildren(t *testing.T, h *harness, app2 *testserver.Server, prefix s
 		_, ok := codes[int(st.Int())]
 		return port.AsString() == strconv.Itoa(app2.Port) && ok
 	}
-	servers, clients := map[int]spanView{}, map[int][]spanView{}
-	got := h.waitSpans(2*n, mine)
+	servers, clients, callees := map[int]spanView{}, map[int][]spanView{}, map[int][]spanView{}
+	got := h.waitSpans(3*n, mine)
 	for _, s := range got {
 		c, _ := strconv.Atoi(s.attr("http.response.status_code"))
+		if s.span.Kind() == ptrace.SpanKindServer && strings.HasPrefix(s.attr("url.path"), "/status/") {
+			callees[c] = append(callees[c], s)
+			continue
+		}
 		if s.span.Kind() == ptrace.SpanKindServer {
 			if want[s.attr("url.path")] != c {
 				t.Errorf("SERVER %s: status %d, want %d", s.attr("url.path"), c, want[s.attr("url.path")])
@@ -465,8 +475,8 @@ func checkGoChildren(t *testing.T, h *harness, app2 *testserver.Server, prefix s
 		}
 		clients[c] = append(clients[c], s)
 	}
-	if len(got) != 2*n {
-		t.Fatalf("%d spans, want %d (a SERVER and a CLIENT per request)", len(got), 2*n)
+	if len(got) != 3*n {
+		t.Fatalf("%d spans, want %d (app1's SERVER and CLIENT and app2's SERVER per request)", len(got), 3*n)
 	}
 	traces := map[[16]byte]bool{}
 	for i := range n {
@@ -488,6 +498,15 @@ func checkGoChildren(t *testing.T, h *harness, app2 *testserver.Server, prefix s
 		case cli.span.StartTimestamp() < srv.span.StartTimestamp() || cli.span.EndTimestamp() > srv.span.EndTimestamp():
 			t.Errorf("request %d: CLIENT [%d, %d] outside its SERVER [%d, %d]", i,
 				cli.span.StartTimestamp(), cli.span.EndTimestamp(), srv.span.StartTimestamp(), srv.span.EndTimestamp())
+		}
+		// same-node linking (traces.link_same_node) adds app2's SERVER
+		if len(callees[c]) != 1 {
+			t.Errorf("request %d: %d SERVER spans of app2, want 1", i, len(callees[c]))
+			continue
+		}
+		if down := callees[c][0].span; down.TraceID() != cli.span.TraceID() || down.ParentSpanID() != cli.span.SpanID() {
+			t.Errorf("request %d: app2's SERVER (trace %s, parent %s) is not the child of app1's CLIENT %s", i,
+				down.TraceID(), down.ParentSpanID(), cli.span.SpanID())
 		}
 	}
 	if len(traces) != n {
