@@ -264,6 +264,85 @@ static __always_inline void tls_syscall(__u32 tgid, __u32 tid, __u32 fd, __u64 s
 		bpf_map_update_elem(&tls_wpending, &h, &k, BPF_ANY);
 }
 
+/* go_link (feature go_context, gocontext.c): a Go program's transfer in
+ * this CPU's work.x. A read by a connection's goroutine notes the socket it
+ * serves. Before a write that may start a client request, when the writing
+ * goroutine works for a server request of the same process, it sends which
+ * server socket that is (struct go_link_event), so that user space makes
+ * the client span that request's child. net/http's HTTP/1 client writes
+ * from the connection's writeLoop goroutine: the context is the one its
+ * caller handed over in roundTrip (go_pc), taken by the first write.
+ * Otherwise it is the writer's own: a connection's goroutine itself (an
+ * HTTP/1 handler), or one it started (go_ctxs: for its first request only,
+ * see struct go_ctx). A global function: the capture programs are verified
+ * without it; its keys live in the per-CPU work area. */
+__attribute__((noinline)) int go_link(__u32 start)
+{
+	/* no stack at all: the capture programs have none to spare */
+	struct work *w = bpf_map_lookup_elem(&percpu_work, (const void *)&zero_key);
+	if (!w)
+		return 0;
+	struct xfer *x = &w->x;
+	struct go_ctx *to = &w->gctx;
+	w->gk.tgid = x->tgid;
+	w->gk.pad = 0;
+	w->gk.g = x->g;
+	if (x->type == EVENT_DATA_IN) {
+		__u64 *s = bpf_map_lookup_elem(&go_srv, &w->gk);
+		if (s && *s != x->sk)
+			*s = x->sk;
+		return 0;
+	}
+	__u64 *pc = bpf_map_lookup_elem(&go_wl, &w->gk);
+	if (pc) {
+		w->pk.tgid = x->tgid;
+		w->pk.pad = 0;
+		w->pk.g = *pc;
+		struct go_ctx *c = bpf_map_lookup_elem(&go_pc, &w->pk);
+		if (!c)
+			return 0;
+		*to = *c;
+		bpf_map_delete_elem(&go_pc, &w->pk);
+	} else {
+		if (!start)
+			return 0;
+		__u64 *s = bpf_map_lookup_elem(&go_srv, &w->gk);
+		if (s) {
+			to->sk = *s; /* its own response when it is x->sk */
+			to->since = bpf_ktime_get_ns();
+		} else {
+			struct go_ctx *c = bpf_map_lookup_elem(&go_ctxs, &w->gk);
+			if (!c || c->used)
+				return 0;
+			c->used = 1;
+			*to = *c;
+		}
+	}
+	if (!to->sk || to->sk == x->sk)
+		return 0;
+	struct go_link_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		/* COUNTER_DROPPED, with no key on the stack */
+		__u64 *v = bpf_map_lookup_elem(&counters, (const void *)&zero_key);
+		if (v)
+			*v += 1;
+		return 0;
+	}
+	e->ts = bpf_ktime_get_ns();
+	e->sk = x->sk;
+	e->tgid = x->tgid;
+	e->fd = x->fd;
+	e->len = 0;
+	e->payload_len = 0;
+	e->type = EVENT_GO_LINK;
+	e->tail_len = 0;
+	__builtin_memset(e->tail, 0, 8);
+	e->parent_sk = to->sk;
+	e->since = to->since;
+	bpf_ringbuf_submit(e, wakeup_flag());
+	return 0;
+}
+
 /* propagation: trace ids for context_propagation: headers */
 #include "propagate_data.h"
 
@@ -325,6 +404,11 @@ __attribute__((noinline)) int report_xfer(void)
 		if (ci->tls) {
 			if (have_v) /* not sendfile */
 				tls_syscall(tgid, x->tid, fd, sk, x->g, type);
+			/* Go: a connection's goroutine reading ciphertext (the
+			 * handshake) names its socket: an HTTP/2 server's
+			 * goroutine reads nothing else itself. */
+			if (go_context && x->g && type == EVENT_DATA_IN)
+				go_link(0);
 			return 0;
 		}
 	}
@@ -388,6 +472,8 @@ __attribute__((noinline)) int report_xfer(void)
 	else
 		ci->copy_next &= ~bit;
 	e->payload_len = off > MAX_PAYLOAD ? MAX_PAYLOAD : off;
+	if (go_context && x->g) /* before the data event it is about */
+		go_link(start | ci->h2);
 	if (propagation) /* see propagate_data.h */
 		prop_data((__u64)tgid << 32 | fd, type | (__u32)ci->h2 << 8, sk,
 			  (__u32)ci->sport | (__u32)ci->dport << 16);

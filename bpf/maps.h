@@ -30,6 +30,9 @@ volatile const __u8 track_execs = 0;
 volatile const __u64 wakeup_bytes = 256 * 1024;
 /* Set when context_propagation is "headers" (see propagate_data.h). */
 volatile const __u8 propagation = 0;
+/* Set when Go in-process linking (feature go_context, gocontext.c) is
+ * requested: the data path then looks up the writing goroutine's context. */
+volatile const __u8 go_context = 0;
 
 /* A tracked process. gen is new for every process that gets a tgid: cached
  * fds (fd_socks) carry the gen they were resolved under, so a process's
@@ -155,6 +158,29 @@ struct walk {
 	__u32 pad;
 };
 
+/* A server context: the server socket, and a time at which the request
+ * the goroutine works for was surely in flight there (when the chain of
+ * goroutine starts left the connection's goroutine). User space links only
+ * to a request that had started by then and is still in flight. */
+struct go_ctx {
+	__u64 sk;
+	__u64 since;
+	/* go_ctxs: the goroutine's own writes linked a request already. A
+	 * goroutine that writes requests itself (net/http's HTTP/2 client
+	 * starts one per request) links its first only: one started in a
+	 * handler that then writes for everyone (a connection's writer
+	 * goroutine, created lazily by the first request) must not give that
+	 * request's parent to others' requests. Its children start unused. */
+	__u64 used;
+};
+
+/* A Go goroutine (g, the pointer in R14) or Go object of one process. */
+struct go_route_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 g;
+};
+
 /* Per-CPU working memory of one program run: what does not fit the 512-byte
  * stack, or would push a program's stack near it on some verifier. A
  * program never runs twice at once on one CPU (tracing programs are not
@@ -171,6 +197,9 @@ struct work {
 		__u32 pad;
 		__u64 one;
 	} drop; /* count_drop's key and value */
+	struct go_route_key gk; /* go_link's keys and context */
+	struct go_route_key pk;
+	struct go_ctx gctx;
 };
 
 struct {
@@ -252,11 +281,6 @@ struct {
 
 /* Go net/http: the pattern the goroutine's router matched (goroutes.c),
  * until the goroutine's next response write (struct route_event). */
-struct go_route_key {
-	__u32 tgid;
-	__u32 pad;
-	__u64 g;
-};
 
 struct go_route {
 	__u32 len;
@@ -269,6 +293,49 @@ struct {
 	__type(key, struct go_route_key);
 	__type(value, struct go_route);
 } go_routes SEC(".maps");
+
+/* Go in process (feature go_context, gocontext.c): which server request a
+ * goroutine works for, without any offset into Go's structs. Keys are
+ * (tgid, pointer) as in go_route_key: a g, or a *persistConn.
+ *
+ * go_srv: goroutines that serve a connection (net/http.(*conn).serve), and
+ * the socket they read their requests from (0 until their first read). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_route_key);
+	__type(value, __u64);
+} go_srv SEC(".maps");
+
+/* go_ctxs: goroutines started, directly or transitively, by a connection's
+ * goroutine, with the context they inherited at their start
+ * (runtime.newproc1). A goroutine started by one without a context has no
+ * entry (its g's old entry is removed: g structs are reused). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, struct go_route_key);
+	__type(value, struct go_ctx);
+} go_ctxs SEC(".maps");
+
+/* go_wl: net/http client connections' writer goroutines
+ * ((*persistConn).writeLoop), by g → their *persistConn. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_route_key);
+	__type(value, __u64);
+} go_wl SEC(".maps");
+
+/* go_pc: the context of the request a caller handed to a *persistConn
+ * ((*persistConn).roundTrip), for the writer goroutine's next write; taken
+ * by that write. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_route_key);
+	__type(value, struct go_ctx);
+} go_pc SEC(".maps");
 
 static __always_inline void count(__u32 idx)
 {

@@ -22,6 +22,65 @@ type Func struct {
 	Size         uint64
 	// Rets are the offsets, relative to the entry, of every RET instruction.
 	Rets []uint64
+	// prologue: the first bytes of the code (ArgSpill)
+	prologue []byte
+}
+
+// intArgRegs are the registers of Go's register ABI (ABIInternal, amd64)
+// for integer and pointer arguments, in order.
+var intArgRegs = []x86asm.Reg{x86asm.RAX, x86asm.RBX, x86asm.RCX, x86asm.RDI, x86asm.RSI, x86asm.R8, x86asm.R9, x86asm.R10, x86asm.R11}
+
+// ArgSpill says where the function keeps its i-th integer or pointer
+// argument (the first i arguments being one register each) for its whole
+// run: when its prologue, before any call or jump but the stack check's,
+// stores the argument's register into the argument's spill slot, the
+// register ABI's home for it in the caller's frame, which only this
+// function writes. The answer is that slot's offset from the stack pointer
+// at entry, which is the stack pointer at every RET too: a probe at a RET
+// reads the argument there, though its register is long reused.
+func (fn *Func) ArgSpill(i int) (int64, bool) {
+	if i < 0 || i >= len(intArgRegs) {
+		return 0, false
+	}
+	reg := intArgRegs[i]
+	var frame int64 = -1
+	pushed := int64(0)
+	for off := 0; off < len(fn.prologue); {
+		inst, err := x86asm.Decode(fn.prologue[off:], 64)
+		if err != nil {
+			return 0, false
+		}
+		off += inst.Len
+		switch inst.Op {
+		case x86asm.CMP, x86asm.JBE, x86asm.MOV, x86asm.LEA:
+		case x86asm.PUSH:
+			pushed += 8
+			continue
+		case x86asm.SUB:
+			if r, ok := inst.Args[0].(x86asm.Reg); ok && r == x86asm.RSP {
+				if imm, ok := inst.Args[1].(x86asm.Imm); ok {
+					frame = int64(imm)
+				}
+			}
+			continue
+		default:
+			return 0, false // a call, a branch, anything else: stop
+		}
+		if inst.Op != x86asm.MOV || frame < 0 {
+			continue
+		}
+		m, ok := inst.Args[0].(x86asm.Mem)
+		src, ok2 := inst.Args[1].(x86asm.Reg)
+		if !ok || !ok2 || m.Base != x86asm.RSP || m.Index != 0 || src != reg || inst.MemBytes != 8 {
+			continue
+		}
+		// entry SP + 8 (the return address) + 8*i is the slot
+		if at := m.Disp - frame - pushed; at == 8+8*int64(i) {
+			return at, true
+		}
+		return 0, false
+	}
+	return 0, false
 }
 
 // ErrNotGo: the file has neither a Go symbol table nor a .gopclntab.
@@ -72,6 +131,7 @@ func Lookup(f *elf.File, names ...string) (funcs map[string]*Func, source string
 			return nil, source, fmt.Errorf("%s: %w", fn.Name, cerr)
 		}
 		fn.Offset = off
+		fn.prologue = code[:min(len(code), 64)]
 		if fn.Rets, err = Rets(code); err != nil {
 			return nil, source, fmt.Errorf("%s: %w", fn.Name, err)
 		}

@@ -135,6 +135,10 @@ type Conn struct {
 	// into later transfers.
 	ids    stream.SpanIDs
 	hasIDs bool
+
+	// lastEnd: the end of the last response emitted (Unix ns), for
+	// InFlight.
+	lastEnd uint64
 }
 
 // NewConn returns the parser of one connection. stats may be shared by the
@@ -715,7 +719,32 @@ func (c *Conn) endResponse(t uint64, emit func(*record.Record)) {
 	// Wall-clock times come from a monotonic clock plus an offset that is
 	// refreshed now and then: never let a correction make End < Start.
 	rec.EndUnixNano = max(t, rec.StartUnixNano)
+	c.lastEnd = rec.EndUnixNano
 	c.deliver(rec, emit)
+}
+
+// InFlight returns the request that was in flight at at (Unix ns) and
+// still is, or nil when that is not certain (protocol.InFlighter). A server
+// answers its requests in order: the one being answered is the response in
+// progress, else the oldest waiting. A client: its one request waiting for
+// a response (none when it pipelines). Either was the one at at only if it
+// had started by then and no response ended after at. The caller may set
+// the record's ids; nothing else.
+func (c *Conn) InFlight(at uint64) *record.Record {
+	if c.reqDir == 0 || c.closed || c.upgraded || c.lastEnd > at {
+		return nil
+	}
+	rec := c.queue.peek()
+	if c.reqDir == stream.Egress && (c.queue.len() != 1 || c.resp.state == stBody) {
+		return nil
+	}
+	if c.resp.state == stBody {
+		rec = c.resp.rec
+	}
+	if rec == nil || rec.StartUnixNano > at {
+		return nil
+	}
+	return rec
 }
 
 func (c *Conn) deliver(rec *record.Record, emit func(*record.Record)) {

@@ -35,6 +35,14 @@ func (q *pending) push(r *record.Record) {
 	q.n++
 }
 
+// peek returns the oldest request without removing it (nil if none).
+func (q *pending) peek() *record.Record {
+	if q.n == 0 {
+		return nil
+	}
+	return q.buf[q.head]
+}
+
 // pop removes the oldest request; ok is false when the queue is empty.
 func (q *pending) pop() (r *record.Record, ok bool) {
 	if q.n == 0 {

@@ -141,6 +141,21 @@ type Conn struct {
 
 	fields fieldSet
 	dec    decoder
+
+	// ids (stream.Event.IDs) of the event being fed: the parent a client
+	// request starting in it gets (in process: a Go handler's call), when
+	// exactly one request starts in it. opened counts the streams opened
+	// by the event, last the latest of them.
+	spanIDs stream.SpanIDs
+	hasIDs  bool
+	opened  int
+	last    *h2stream
+	// For InFlight: the latest end of a stream (Unix ns); the most streams
+	// open at once so far; whether a request may have gone unseen (frames
+	// lost or cut).
+	lastEnd uint64
+	maxOpen int
+	lossy   bool
 }
 
 // NewConn returns the parser of one connection. stats may be shared by the
@@ -182,8 +197,21 @@ func (c *Conn) Feed(ev *stream.Event, emit func(*record.Record)) {
 		vis = vis[:ev.Len]
 	}
 	s := c.side(ev.Dir)
+	c.hasIDs, c.opened, c.last = false, 0, nil
+	if ev.IDs != nil && ev.Dir == stream.Egress {
+		c.spanIDs, c.hasIDs = *ev.IDs, true
+	}
 	c.read(s, ev, vis, emit)
 	s.started = true
+	if c.hasIDs && c.opened == 1 && c.reqDir == stream.Egress && c.streams[c.last.id] == c.last {
+		// a client request: its parent, chosen before it was written
+		rec := c.last.rec
+		ids := &c.spanIDs
+		rec.SpanID, rec.TraceID, rec.TraceFlags = ids.SpanID, ids.TraceID, ids.Flags
+		rec.ParentSpanID = ids.ParentID
+		rec.HasTraceParent = ids.ParentID != [8]byte{}
+	}
+	c.hasIDs, c.last = false, nil
 }
 
 // Close ends the connection: the process closed the socket at unixNano.
@@ -326,6 +354,7 @@ func (c *Conn) plausibility(s *side) plausibility {
 // updates it holds.
 func (c *Conn) desync(s *side) {
 	c.stats.Desync++
+	c.lossy = true
 	s.synced, s.inFrame, s.nhdr = false, false, 0
 	s.blk.active, s.blk.inPlace = false, nil
 	s.tbl.lose()
@@ -572,6 +601,7 @@ func (c *Conn) endBlock(s *side, now uint64, emit func(*record.Record)) {
 	switch {
 	case b.cut:
 		c.stats.Truncated++
+		c.lossy = true
 		s.tbl.lose()
 	case bad:
 		c.stats.ParseErrors++
@@ -697,6 +727,9 @@ func (c *Conn) open(id uint32, start, now uint64, f *fieldSet) *h2stream {
 	}
 	*st = h2stream{id: id, rec: rec, last: now, grpc: f.grpcContent}
 	c.streams[id] = st
+	c.opened++
+	c.last = st
+	c.maxOpen = max(c.maxOpen, len(c.streams))
 	return st
 }
 
@@ -790,6 +823,7 @@ func (c *Conn) finish(st *h2stream, end uint64, errType string, emit func(*recor
 			rec.RPCMethod = rec.Path[1:]
 		}
 	}
+	c.lastEnd = max(c.lastEnd, rec.EndUnixNano)
 	c.forget(st)
 	c.stats.Records++
 	if emit != nil {
@@ -800,7 +834,27 @@ func (c *Conn) finish(st *h2stream, end uint64, errType string, emit func(*recor
 // drop forgets st without a record.
 func (c *Conn) drop(st *h2stream) {
 	c.stats.Incomplete++
+	c.lastEnd = max(c.lastEnd, st.last)
 	c.forget(st)
+}
+
+// InFlight returns the server request that was being answered at at (Unix
+// ns) and still is, or nil when that is not certain. Which stream a handler
+// serves is not in what the kernel sees: certain only on a connection that
+// never had two streams open at once and never lost a frame (a request
+// whose HEADERS went unseen could be the one), with its one stream started
+// by at and no stream ended since. Clients that send one request at a time
+// are linked; concurrent streams leave the handlers' calls roots.
+func (c *Conn) InFlight(at uint64) *record.Record {
+	if c.reqDir != stream.Ingress || c.closed || c.lossy || c.maxOpen > 1 || c.lastEnd > at {
+		return nil
+	}
+	for _, st := range c.streams {
+		if !st.tainted && st.rec != nil && st.rec.StartUnixNano <= at {
+			return st.rec
+		}
+	}
+	return nil
 }
 
 func (c *Conn) forget(st *h2stream) {

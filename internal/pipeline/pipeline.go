@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"cmp"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sync/atomic"
@@ -99,6 +100,11 @@ type Stats struct {
 	// protocol recognised, and transfers its protocol's parser skipped.
 	Unrecognised atomic.Uint64
 	OpenConns    atomic.Int64
+	// ClientLinked: Go client records emitted as the child of the server
+	// request their goroutine worked for (golink.go); ClientUnlinked:
+	// requests whose server request could not be known for certain (it had
+	// ended, or its connection or protocol could not say), left roots.
+	ClientLinked, ClientUnlinked atomic.Uint64
 	// PerProtocol: each enabled protocol's counts, in Options.Protocols
 	// order, as of the last Tick.
 	PerProtocol []ProtocolStats
@@ -198,6 +204,9 @@ type conn struct {
 	// data event (the kernel sends them just before it).
 	ids        stream.SpanIDs
 	idsPending bool
+	// goParents: server spans given as parents by EventGoLink whose
+	// client record is not emitted yet (golink.go)
+	goParents [][8]byte
 }
 
 type pendingEvent struct {
@@ -245,6 +254,8 @@ type Pipeline struct {
 	// when they were last read (see lostEvents).
 	drops     map[uint32]uint64
 	dropsRead time.Time
+
+	rng *rand.ChaCha8 // span ids given early (golink.go); nil until needed
 }
 
 // Options tune the pipeline.
@@ -352,6 +363,9 @@ func (p *Pipeline) emit(r *record.Record) {
 		}
 	}
 	p.stats.Records.Add(1)
+	if c := p.cur; c != nil && len(c.goParents) > 0 && r.Kind == record.KindClient && r.HasTraceParent {
+		p.countLinked(c, r)
+	}
 	if info := p.sel.Lookup(r.PID); info != nil {
 		if r.Peer.IsValid() {
 			// The other end, when an instrumented process of this node
@@ -387,6 +401,8 @@ func (p *Pipeline) Handle(e *probes.Event) {
 		c.ids = stream.SpanIDs{TraceID: e.Trace.TraceID, SpanID: e.Trace.SpanID,
 			ParentID: e.Trace.ParentID, Flags: e.Trace.Flags}
 		c.idsPending = true
+	case probes.EventGoLink:
+		p.goLink(e)
 	case probes.EventRoute:
 		if c := p.conns[connKey{e.TGID, e.Sock}]; c != nil {
 			if c.appRoute(e.Payload) != "" {

@@ -60,6 +60,13 @@ type coreFdSock struct {
 	Pad uint32
 }
 
+type coreGoCtx struct {
+	_     structs.HostLayout
+	Sk    uint64
+	Since uint64
+	Used  uint64
+}
+
 type coreGoRoute struct {
 	_   structs.HostLayout
 	Len uint32
@@ -175,6 +182,9 @@ type coreWork struct {
 		Pad  uint32
 		One  uint64
 	}
+	Gk   coreGoRouteKey
+	Pk   coreGoRouteKey
+	Gctx coreGoCtx
 }
 
 // Names of all BPF objects in the ELF.
@@ -185,7 +195,11 @@ const (
 	coreMapCounters          = "counters"
 	coreMapEvents            = "events"
 	coreMapFdSocks           = "fd_socks"
+	coreMapGoCtxs            = "go_ctxs"
+	coreMapGoPc              = "go_pc"
 	coreMapGoRoutes          = "go_routes"
+	coreMapGoSrv             = "go_srv"
+	coreMapGoWl              = "go_wl"
 	coreMapInjected          = "injected"
 	coreMapPercpuWork        = "percpu_work"
 	coreMapPidDrops          = "pid_drops"
@@ -202,6 +216,7 @@ const (
 	coreProgEbpfredSockSend  = "ebpfred_sock_send"
 	coreProgEbpfredSockState = "ebpfred_sock_state"
 	coreProgEbpfredSysExit   = "ebpfred_sys_exit"
+	coreVarGoContext         = "go_context"
 	coreVarPidnsDev          = "pidns_dev"
 	coreVarPidnsIno          = "pidns_ino"
 	coreVarPropagation       = "propagation"
@@ -269,7 +284,11 @@ type coreMapSpecs struct {
 	Counters    *ebpf.MapSpec `ebpf:"counters"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	FdSocks     *ebpf.MapSpec `ebpf:"fd_socks"`
+	GoCtxs      *ebpf.MapSpec `ebpf:"go_ctxs"`
+	GoPc        *ebpf.MapSpec `ebpf:"go_pc"`
 	GoRoutes    *ebpf.MapSpec `ebpf:"go_routes"`
+	GoSrv       *ebpf.MapSpec `ebpf:"go_srv"`
+	GoWl        *ebpf.MapSpec `ebpf:"go_wl"`
 	Injected    *ebpf.MapSpec `ebpf:"injected"`
 	PercpuWork  *ebpf.MapSpec `ebpf:"percpu_work"`
 	PidDrops    *ebpf.MapSpec `ebpf:"pid_drops"`
@@ -285,6 +304,7 @@ type coreMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type coreVariableSpecs struct {
+	GoContext   *ebpf.VariableSpec `ebpf:"go_context"`
 	PidnsDev    *ebpf.VariableSpec `ebpf:"pidns_dev"`
 	PidnsIno    *ebpf.VariableSpec `ebpf:"pidns_ino"`
 	Propagation *ebpf.VariableSpec `ebpf:"propagation"`
@@ -317,7 +337,11 @@ type coreMaps struct {
 	Counters    *ebpf.Map `ebpf:"counters"`
 	Events      *ebpf.Map `ebpf:"events"`
 	FdSocks     *ebpf.Map `ebpf:"fd_socks"`
+	GoCtxs      *ebpf.Map `ebpf:"go_ctxs"`
+	GoPc        *ebpf.Map `ebpf:"go_pc"`
 	GoRoutes    *ebpf.Map `ebpf:"go_routes"`
+	GoSrv       *ebpf.Map `ebpf:"go_srv"`
+	GoWl        *ebpf.Map `ebpf:"go_wl"`
 	Injected    *ebpf.Map `ebpf:"injected"`
 	PercpuWork  *ebpf.Map `ebpf:"percpu_work"`
 	PidDrops    *ebpf.Map `ebpf:"pid_drops"`
@@ -335,7 +359,11 @@ func (m *coreMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.FdSocks,
+		m.GoCtxs,
+		m.GoPc,
 		m.GoRoutes,
+		m.GoSrv,
+		m.GoWl,
 		m.Injected,
 		m.PercpuWork,
 		m.PidDrops,
@@ -352,6 +380,7 @@ func (m *coreMaps) Close() error {
 //
 // It can be passed to loadCoreObjects or ebpf.CollectionSpec.LoadAndAssign.
 type coreVariables struct {
+	GoContext   *ebpf.Variable `ebpf:"go_context"`
 	PidnsDev    *ebpf.Variable `ebpf:"pidns_dev"`
 	PidnsIno    *ebpf.Variable `ebpf:"pidns_ino"`
 	Propagation *ebpf.Variable `ebpf:"propagation"`

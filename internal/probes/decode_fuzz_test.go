@@ -22,6 +22,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(rec(byte(EventDataOut)|eventFlagTLS, 4000, 8, hdrSize+10))
 	f.Add(rec(byte(EventConn), 0, 0, connSize))
 	f.Add(rec(byte(EventTrace), 0, 0, traceSize))
+	f.Add(rec(byte(EventGoLink), 0, 0, goLinkSize))
 	f.Add(rec(byte(EventRouteStream), 200, 200, hdrSize+routeMax+addrMax))
 	f.Add(rec(byte(EventExec), 65535, 255, hdrSize))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -12,6 +12,8 @@ const (
 	addrMax  = 64
 	// traceSize is TRACE_EVENT_SIZE in bpf/propagate.h.
 	traceSize = 80
+	// goLinkSize is GO_LINK_EVENT_SIZE in bpf/ebpfred.h.
+	goLinkSize = 56
 	// eventFlagTLS is EVENT_FLAG_TLS, or'ed into a data event's type.
 	eventFlagTLS = 0x80
 )
@@ -35,6 +37,11 @@ const (
 	// handler's router matched, FD = the stream id, Addr = the peer as the
 	// handler saw it (Request.RemoteAddr): that names the connection.
 	EventRouteStream EventType = 9
+	// EventGoLink (go_context): the client request that the next data
+	// event of Sock starts was made, in a Go program, for the server
+	// request in flight on ParentSock, which had started by Since
+	// (CLOCK_MONOTONIC ns).
+	EventGoLink EventType = 10
 	// EventTrace (context propagation): the span ids the kernel chose for
 	// the request that the next data event of the connection starts
 	// (Event.Trace).
@@ -86,6 +93,9 @@ type Event struct {
 	RemoteAddr [16]byte
 	// Trace, in EventTrace events only.
 	Trace TraceIDs
+	// EventGoLink only.
+	ParentSock uint64
+	Since      uint64
 }
 
 const (

@@ -27,13 +27,16 @@ const (
 	FeatureTLSGo Feature = "tls_go"
 	// FeatureGoRoutes: uprobes on Go routers (goroutes.c).
 	FeatureGoRoutes Feature = "go_routes"
+	// FeatureGoContext: uprobes on the Go runtime and net/http that link a
+	// Go handler's client requests to its server request (gocontext.c).
+	FeatureGoContext Feature = "go_context"
 	// FeaturePropagation: traceparent injection (propagate.c) and the
 	// kernel-chosen span ids of the capture path (propagate_data.h).
 	FeaturePropagation Feature = "context_propagation"
 )
 
 // AllFeatures lists every feature, in load order.
-var AllFeatures = []Feature{FeatureCapture, FeatureTLSOpenSSL, FeatureTLSGo, FeatureGoRoutes, FeaturePropagation}
+var AllFeatures = []Feature{FeatureCapture, FeatureTLSOpenSSL, FeatureTLSGo, FeatureGoRoutes, FeatureGoContext, FeaturePropagation}
 
 // ParseFeature checks a feature name, for configuration.
 func ParseFeature(s string) (Feature, error) {
@@ -60,6 +63,8 @@ func (f Feature) Loses() string {
 		return "HTTPS of Go programs (crypto/tls) is not seen; their cleartext traffic still is"
 	case FeatureGoRoutes:
 		return "Go services' own routes (ServeMux, gin, gorilla/mux) are not reported as http.route; routes.patterns still apply"
+	case FeatureGoContext:
+		return "a Go handler's outgoing requests are not linked to its own server span (their CLIENT spans start traces of their own)"
 	case FeaturePropagation:
 		return "no traceparent is added to outgoing requests and thread-per-request servers' calls are not linked; traces link only where the applications propagate context themselves"
 	}

@@ -33,7 +33,7 @@ func TestParseFeature(t *testing.T) {
 	if f, err := ParseFeature("tls_go"); err != nil || f != FeatureTLSGo {
 		t.Errorf("tls_go: %v %v", f, err)
 	}
-	if _, err := ParseFeature("tls"); err == nil || err.Error() != `"tls" is not a feature; the features are capture, tls_openssl, tls_go, go_routes, context_propagation` {
+	if _, err := ParseFeature("tls"); err == nil || err.Error() != `"tls" is not a feature; the features are capture, tls_openssl, tls_go, go_routes, go_context, context_propagation` {
 		t.Errorf("tls: %v", err)
 	}
 }

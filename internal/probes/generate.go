@@ -1,7 +1,7 @@
 package probes
 
 // One object per feature (see features.go): the core (socket capture and
-// process life, required), TLS plaintext, Go routes, and trace-context
+// process life, required), TLS plaintext, Go routes, Go in-process context, and trace-context
 // injection. They share their maps through the loader.
 //
 // The generated bindings (*_x86_bpfel.{go,o}) are committed so that `go
@@ -10,4 +10,5 @@ package probes
 //go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -target amd64 -type event -go-package probes core ../../bpf/core.c -- -I../../bpf -I/usr/include/x86_64-linux-gnu
 //go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -target amd64 -go-package probes tls ../../bpf/tls.c -- -I../../bpf -I/usr/include/x86_64-linux-gnu
 //go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -target amd64 -go-package probes goroutes ../../bpf/goroutes.c -- -I../../bpf -I/usr/include/x86_64-linux-gnu
+//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -target amd64 -go-package probes gocontext ../../bpf/gocontext.c -- -I../../bpf -I/usr/include/x86_64-linux-gnu
 //go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -target amd64 -go-package probes prop ../../bpf/propagate.c -- -I../../bpf -I/usr/include/x86_64-linux-gnu

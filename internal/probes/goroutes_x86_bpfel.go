@@ -46,6 +46,13 @@ type goroutesFdSock struct {
 	Pad uint32
 }
 
+type goroutesGoCtx struct {
+	_     structs.HostLayout
+	Sk    uint64
+	Since uint64
+	Used  uint64
+}
+
 type goroutesGoH2Req struct {
 	_       structs.HostLayout
 	Ts      uint64
@@ -181,6 +188,9 @@ type goroutesWork struct {
 		Pad  uint32
 		One  uint64
 	}
+	Gk   goroutesGoRouteKey
+	Pk   goroutesGoRouteKey
+	Gctx goroutesGoCtx
 }
 
 // Names of all BPF objects in the ELF.
@@ -191,8 +201,12 @@ const (
 	goroutesMapCounters                = "counters"
 	goroutesMapEvents                  = "events"
 	goroutesMapFdSocks                 = "fd_socks"
+	goroutesMapGoCtxs                  = "go_ctxs"
 	goroutesMapGoH2                    = "go_h2"
+	goroutesMapGoPc                    = "go_pc"
 	goroutesMapGoRoutes                = "go_routes"
+	goroutesMapGoSrv                   = "go_srv"
+	goroutesMapGoWl                    = "go_wl"
 	goroutesMapGorillaMatch            = "gorilla_match"
 	goroutesMapInjected                = "injected"
 	goroutesMapPercpuWork              = "percpu_work"
@@ -209,6 +223,7 @@ const (
 	goroutesProgEbpfredGoMuxRet        = "ebpfred_go_mux_ret"
 	goroutesProgEbpfredGorillaMatch    = "ebpfred_gorilla_match"
 	goroutesProgEbpfredGorillaMatchRet = "ebpfred_gorilla_match_ret"
+	goroutesVarGoContext               = "go_context"
 	goroutesVarPidnsDev                = "pidns_dev"
 	goroutesVarPidnsIno                = "pidns_ino"
 	goroutesVarPropagation             = "propagation"
@@ -275,8 +290,12 @@ type goroutesMapSpecs struct {
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	FdSocks      *ebpf.MapSpec `ebpf:"fd_socks"`
+	GoCtxs       *ebpf.MapSpec `ebpf:"go_ctxs"`
 	GoH2         *ebpf.MapSpec `ebpf:"go_h2"`
+	GoPc         *ebpf.MapSpec `ebpf:"go_pc"`
 	GoRoutes     *ebpf.MapSpec `ebpf:"go_routes"`
+	GoSrv        *ebpf.MapSpec `ebpf:"go_srv"`
+	GoWl         *ebpf.MapSpec `ebpf:"go_wl"`
 	GorillaMatch *ebpf.MapSpec `ebpf:"gorilla_match"`
 	Injected     *ebpf.MapSpec `ebpf:"injected"`
 	PercpuWork   *ebpf.MapSpec `ebpf:"percpu_work"`
@@ -293,6 +312,7 @@ type goroutesMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type goroutesVariableSpecs struct {
+	GoContext   *ebpf.VariableSpec `ebpf:"go_context"`
 	PidnsDev    *ebpf.VariableSpec `ebpf:"pidns_dev"`
 	PidnsIno    *ebpf.VariableSpec `ebpf:"pidns_ino"`
 	Propagation *ebpf.VariableSpec `ebpf:"propagation"`
@@ -325,8 +345,12 @@ type goroutesMaps struct {
 	Counters     *ebpf.Map `ebpf:"counters"`
 	Events       *ebpf.Map `ebpf:"events"`
 	FdSocks      *ebpf.Map `ebpf:"fd_socks"`
+	GoCtxs       *ebpf.Map `ebpf:"go_ctxs"`
 	GoH2         *ebpf.Map `ebpf:"go_h2"`
+	GoPc         *ebpf.Map `ebpf:"go_pc"`
 	GoRoutes     *ebpf.Map `ebpf:"go_routes"`
+	GoSrv        *ebpf.Map `ebpf:"go_srv"`
+	GoWl         *ebpf.Map `ebpf:"go_wl"`
 	GorillaMatch *ebpf.Map `ebpf:"gorilla_match"`
 	Injected     *ebpf.Map `ebpf:"injected"`
 	PercpuWork   *ebpf.Map `ebpf:"percpu_work"`
@@ -345,8 +369,12 @@ func (m *goroutesMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.FdSocks,
+		m.GoCtxs,
 		m.GoH2,
+		m.GoPc,
 		m.GoRoutes,
+		m.GoSrv,
+		m.GoWl,
 		m.GorillaMatch,
 		m.Injected,
 		m.PercpuWork,
@@ -364,6 +392,7 @@ func (m *goroutesMaps) Close() error {
 //
 // It can be passed to loadGoroutesObjects or ebpf.CollectionSpec.LoadAndAssign.
 type goroutesVariables struct {
+	GoContext   *ebpf.Variable `ebpf:"go_context"`
 	PidnsDev    *ebpf.Variable `ebpf:"pidns_dev"`
 	PidnsIno    *ebpf.Variable `ebpf:"pidns_ino"`
 	Propagation *ebpf.Variable `ebpf:"propagation"`

@@ -33,6 +33,7 @@ var featureDefs = []featureDef{
 	{FeatureTLSGo, loadTls, []string{"ebpfred_go_tls_read", "ebpfred_go_tls_write", "ebpfred_go_tls_handshake",
 		"ebpfred_go_tls_handshake_ret", "ebpfred_go_tls_ret"}},
 	{FeatureGoRoutes, loadGoroutes, nil},
+	{FeatureGoContext, loadGocontext, nil},
 	{FeaturePropagation, loadProp, nil},
 }
 
@@ -56,6 +57,9 @@ type loader struct {
 // are made one entry each when propagation is off.
 var propagationMaps = []string{"thread_ctx", "injected", "prop_nolink"}
 
+// goContextMaps are likewise used only by the go_context feature.
+var goContextMaps = []string{"go_srv", "go_ctxs", "go_wl", "go_pc"}
+
 // newLoader creates the shared maps from the core object's declarations.
 func newLoader(opts Options) (*loader, error) {
 	spec, err := loadCore()
@@ -73,6 +77,11 @@ func newLoader(opts Options) (*loader, error) {
 	}
 	if !opts.ContextPropagation {
 		for _, name := range propagationMaps {
+			ms.Maps[name].MaxEntries = 1
+		}
+	}
+	if !opts.GoContext {
+		for _, name := range goContextMaps {
 			ms.Maps[name].MaxEntries = 1
 		}
 	}
@@ -97,6 +106,7 @@ func (l *loader) consts(propagation bool) map[string]any {
 		"wakeup_bytes": l.opts.WakeupBytes,
 		"track_execs":  uint8(0),
 		"propagation":  uint8(0),
+		"go_context":   uint8(0),
 	}
 	maps.Copy(c, pidnsConsts(l.opts.PIDNamespace))
 	if l.opts.TrackExecs {
@@ -104,6 +114,9 @@ func (l *loader) consts(propagation bool) map[string]any {
 	}
 	if propagation {
 		c["propagation"] = uint8(1)
+	}
+	if l.opts.GoContext {
+		c["go_context"] = uint8(1)
 	}
 	return c
 }

@@ -45,6 +45,11 @@ type Options struct {
 	// AppRoutes attaches, with the TLS probes of a Go executable, the route
 	// probes of the routers it links (ServeMux, gin, gorilla/mux).
 	AppRoutes bool
+	// GoContext attaches, with the probes of a Go executable, the runtime
+	// and net/http probes that tell which server request a goroutine works
+	// for (gocontext.c): the data path then sends an EventGoLink before a
+	// Go handler's client request.
+	GoContext bool
 	// ContextPropagation loads the trace-context injection programs
 	// (propagate.go): a traceparent header is inserted into the plaintext
 	// HTTP/1 requests that tracked processes send, and the kernel reports
@@ -74,6 +79,9 @@ func (o Options) requested() []Feature {
 	fs := []Feature{FeatureCapture, FeatureTLSOpenSSL, FeatureTLSGo}
 	if o.AppRoutes {
 		fs = append(fs, FeatureGoRoutes)
+	}
+	if o.GoContext {
+		fs = append(fs, FeatureGoContext)
 	}
 	if o.ContextPropagation {
 		fs = append(fs, FeaturePropagation)
@@ -280,6 +288,19 @@ func (p *Probes) CaptureHooks() string { return p.capture }
 func (p *Probes) keepObject(c *ebpf.Collection) {
 	p.objects = append(p.objects, c)
 	maps.Copy(p.progs, c.Programs)
+}
+
+// RunCounts returns how many times each loaded program has run, by name:
+// uprobe hits, for measurements. The kernel counts only while its BPF
+// statistics are on (ebpf.EnableStats, or sysctl kernel.bpf_stats_enabled).
+func (p *Probes) RunCounts() map[string]uint64 {
+	out := make(map[string]uint64, len(p.progs))
+	for name, prog := range p.progs {
+		if st, err := prog.Stats(); err == nil {
+			out[name] = st.RunCount
+		}
+	}
+	return out
 }
 
 // Features says which requested features run, and why the others do not.
@@ -552,6 +573,15 @@ func decode(b []byte, e *Event) bool {
 		copy(e.Trace.ParentID[:], b[hdrSize+24:hdrSize+32])
 		e.Trace.Flags = b[hdrSize+32]
 		e.Trace.Role = TraceRole(b[hdrSize+33])
+		return true
+	}
+	if e.Type == EventGoLink {
+		if len(b) < goLinkSize {
+			return false
+		}
+		e.Len, e.Payload, e.Tail = 0, nil, nil
+		e.ParentSock = le.Uint64(b[hdrSize:])
+		e.Since = le.Uint64(b[hdrSize+8:])
 		return true
 	}
 	if e.Type == EventConn {

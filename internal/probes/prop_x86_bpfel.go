@@ -46,6 +46,13 @@ type propFdSock struct {
 	Pad uint32
 }
 
+type propGoCtx struct {
+	_     structs.HostLayout
+	Sk    uint64
+	Since uint64
+	Used  uint64
+}
+
 type propGoRoute struct {
 	_   structs.HostLayout
 	Len uint32
@@ -173,6 +180,9 @@ type propWork struct {
 		Pad  uint32
 		One  uint64
 	}
+	Gk   propGoRouteKey
+	Pk   propGoRouteKey
+	Gctx propGoCtx
 }
 
 // Names of all BPF objects in the ELF.
@@ -183,7 +193,11 @@ const (
 	propMapCounters                   = "counters"
 	propMapEvents                     = "events"
 	propMapFdSocks                    = "fd_socks"
+	propMapGoCtxs                     = "go_ctxs"
+	propMapGoPc                       = "go_pc"
 	propMapGoRoutes                   = "go_routes"
+	propMapGoSrv                      = "go_srv"
+	propMapGoWl                       = "go_wl"
 	propMapInjected                   = "injected"
 	propMapPercpuWork                 = "percpu_work"
 	propMapPidDrops                   = "pid_drops"
@@ -200,6 +214,7 @@ const (
 	propProgEbpfredSkMsg              = "ebpfred_sk_msg"
 	propProgEbpfredSockops            = "ebpfred_sockops"
 	propProgEbpfredSockopsEstablished = "ebpfred_sockops_established"
+	propVarGoContext                  = "go_context"
 	propVarPidnsDev                   = "pidns_dev"
 	propVarPidnsIno                   = "pidns_ino"
 	propVarPropagation                = "propagation"
@@ -265,7 +280,11 @@ type propMapSpecs struct {
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	FdSocks        *ebpf.MapSpec `ebpf:"fd_socks"`
+	GoCtxs         *ebpf.MapSpec `ebpf:"go_ctxs"`
+	GoPc           *ebpf.MapSpec `ebpf:"go_pc"`
 	GoRoutes       *ebpf.MapSpec `ebpf:"go_routes"`
+	GoSrv          *ebpf.MapSpec `ebpf:"go_srv"`
+	GoWl           *ebpf.MapSpec `ebpf:"go_wl"`
 	Injected       *ebpf.MapSpec `ebpf:"injected"`
 	PercpuWork     *ebpf.MapSpec `ebpf:"percpu_work"`
 	PidDrops       *ebpf.MapSpec `ebpf:"pid_drops"`
@@ -283,6 +302,7 @@ type propMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type propVariableSpecs struct {
+	GoContext   *ebpf.VariableSpec `ebpf:"go_context"`
 	PidnsDev    *ebpf.VariableSpec `ebpf:"pidns_dev"`
 	PidnsIno    *ebpf.VariableSpec `ebpf:"pidns_ino"`
 	Propagation *ebpf.VariableSpec `ebpf:"propagation"`
@@ -315,7 +335,11 @@ type propMaps struct {
 	Counters       *ebpf.Map `ebpf:"counters"`
 	Events         *ebpf.Map `ebpf:"events"`
 	FdSocks        *ebpf.Map `ebpf:"fd_socks"`
+	GoCtxs         *ebpf.Map `ebpf:"go_ctxs"`
+	GoPc           *ebpf.Map `ebpf:"go_pc"`
 	GoRoutes       *ebpf.Map `ebpf:"go_routes"`
+	GoSrv          *ebpf.Map `ebpf:"go_srv"`
+	GoWl           *ebpf.Map `ebpf:"go_wl"`
 	Injected       *ebpf.Map `ebpf:"injected"`
 	PercpuWork     *ebpf.Map `ebpf:"percpu_work"`
 	PidDrops       *ebpf.Map `ebpf:"pid_drops"`
@@ -335,7 +359,11 @@ func (m *propMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.FdSocks,
+		m.GoCtxs,
+		m.GoPc,
 		m.GoRoutes,
+		m.GoSrv,
+		m.GoWl,
 		m.Injected,
 		m.PercpuWork,
 		m.PidDrops,
@@ -354,6 +382,7 @@ func (m *propMaps) Close() error {
 //
 // It can be passed to loadPropObjects or ebpf.CollectionSpec.LoadAndAssign.
 type propVariables struct {
+	GoContext   *ebpf.Variable `ebpf:"go_context"`
 	PidnsDev    *ebpf.Variable `ebpf:"pidns_dev"`
 	PidnsIno    *ebpf.Variable `ebpf:"pidns_ino"`
 	Propagation *ebpf.Variable `ebpf:"propagation"`

@@ -180,6 +180,11 @@ const (
 	goH2Handler = "net/http.(*http2serverConn).runHandler"
 	// net/http's server: the first function of a connection's goroutine.
 	goConnServe = "net/http.(*conn).serve"
+	// go_context: goroutine starts, and net/http's HTTP/1 client
+	// connections' writer goroutine and request hand-over.
+	goNewproc1    = "runtime.newproc1"
+	goWriteLoop   = "net/http.(*persistConn).writeLoop"
+	goPcRoundTrip = "net/http.(*persistConn).roundTrip"
 )
 
 // instrumentFile attaches what fits path. kind is "" when the file has no
@@ -191,8 +196,8 @@ func (p *Probes) instrumentFile(path string, exe bool) (kind string, err error) 
 	}
 	defer f.Close()
 	if exe && golang.IsGo(f) {
-		if !p.Active(FeatureTLSGo) && !p.Active(FeatureGoRoutes) {
-			return "", nil // both off: said once, at Load
+		if !p.Active(FeatureTLSGo) && !p.Active(FeatureGoRoutes) && !p.Active(FeatureGoContext) {
+			return "", nil // all off: said once, at Load
 		}
 		return "go", p.attachGo(path, f)
 	}
@@ -255,7 +260,8 @@ func (p *Probes) attachOpenSSL(path string) error {
 }
 
 func (p *Probes) attachGo(path string, f *elf.File) error {
-	funcs, source, err := golang.Lookup(f, goRead, goWrite, goHandshake, goFindHandler, ginGetValue, gorillaMatch, goH2Handler, goConnServe)
+	funcs, source, err := golang.Lookup(f, goRead, goWrite, goHandshake, goFindHandler, ginGetValue, gorillaMatch, goH2Handler, goConnServe,
+		goNewproc1, goWriteLoop, goPcRoundTrip)
 	if err != nil {
 		return fmt.Errorf("finding crypto/tls in the binary: %w", err)
 	}
@@ -274,7 +280,12 @@ func (p *Probes) attachGo(path string, f *elf.File) error {
 			gorilla = false
 		}
 	}
-	if !tls && !mux && !gin && !gorilla {
+	// go_context: the runtime's goroutine starts and net/http's server
+	// connections at least (a program that is only a client has no server
+	// request to link to).
+	goctx := p.Active(FeatureGoContext) && funcs[goNewproc1] != nil && len(funcs[goNewproc1].Rets) > 0 &&
+		funcs[goConnServe] != nil
+	if !tls && !mux && !gin && !gorilla && !goctx {
 		if partial != nil {
 			return partial
 		}
@@ -356,6 +367,11 @@ func (p *Probes) attachGo(path string, f *elf.File) error {
 			}
 		}
 	}
+	if goctx {
+		if err := p.attachGoContext(funcs, attach); err != nil {
+			return err
+		}
+	}
 	if gorilla {
 		fn := funcs[gorillaMatch]
 		if err := attach(gorillaMatch, p.progs["ebpfred_gorilla_match"], fn, 0, 0); err != nil {
@@ -369,6 +385,39 @@ func (p *Probes) attachGo(path string, f *elf.File) error {
 	}
 	p.keep(ls)
 	return partial
+}
+
+// attachGoContext attaches the go_context probes (bpf/gocontext.c).
+// net/http's client is optional: without it, only requests written by the
+// handler's goroutines themselves are linked.
+func (p *Probes) attachGoContext(funcs map[string]*golang.Func, attach func(string, *ebpf.Program, *golang.Func, uint64, uint64) error) error {
+	// A goroutine start: one hit at newproc1's RET when its prologue keeps
+	// callergp where the RET can read it, else two (entry and RET).
+	fn := funcs[goNewproc1]
+	ret := p.progs["ebpfred_go_newproc_ret_spilled"]
+	if off, ok := fn.ArgSpill(1); !ok || off != 16 {
+		ret = p.progs["ebpfred_go_newproc_ret"]
+		if err := attach(goNewproc1, p.progs["ebpfred_go_newproc"], fn, 0, 0); err != nil {
+			return err
+		}
+	}
+	for _, r := range fn.Rets {
+		if err := attach(goNewproc1, ret, fn, r, 0); err != nil {
+			return err
+		}
+	}
+	if err := attach(goConnServe, p.progs["ebpfred_go_serve"], funcs[goConnServe], 0, 0); err != nil {
+		return err
+	}
+	if funcs[goWriteLoop] != nil && funcs[goPcRoundTrip] != nil {
+		if err := attach(goWriteLoop, p.progs["ebpfred_go_write_loop"], funcs[goWriteLoop], 0, 0); err != nil {
+			return err
+		}
+		if err := attach(goPcRoundTrip, p.progs["ebpfred_go_round_trip"], funcs[goPcRoundTrip], 0, 0); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ginRegisters says whether the binary's gin returns nodeValue from getValue

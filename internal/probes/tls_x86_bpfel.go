@@ -46,6 +46,13 @@ type tlsFdSock struct {
 	Pad uint32
 }
 
+type tlsGoCtx struct {
+	_     structs.HostLayout
+	Sk    uint64
+	Since uint64
+	Used  uint64
+}
+
 type tlsGoRoute struct {
 	_   structs.HostLayout
 	Len uint32
@@ -173,6 +180,9 @@ type tlsWork struct {
 		Pad  uint32
 		One  uint64
 	}
+	Gk   tlsGoRouteKey
+	Pk   tlsGoRouteKey
+	Gctx tlsGoCtx
 }
 
 // Names of all BPF objects in the ELF.
@@ -183,7 +193,11 @@ const (
 	tlsMapCounters                  = "counters"
 	tlsMapEvents                    = "events"
 	tlsMapFdSocks                   = "fd_socks"
+	tlsMapGoCtxs                    = "go_ctxs"
+	tlsMapGoPc                      = "go_pc"
 	tlsMapGoRoutes                  = "go_routes"
+	tlsMapGoSrv                     = "go_srv"
+	tlsMapGoWl                      = "go_wl"
 	tlsMapInjected                  = "injected"
 	tlsMapPercpuWork                = "percpu_work"
 	tlsMapPidDrops                  = "pid_drops"
@@ -205,6 +219,7 @@ const (
 	tlsProgEbpfredSslRet            = "ebpfred_ssl_ret"
 	tlsProgEbpfredSslWrite          = "ebpfred_ssl_write"
 	tlsProgEbpfredSslWriteEx        = "ebpfred_ssl_write_ex"
+	tlsVarGoContext                 = "go_context"
 	tlsVarPidnsDev                  = "pidns_dev"
 	tlsVarPidnsIno                  = "pidns_ino"
 	tlsVarPropagation               = "propagation"
@@ -277,7 +292,11 @@ type tlsMapSpecs struct {
 	Counters    *ebpf.MapSpec `ebpf:"counters"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	FdSocks     *ebpf.MapSpec `ebpf:"fd_socks"`
+	GoCtxs      *ebpf.MapSpec `ebpf:"go_ctxs"`
+	GoPc        *ebpf.MapSpec `ebpf:"go_pc"`
 	GoRoutes    *ebpf.MapSpec `ebpf:"go_routes"`
+	GoSrv       *ebpf.MapSpec `ebpf:"go_srv"`
+	GoWl        *ebpf.MapSpec `ebpf:"go_wl"`
 	Injected    *ebpf.MapSpec `ebpf:"injected"`
 	PercpuWork  *ebpf.MapSpec `ebpf:"percpu_work"`
 	PidDrops    *ebpf.MapSpec `ebpf:"pid_drops"`
@@ -293,6 +312,7 @@ type tlsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tlsVariableSpecs struct {
+	GoContext   *ebpf.VariableSpec `ebpf:"go_context"`
 	PidnsDev    *ebpf.VariableSpec `ebpf:"pidns_dev"`
 	PidnsIno    *ebpf.VariableSpec `ebpf:"pidns_ino"`
 	Propagation *ebpf.VariableSpec `ebpf:"propagation"`
@@ -325,7 +345,11 @@ type tlsMaps struct {
 	Counters    *ebpf.Map `ebpf:"counters"`
 	Events      *ebpf.Map `ebpf:"events"`
 	FdSocks     *ebpf.Map `ebpf:"fd_socks"`
+	GoCtxs      *ebpf.Map `ebpf:"go_ctxs"`
+	GoPc        *ebpf.Map `ebpf:"go_pc"`
 	GoRoutes    *ebpf.Map `ebpf:"go_routes"`
+	GoSrv       *ebpf.Map `ebpf:"go_srv"`
+	GoWl        *ebpf.Map `ebpf:"go_wl"`
 	Injected    *ebpf.Map `ebpf:"injected"`
 	PercpuWork  *ebpf.Map `ebpf:"percpu_work"`
 	PidDrops    *ebpf.Map `ebpf:"pid_drops"`
@@ -343,7 +367,11 @@ func (m *tlsMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.FdSocks,
+		m.GoCtxs,
+		m.GoPc,
 		m.GoRoutes,
+		m.GoSrv,
+		m.GoWl,
 		m.Injected,
 		m.PercpuWork,
 		m.PidDrops,
@@ -360,6 +388,7 @@ func (m *tlsMaps) Close() error {
 //
 // It can be passed to loadTlsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tlsVariables struct {
+	GoContext   *ebpf.Variable `ebpf:"go_context"`
 	PidnsDev    *ebpf.Variable `ebpf:"pidns_dev"`
 	PidnsIno    *ebpf.Variable `ebpf:"pidns_ino"`
 	Propagation *ebpf.Variable `ebpf:"propagation"`

@@ -48,10 +48,10 @@ var loadCombinations = []struct {
 	name string
 	opts Options
 }{
-	{"default", Options{AppRoutes: true}},
-	{"propagation", Options{AppRoutes: true, ContextPropagation: true}},
+	{"default", Options{AppRoutes: true, GoContext: true}},
+	{"propagation", Options{AppRoutes: true, GoContext: true, ContextPropagation: true}},
 	// a sidecar (pids of another namespace) following exec'd processes
-	{"sidecar+exec", Options{AppRoutes: true, ContextPropagation: true, TrackExecs: true,
+	{"sidecar+exec", Options{AppRoutes: true, GoContext: true, ContextPropagation: true, TrackExecs: true,
 		PIDNamespace: pidns.Namespace{Dev: 4, Ino: 4026531999}}},
 }
 

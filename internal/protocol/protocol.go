@@ -47,6 +47,18 @@ type Parser interface {
 	Upgraded() bool
 }
 
+// InFlighter is implemented by parsers that can name a request in flight,
+// for in-process linking (a Go handler's client requests become its
+// children, and a server request whose client is on this node the child of
+// that client request): InFlight returns the request (the connection's
+// role says which side) that was in flight at at (Unix ns) and still is,
+// or nil when that is not certain. The caller may set the record's ids
+// (SpanID, TraceID, TraceFlags, ParentSpanID, HasTraceParent) before it is
+// emitted; nothing else.
+type InFlighter interface {
+	InFlight(at uint64) *record.Record
+}
+
 // Verdict is what Detect says of a connection's first bytes.
 type Verdict uint8
 

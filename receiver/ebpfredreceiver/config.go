@@ -103,6 +103,11 @@ type TracesConfig struct {
 	// Sampler chooses which requests become spans (OTEL_TRACES_SAMPLER
 	// names); the default keeps every one.
 	Sampler spans.SamplerConfig `mapstructure:"sampler"`
+	// LinkInProcess makes a client request of a Go handler (from its own
+	// goroutine or any goroutine it started) the child of the handler's
+	// server span, through uprobes on the Go runtime and net/http (feature
+	// go_context). On by default.
+	LinkInProcess bool `mapstructure:"link_in_process"`
 	// LinkSameNode makes the SERVER span of a request between two
 	// instrumented processes of this node the child of the caller's CLIENT
 	// span, from what the collector sees of both ends of the connection:

@@ -127,7 +127,7 @@ func TestLoadConfig(t *testing.T) {
 
 					MaxSeriesPerService: -1,
 				},
-				Traces: TracesConfig{Sampler: spans.SamplerConfig{Name: "traceidratio"}, LinkSameNode: true},
+				Traces: TracesConfig{Sampler: spans.SamplerConfig{Name: "traceidratio"}, LinkInProcess: true, LinkSameNode: true},
 				Discovery: discovery.ServicesConfig{
 					Services:               []discovery.SelectorConfig{{OpenPorts: "90-80"}},
 					DefaultExcludeServices: discovery.DefaultExcludeServices(),
@@ -154,7 +154,7 @@ func TestLoadConfig(t *testing.T) {
 				`discovery_interval: -1s: must be greater than zero; e.g. 1s`,
 				`context_propagation: "on": use headers (insert traceparent headers into outgoing HTTP/1 requests) or disabled (the default)`,
 				`capture_hooks: "hooks": use auto (the cheapest this kernel has; the default), sockets (the socket tracepoints, Linux 6.3+) or syscalls (the syscall exit, any kernel)`,
-				`required_features: "tls" is not a feature; the features are capture, tls_openssl, tls_go, go_routes, context_propagation`,
+				`required_features: "tls" is not a feature; the features are capture, tls_openssl, tls_go, go_routes, go_context, context_propagation`,
 			}, "\n"),
 		},
 	}
@@ -366,7 +366,7 @@ func TestValidate(t *testing.T) {
 		{
 			name:    "required_features misspelt",
 			edit:    func(c *Config) { c.RequiredFeatures = []string{"tls-go"} },
-			wantErr: `required_features: "tls-go" is not a feature; the features are capture, tls_openssl, tls_go, go_routes, context_propagation`,
+			wantErr: `required_features: "tls-go" is not a feature; the features are capture, tls_openssl, tls_go, go_routes, go_context, context_propagation`,
 		},
 		{
 			name:    "required_features: propagation that is off",

@@ -50,7 +50,7 @@ func createDefaultConfig() component.Config {
 			// A bill-protecting default: one process rarely needs more.
 			MaxSeriesPerService: 2000,
 		},
-		Traces:             TracesConfig{LinkSameNode: true},
+		Traces:             TracesConfig{LinkInProcess: true, LinkSameNode: true},
 		Discovery:          discovery.ServicesConfig{DefaultExcludeServices: discovery.DefaultExcludeServices()},
 		Kubernetes:         kube.DefaultConfig(),
 		Routes:             routes.Config{FromApplication: true},

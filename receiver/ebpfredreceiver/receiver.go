@@ -131,6 +131,7 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 		TrackExecs:         r.cfg.ExecutableName != "" || r.cfg.Discovery.SelectsByExecutable(),
 		ContextPropagation: r.cfg.ContextPropagation == PropagationHeaders,
 		AppRoutes:          r.cfg.Routes.FromApplication,
+		GoContext:          r.cfg.Traces.LinkInProcess,
 		PIDNamespace:       ns,
 		Required:           required,
 		Refuse:             r.cfg.refuseFeatures,

@@ -293,7 +293,7 @@ func TestStitchGRPC(t *testing.T) {
 // server B from its handler, both on this node, over HTTP/1.1 and over TLS
 // (B's SERVER span from Go's crypto/tls probes, A's CLIENT span too). B's
 // SERVER span is the child of A's CLIENT span, inside it. (A's CLIENT span
-// is not linked to A's SERVER span: Go's goroutines are not followed here.)
+// under A's SERVER span, traces.link_in_process, is TestGoInProcess's.)
 func TestStitchGo(t *testing.T) {
 	requireRoot(t)
 	const n = 5

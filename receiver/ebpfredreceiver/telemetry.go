@@ -108,6 +108,16 @@ var selfMetrics = []selfMetric{
 		},
 	},
 	{
+		name: "otelcol_ebpfred_client_spans_linked", unit: "{span}", stability: component.StabilityLevelAlpha,
+		description: "Client spans of Go programs made the child of the server span their goroutine worked for (traces.link_in_process).",
+		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.stats.ClientLinked.Load()), true },
+	},
+	{
+		name: "otelcol_ebpfred_client_spans_unlinked", unit: "{span}", stability: component.StabilityLevelAlpha,
+		description: "Client spans made for a server request that could not be named for certain (it had ended, or its protocol cannot say), left without a parent.",
+		read:        func(r *ebpfReceiver) (int64, bool) { return int64(r.stats.ClientUnlinked.Load()), true },
+	},
+	{
 		name: "otelcol_ebpfred_same_node_links", unit: "{span}", stability: component.StabilityLevelAlpha,
 		description: "Requests between two instrumented processes of this node, by what same-node linking made of their spans; label result (linked, unmatched, uncertain).",
 		points: func(r *ebpfReceiver) []selfPoint {

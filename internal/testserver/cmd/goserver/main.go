@@ -6,6 +6,7 @@ package main
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
@@ -29,6 +30,8 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	tlsCert := flag.String("tls-cert", "", "serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with this certificate")
 	tlsKey := flag.String("tls-key", "", "the key of -tls-cert")
+	ca := flag.String("ca", "", "/proxy: trust this certificate for HTTPS (HTTP/2 by ALPN unless -client-http1)")
+	clientHTTP1 := flag.Bool("client-http1", false, "/proxy: HTTPS over HTTP/1.1 only")
 	flag.Parse()
 	log.SetPrefix("goserver: ")
 
@@ -36,7 +39,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Handler: newMux(), ReadHeaderTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: newMux(proxyTransport(*ca, *clientHTTP1)), ReadHeaderTimeout: 30 * time.Second}
 	fmt.Printf("LISTENING %d\n", ln.Addr().(*net.TCPAddr).Port)
 	os.Stdout.Sync()
 	if *tlsCert != "" {
@@ -45,21 +48,44 @@ func main() {
 	log.Fatal(srv.Serve(ln))
 }
 
-func newMux() *http.ServeMux {
-	// Outgoing requests of /proxy: keep-alive, no environment proxy, no
-	// transparent gzip, so the wire traffic is exactly what the test asked.
-	client := &http.Client{
-		// https: the test servers' certificates are self-signed; HTTP/1.1
-		// (a TLS config of its own turns Go's automatic HTTP/2 off).
-		Transport: &http.Transport{Proxy: nil, DisableCompression: true, MaxIdleConnsPerHost: 16,
-			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // test servers only
-		Timeout: 60 * time.Second,
+// proxyTransport is the transport of /proxy's outgoing requests:
+// keep-alive, no environment proxy, no transparent gzip, so the wire
+// traffic is exactly what the test asked. HTTPS: trusting ca when set
+// (HTTP/2 by ALPN unless http1), else any certificate (the test servers'
+// are self-signed) over HTTP/1.1 (a TLS config of its own turns Go's
+// automatic HTTP/2 off).
+func proxyTransport(ca string, http1 bool) *http.Transport {
+	t := &http.Transport{Proxy: nil, DisableCompression: true, MaxIdleConnsPerHost: 16}
+	if ca == "" {
+		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // test servers only
+		return t
 	}
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		log.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		log.Fatalf("%s: no certificate", ca)
+	}
+	t.TLSClientConfig = &tls.Config{RootCAs: pool}
+	if http1 {
+		t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	} else {
+		t.ForceAttemptHTTP2 = true
+	}
+	return t
+}
+
+func newMux(tr *http.Transport) *http.ServeMux {
+	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/status/{code}", handleStatus)
 	mux.HandleFunc("/bytes/{n}", handleBytes)
 	mux.HandleFunc("/chunked/{n}", handleChunked)
 	mux.HandleFunc("/proxy", func(w http.ResponseWriter, r *http.Request) { handleProxy(w, r, client) })
+	// the same, under a path of the test's choosing (a request's own name)
+	mux.HandleFunc("/proxy/{id}", func(w http.ResponseWriter, r *http.Request) { handleProxy(w, r, client) })
 	// The same 404 and 405 bodies as the other servers.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { plain(w, http.StatusNotFound, "not found\n") })
 	return mux
@@ -162,6 +188,24 @@ func handleChunked(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// doFrom does req from a goroutine depth starts below the caller's.
+func doFrom(depth int, client *http.Client, req *http.Request) (*http.Response, error) {
+	if depth <= 0 {
+		return client.Do(req)
+	}
+	type result struct {
+		resp *http.Response
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := doFrom(depth-1, client, req)
+		done <- result{resp, err}
+	}()
+	r := <-done
+	return r.resp, r.err
+}
+
 // handleProxy makes one outgoing request (to=URL, method=GET by default) and
 // answers with the upstream status, so tests get a client span inside a
 // server span.
@@ -183,7 +227,28 @@ func handleProxy(w http.ResponseWriter, r *http.Request, client *http.Client) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	resp, err := client.Do(req)
+	// detach_ms=D: a goroutine makes the request D ms after the handler
+	// answered (a call that outlives its request).
+	if d, err := strconv.Atoi(q.Get("detach_ms")); err == nil {
+		late, err := http.NewRequest(method, to, nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		go func() {
+			time.Sleep(time.Duration(d) * time.Millisecond)
+			if resp, err := client.Do(late); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+		plain(w, http.StatusOK, "detached\n")
+		return
+	}
+	// go=N: the request is made by a goroutine N starts deep (the handler
+	// starts one, which starts the next, ...); the handler waits for it.
+	depth, _ := strconv.Atoi(q.Get("go"))
+	resp, err := doFrom(depth, client, req)
 	if err != nil {
 		http.Error(w, "proxy: "+err.Error(), http.StatusBadGateway)
 		return
