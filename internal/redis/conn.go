@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"strings"
 	"time"
 
 	"github.com/ebpfred/ebpfred/internal/protocol"
@@ -31,6 +32,8 @@ const (
 type Conn struct {
 	meta stream.Meta
 	st   *protocol.Stats
+	// queryText: report db.query.text (protocol.Options.QueryText).
+	queryText bool
 
 	out wire.Cursor // the commands written
 	in  wire.Cursor // the replies read
@@ -61,6 +64,7 @@ type waiting struct {
 	start uint64
 	kind  uint8
 	db    string // SELECT: the index
+	args  int    // its arguments, the name included
 	// barrier: not a command but a stretch of commands whose framing was
 	// lost, an unknown number.
 	barrier bool
@@ -68,9 +72,9 @@ type waiting struct {
 	lost bool
 }
 
-// NewConn returns the parser of one client connection.
-func NewConn(meta stream.Meta, st *protocol.Stats) *Conn {
-	return &Conn{meta: meta, st: st, inLost: true}
+// NewConn returns the parser of one client connection; opt may be nil.
+func NewConn(meta stream.Meta, st *protocol.Stats, opt *protocol.Options) *Conn {
+	return &Conn{meta: meta, st: st, queryText: opt != nil && opt.QueryText, inLost: true}
 }
 
 // Upgraded: a connection whose writes stopped being commands where one
@@ -260,6 +264,9 @@ func (c *Conn) answerWith(at uint64, status, errType string, emit func(*record.R
 	r.Namespace = c.ns
 	r.Status = status
 	r.ErrorType = errType
+	if c.queryText {
+		r.QueryText = queryText(w.op, w.args)
+	}
 	c.st.Records++
 	emit(r)
 	if status == "" && errType == "" && w.kind == kindSelect && w.db != "" {
@@ -296,4 +303,29 @@ func (c *Conn) Close(at uint64, emit func(*record.Record)) {
 		c.answerWith(at, "", ErrorConnectionClosed, emit)
 	}
 	c.dropQueue()
+}
+
+// maxQueryArgs bounds the "?" of a db.query.text: an MSET of thousands of
+// keys says no more with all of them.
+const maxQueryArgs = 32
+
+// queryText is a command's db.query.text: its operation (a container's
+// subcommand included) and a "?" for each argument after it, at most
+// maxQueryArgs of them and then "…".
+func queryText(op string, args int) string {
+	words := 1 + strings.Count(op, " ")
+	n := args - words
+	if n <= 0 {
+		return op
+	}
+	var b strings.Builder
+	b.Grow(len(op) + 2*min(n, maxQueryArgs) + 4)
+	b.WriteString(op)
+	for i := 0; i < min(n, maxQueryArgs); i++ {
+		b.WriteString(" ?")
+	}
+	if n > maxQueryArgs {
+		b.WriteString(" …")
+	}
+	return b.String()
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ebpfred/ebpfred/internal/protocol"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/stream"
 )
@@ -214,11 +215,39 @@ func TestGivesBackWhatIsNotRedis(t *testing.T) {
 	if len(recs) != 1 || stats.ParseErrors != 0 {
 		t.Fatalf("records %q, stats %+v", summary(recs), stats)
 	}
-	var s2 = NewConn(testMeta, &stats)
+	var s2 = NewConn(testMeta, &stats, nil)
 	for _, ev := range []stream.Event{whole(out, 10, cmd("PING")), whole(out, 30, "GET / HTTP/1.1\r\n\r\n")} {
 		s2.Feed(&ev, func(*record.Record) {})
 	}
 	if !s2.Upgraded() {
 		t.Error("an HTTP request where a command must begin: not given back")
+	}
+}
+
+// db.query.text only when asked, and then the command's shape: its
+// operation and a "?" for each other argument, never a key or a value.
+func TestQueryText(t *testing.T) {
+	evs := []stream.Event{
+		whole(out, 10, cmd("SET", "user:42:email", "a@example.com")+cmd("CLIENT", "SETNAME", "app")+cmd("PING")+
+			cmd(append([]string{"MSET"}, strings.Split(strings.Repeat("k v ", 20), " ")[:40]...)...)+cmd("CLIENT", "FROB", "x")),
+		whole(in, 20, "+OK\r\n+OK\r\n+PONG\r\n+OK\r\n-ERR unknown subcommand\r\n"),
+	}
+	want := []string{"SET ? ?", "CLIENT SETNAME ?", "PING", "MSET" + strings.Repeat(" ?", 32) + " …", "CLIENT ? ?"}
+	for _, on := range []bool{false, true} {
+		var st protocol.Stats
+		p := NewConn(testMeta, &st, &protocol.Options{QueryText: on})
+		var got []string
+		for i := range evs {
+			p.Feed(&evs[i], func(r *record.Record) { got = append(got, r.QueryText) })
+		}
+		if !on {
+			if fmt.Sprint(got) != fmt.Sprint(make([]string, len(want))) {
+				t.Errorf("query text off: %q", got)
+			}
+			continue
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("query text:\n got %q\nwant %q", got, want)
+		}
 	}
 }

@@ -50,7 +50,7 @@ func cmd(args ...string) string {
 func run(t *testing.T, evs ...stream.Event) ([]*record.Record, protocol.Stats) {
 	t.Helper()
 	var st protocol.Stats
-	p := NewConn(testMeta, &st)
+	p := NewConn(testMeta, &st, nil)
 	var recs []*record.Record
 	emit := func(r *record.Record) { recs = append(recs, r) }
 	var last uint64

@@ -85,7 +85,7 @@ func (c *Conn) nextArg() wire.Status {
 		p.state = cmdArgHeader
 		return wire.OK
 	}
-	w := waiting{op: p.op, start: p.start, kind: p.kind, db: p.db}
+	w := waiting{op: p.op, start: p.start, kind: p.kind, db: p.db, args: p.args}
 	c.cmd = cmdParse{}
 	if w.kind == kindReplyOff {
 		// CLIENT REPLY OFF|SKIP|ON: which replies come is no longer known.

@@ -11,7 +11,10 @@
 // "WRONGTYPE": db.response.status_code and error.type) and the database
 // index once a SELECT was answered on the connection (db.namespace). Never
 // a key, a value or an argument: only the command's name (and a
-// container's subcommand, and SELECT's index) is read from the bytes.
+// container's subcommand, and SELECT's index) is read from the bytes. With
+// protocol.Options.QueryText, db.query.text is the operation followed by a
+// "?" for each other argument ("SET ? ?"): the shape of the command, none
+// of its keys or values.
 // db.collection.name is not set: a key's "prefix" is an application's
 // naming habit, not something the protocol bounds, and keys often carry
 // user ids.
@@ -47,8 +50,8 @@ var Conventions = dbconv.New("redis")
 var Protocol = &protocol.Protocol{
 	Name:   "redis",
 	Detect: Detect,
-	New: func(meta stream.Meta, st *protocol.Stats, _ *protocol.Options) protocol.Parser {
-		return NewConn(meta, st)
+	New: func(meta stream.Meta, st *protocol.Stats, opt *protocol.Options) protocol.Parser {
+		return NewConn(meta, st, opt)
 	},
 	Conventions: []record.Conventions{Conventions},
 	CopyAll:     true,
