@@ -13,6 +13,7 @@ import (
 	"github.com/ebpfred/ebpfred/internal/http2"
 	"github.com/ebpfred/ebpfred/internal/protocol"
 	"github.com/ebpfred/ebpfred/internal/record"
+	"github.com/ebpfred/ebpfred/internal/redis"
 )
 
 // All are the protocols, in detection order: HTTP/2's preface would pass
@@ -20,6 +21,7 @@ import (
 var All = []*protocol.Protocol{
 	http2.Protocol,
 	http1.Protocol,
+	redis.Protocol,
 }
 
 // Conventions are the conventions of every protocol's records, each once.
