@@ -147,6 +147,14 @@ func TestConversations(t *testing.T) {
 			// behind a barrier, unknown in number, and not counted.
 		},
 		{
+			name: "empty lines between commands (redis-cli --pipe) are passed over",
+			evs: []stream.Event{
+				whole(out, 10, cmd("PING")), whole(in, 20, "+PONG\r\n"),
+				whole(out, 30, "\r\n"+cmd("ECHO", "x")), whole(in, 40, "$1\r\nx\r\n"),
+			},
+			want: []string{"PING 10-20", "ECHO 30-40"},
+		},
+		{
 			name: "replies to commands not seen (a connection seen mid-way) are skipped",
 			evs: []stream.Event{
 				whole(in, 5, "+OK\r\n"),
@@ -248,6 +256,36 @@ func TestQueryText(t *testing.T) {
 		}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("query text:\n got %q\nwant %q", got, want)
+		}
+	}
+}
+
+func TestDetect(t *testing.T) {
+	for _, c := range []struct {
+		b    string
+		dir  stream.Direction
+		want protocol.Verdict
+	}{
+		{cmd("SET", "k", "v"), out, protocol.Yes},
+		{cmd("ping"), out, protocol.Yes},
+		{cmd("JSON.GET", "k"), out, protocol.Yes},
+		{cmd("NOSUCHCMD", "x"), out, protocol.Yes}, // Redis answers it: an error
+		{"*3\r\n$3\r\nSE", out, protocol.Maybe},
+		{"*3\r\n", out, protocol.Maybe},
+		{"*", out, protocol.Maybe},
+		{cmd("SET", "k", "v"), in, protocol.No}, // a server reading commands
+		{"+OK\r\n", in, protocol.No},
+		{"*3\r\n$3\r\nS T\r\n", out, protocol.No},
+		{"*3\r\n+OK\r\n", out, protocol.No},
+		{"*0\r\n", out, protocol.No},
+		{"*3\r\n$0\r\n\r\n", out, protocol.No},
+		{"*3\r\n$40\r\n", out, protocol.No}, // longer than a name
+		{"*3\r\n$3\r\nSETX\r\n", out, protocol.No},
+		{"GET / HTTP/1.1\r\n", out, protocol.No},
+		{"*12345678\r\n", out, protocol.No},
+	} {
+		if got := Detect([]byte(c.b), c.dir, true); got != c.want {
+			t.Errorf("Detect(%q, %v) = %v, want %v", c.b, c.dir, got, c.want)
 		}
 	}
 }

@@ -28,6 +28,15 @@ func (c *Conn) parseCommand(now uint64) wire.Status {
 	p := &c.cmd
 	switch p.state {
 	case cmdStart:
+		// Redis passes over empty lines between commands (redis-cli
+		// --pipe writes one before its closing ECHO).
+		if k := c.out.Known(); len(k) >= 2 && k[0] == '\r' && k[1] == '\n' {
+			c.out.Skip(2)
+			return wire.OK
+		} else if len(k) >= 1 && k[0] == '\n' {
+			c.out.Skip(1)
+			return wire.OK
+		}
 		line, st := c.out.Line(maxHeader)
 		if st != wire.OK {
 			return st

@@ -58,10 +58,12 @@ var Protocol = &protocol.Protocol{
 }
 
 // Detect says whether b, written by the process, begins a Redis command: an
-// array ("*N\r\n") whose first element is a bulk string ("$L\r\n") naming a
-// Redis command (or a module's, "JSON.GET"). Replies are never enough: a
-// '+', '-' or ':' line could begin many things. A command cut short is a
-// Maybe.
+// array ("*N\r\n") whose first element is a bulk string ("$L\r\n") of the
+// characters of a command's name, then CRLF. The name need not be one Redis
+// has (an application's first command can be a module's, or a mistake that
+// Redis answers with an error): the framing is specific enough. Replies are
+// never enough: a '+', '-' or ':' line could begin many things. A command
+// cut short is a Maybe.
 func Detect(b []byte, dir stream.Direction, _ bool) protocol.Verdict {
 	if dir != stream.Egress || len(b) == 0 || b[0] != '*' {
 		return protocol.No
@@ -69,6 +71,9 @@ func Detect(b []byte, dir stream.Direction, _ bool) protocol.Verdict {
 	i, v := 1, protocol.Maybe
 	if i, v = digitsCRLF(b, i, 7); v != protocol.Yes {
 		return v
+	}
+	if args, _ := atoi(b[1 : i-2]); args == 0 {
+		return protocol.No
 	}
 	if i == len(b) {
 		return protocol.Maybe
@@ -85,15 +90,12 @@ func Detect(b []byte, dir stream.Direction, _ bool) protocol.Verdict {
 		return protocol.No
 	}
 	if len(b) < i+n+2 {
-		if len(b) > i && !nameChars(b[i:]) {
+		if !nameChars(b[i:min(len(b), i+n)]) {
 			return protocol.No
 		}
 		return protocol.Maybe
 	}
-	if b[i+n] != '\r' || b[i+n+1] != '\n' {
-		return protocol.No
-	}
-	if op, _ := lookup(b[i : i+n]); op == "" || op == opOther {
+	if !nameChars(b[i:i+n]) || b[i+n] != '\r' || b[i+n+1] != '\n' {
 		return protocol.No
 	}
 	return protocol.Yes
