@@ -9,9 +9,11 @@
 #include "http1.h"
 #include "http2.h"
 #include "redis.h"
+#include "memcached.h"
 
 #define EBPFRED_PROTOCOLS(X) \
 	X(http1)             \
+	X(memcached)         \
 	X(redis)             \
 	X(http2)
 

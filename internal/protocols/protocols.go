@@ -11,6 +11,7 @@ import (
 
 	"github.com/ebpfred/ebpfred/internal/http1"
 	"github.com/ebpfred/ebpfred/internal/http2"
+	"github.com/ebpfred/ebpfred/internal/memcached"
 	"github.com/ebpfred/ebpfred/internal/protocol"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/redis"
@@ -22,6 +23,7 @@ var All = []*protocol.Protocol{
 	http2.Protocol,
 	http1.Protocol,
 	redis.Protocol,
+	memcached.Protocol,
 }
 
 // Conventions are the conventions of every protocol's records, each once.
