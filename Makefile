@@ -27,7 +27,7 @@ help:
 	@echo 'make run       build, then run $(DIST) --config $(DIST_CONFIG) (needs root)'
 	@echo 'make test      build, then go test -count=1 -timeout 40m ./... (root-only tests skip otherwise)'
 	@echo 'make test-kernels  boot Debian 5.10, 6.1 and 6.12 kernels in QEMU and run the kernel smoke in each (and on this kernel)'
-	@echo 'make bench     build, then scripts/bench.sh for HTTP/1.1 (wrk), HTTP/2 (h2load) and HTTPS (wrk)'
+	@echo 'make bench     build, then scripts/bench.sh for HTTP/1.1 (wrk), HTTP/2 (h2load) and HTTPS (wrk), scripts/bench-redis.sh for Redis'
 	@echo 'make generate  go generate ./... (bpf2go; needs clang)'
 	@echo 'make fuzz      run every fuzz target for FUZZTIME (default 10s) each'
 	@echo 'make fmt | vet | clean'
@@ -70,13 +70,15 @@ test-kernels:
 
 # scripts/bench.sh drives the built collector: nginx under wrk (HTTP/1.1)
 # under h2load (cleartext HTTP/2) and under wrk over HTTPS (TLS probes),
-# each without and with the collector;
+# each without and with the collector; scripts/bench-redis.sh: redis-benchmark
+# -P 1 and -P 16 (the Redis client side), without and with it;
 # results are appended to BENCHMARKS.md.
 .PHONY: bench
 bench: build
 	BENCH_MODE=http1 bash scripts/bench.sh
 	BENCH_MODE=h2c bash scripts/bench.sh
 	BENCH_MODE=https bash scripts/bench.sh
+	bash scripts/bench-redis.sh
 
 # Every fuzz target (func FuzzXxx in a _test.go file: parsers of wire data,
 # kernel records, binaries of instrumented processes, cgroup paths, routes,

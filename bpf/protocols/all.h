@@ -8,9 +8,13 @@
 
 #include "http1.h"
 #include "http2.h"
+#include "redis.h"
+#include "memcached.h"
 
 #define EBPFRED_PROTOCOLS(X) \
 	X(http1)             \
+	X(memcached)         \
+	X(redis)             \
 	X(http2)
 
 /* may_start: some protocol's message can begin with these bytes. */

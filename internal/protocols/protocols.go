@@ -11,8 +11,10 @@ import (
 
 	"github.com/ebpfred/ebpfred/internal/http1"
 	"github.com/ebpfred/ebpfred/internal/http2"
+	"github.com/ebpfred/ebpfred/internal/memcached"
 	"github.com/ebpfred/ebpfred/internal/protocol"
 	"github.com/ebpfred/ebpfred/internal/record"
+	"github.com/ebpfred/ebpfred/internal/redis"
 )
 
 // All are the protocols, in detection order: HTTP/2's preface would pass
@@ -20,6 +22,8 @@ import (
 var All = []*protocol.Protocol{
 	http2.Protocol,
 	http1.Protocol,
+	redis.Protocol,
+	memcached.Protocol,
 }
 
 // Conventions are the conventions of every protocol's records, each once.

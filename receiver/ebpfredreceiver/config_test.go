@@ -17,6 +17,7 @@ import (
 	"github.com/ebpfred/ebpfred/internal/discovery"
 	"github.com/ebpfred/ebpfred/internal/kube"
 	"github.com/ebpfred/ebpfred/internal/metadata"
+	"github.com/ebpfred/ebpfred/internal/protocols"
 	"github.com/ebpfred/ebpfred/internal/routes"
 	"github.com/ebpfred/ebpfred/internal/spans"
 )
@@ -345,7 +346,7 @@ func TestValidate(t *testing.T) {
 		{
 			name:    "protocols misspelt",
 			edit:    func(c *Config) { c.Protocols = map[string]bool{"HTTP": false} },
-			wantErr: `protocols: "HTTP": not a protocol; the protocols are http2, http`,
+			wantErr: `protocols: "HTTP": not a protocol; the protocols are ` + strings.Join(protocols.Names(), ", "),
 		},
 		{
 			name: "capture_hooks syscalls",
