@@ -26,26 +26,56 @@ func StartGRPCGo(t testing.TB) *Server {
 
 // StartGRPCPython starts the Python gRPC server (grpcserver.py) with
 // Debian's python3-grpcio, which serves /usr/bin/python3 (not another
-// python3 that may come first in PATH).
+// python3 that may come first in PATH), with 16 worker threads.
 func StartGRPCPython(t testing.TB) *Server {
 	t.Helper()
-	const python = "/usr/bin/python3"
-	if err := exec.Command(python, "-c", "import grpc").Run(); err != nil {
+	return startGRPCPython(t, false)
+}
+
+// StartGRPCPythonTLS is StartGRPCPython over TLS with SelfSignedCert
+// (grpcio's TLS is Debian's libssl.so.3).
+func StartGRPCPythonTLS(t testing.TB) *Server {
+	t.Helper()
+	return startGRPCPython(t, true)
+}
+
+// pythonGRPC is the interpreter that has Debian's python3-grpcio.
+const pythonGRPC = "/usr/bin/python3"
+
+func requireGRPCPython(t testing.TB) {
+	t.Helper()
+	if err := exec.Command(pythonGRPC, "-c", "import grpc").Run(); err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("%s cannot import grpc (%v): install python3-grpcio", python, err)
+			t.Fatalf("%s cannot import grpc (%v): install python3-grpcio", pythonGRPC, err)
 		}
-		t.Skipf("%s cannot import grpc (%v): apt-get install python3-grpcio", python, err)
+		t.Skipf("%s cannot import grpc (%v): apt-get install python3-grpcio", pythonGRPC, err)
 	}
+}
+
+func startGRPCPython(t testing.TB, useTLS bool) *Server {
+	t.Helper()
+	requireGRPCPython(t)
 	script := writeScript(t, "grpcserver.py", grpcserverSource)
-	s, err := startProcess(t, "grpc-python", exec.Command(python, "-u", script, "0"), 0)
+	args := []string{"-u", script, "0", "16"}
+	if useTLS {
+		cert, key := SelfSignedCert(t)
+		args = append(args, cert, key)
+	}
+	s, err := startProcess(t, "grpc-python", exec.Command(pythonGRPC, args...), 0)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if useTLS {
+		s.Scheme = "https"
 	}
 	return s
 }
 
 //go:embed grpcserver.py
 var grpcserverSource []byte
+
+//go:embed grpcclient.py
+var grpcclientSource []byte
 
 // GRPCResult is one call made by cmd/grpcclient.
 type GRPCResult struct {
@@ -67,18 +97,20 @@ type GRPCClient struct {
 }
 
 // StartGRPCClient starts cmd/grpcclient against addr, paused. Calls are
-// "Unary:CODE:DELAY_MS[:TIMEOUT_MS]" or "ServerStream:N"; the list runs
-// concurrency times at once over one connection.
+// "Unary:CODE:DELAY_MS[:TIMEOUT_MS]", "ServerStream:N[:CODE[:SIZE]]",
+// "ClientStream:N[:CODE[:SIZE]]" or "BidiStream:N[:CODE[:SIZE]]" (see
+// cmd/grpcclient); the list runs concurrency times at once over one
+// connection.
 func StartGRPCClient(t testing.TB, addr string, concurrency int, calls ...string) *GRPCClient {
 	t.Helper()
-	return startGRPCClient(t, addr, concurrency, false, calls...)
+	return StartGRPCClientWith(t, GRPCClientOptions{Addr: addr, Concurrency: concurrency}, calls...)
 }
 
 // StartGRPCClientTLS is StartGRPCClient over TLS (any server certificate
 // accepted).
 func StartGRPCClientTLS(t testing.TB, addr string, concurrency int, calls ...string) *GRPCClient {
 	t.Helper()
-	return startGRPCClient(t, addr, concurrency, true, calls...)
+	return StartGRPCClientWith(t, GRPCClientOptions{Addr: addr, Concurrency: concurrency, TLS: true}, calls...)
 }
 
 // StartGRPCGoTLS is StartGRPCGo over TLS with SelfSignedCert.
@@ -93,16 +125,42 @@ func StartGRPCGoTLS(t testing.TB) *Server {
 	return s
 }
 
-func startGRPCClient(t testing.TB, addr string, concurrency int, useTLS bool, calls ...string) *GRPCClient {
+// GRPCClientOptions say which client to start and how.
+type GRPCClientOptions struct {
+	Addr        string
+	Concurrency int  // the call list runs this many times at once (at least 1)
+	TLS         bool // the server's certificate is SelfSignedCert
+	// Python: grpcclient.py with Debian's python3-grpcio (C core), one
+	// thread per concurrent list, instead of cmd/grpcclient (grpc-go).
+	Python bool
+}
+
+// StartGRPCClientWith starts a gRPC client, paused until Run: its process
+// exists (so it can be instrumented by pid), and it connects at its first
+// call over TLS (a TLS read already in flight when the probes attach is not
+// seen: its entry probe never fired) or at once otherwise (grpc-go; grpcio
+// always connects at the first call).
+func StartGRPCClientWith(t testing.TB, o GRPCClientOptions, calls ...string) *GRPCClient {
 	t.Helper()
-	args := []string{"-addr", addr, "-c", strconv.Itoa(max(concurrency, 1)), "-wait-stdin"}
-	if useTLS {
-		// connect at the first call: a TLS read already in flight when the
-		// probes attach is not seen (its entry probe never fired)
-		args = append(args, "-tls", "-lazy")
+	args := []string{"-addr", o.Addr, "-c", strconv.Itoa(max(o.Concurrency, 1)), "-wait-stdin"}
+	var cmd *exec.Cmd
+	if o.Python {
+		requireGRPCPython(t)
+		if o.TLS {
+			cert, _ := SelfSignedCert(t)
+			args = append(args, "-tls", cert)
+		}
+		args = append(append(args, "--"), calls...)
+		script := writeScript(t, "grpcclient.py", grpcclientSource)
+		cmd = exec.Command(pythonGRPC, append([]string{"-u", script}, args...)...)
+	} else {
+		if o.TLS {
+			args = append(args, "-tls", "-lazy")
+		}
+		args = append(append(args, "--"), calls...)
+		cmd = exec.Command(GoBinary(t, "grpcclient"), args...)
 	}
-	args = append(append(args, "--"), calls...)
-	c := &GRPCClient{t: t, cmd: exec.Command(GoBinary(t, "grpcclient"), args...)}
+	c := &GRPCClient{t: t, cmd: cmd}
 	c.errb.max = 16 << 10
 	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.errb
 	var err error

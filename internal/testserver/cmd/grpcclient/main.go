@@ -3,9 +3,12 @@
 // client-observed latency. It waits for a line on stdin before calling when
 // -wait-stdin is set, so that a test can start instrumenting it first.
 //
-// Calls are "Unary:CODE:DELAY_MS[:TIMEOUT_MS]" or "ServerStream:N", and
-// -c runs the list that many times concurrently (multiplexed on the one
-// HTTP/2 connection).
+// Calls are "Unary:CODE:DELAY_MS[:TIMEOUT_MS]", "ServerStream:N[:CODE[:SIZE]]"
+// (N messages of SIZE bytes from the server, then status CODE),
+// "ClientStream:N[:CODE[:SIZE]]" (N messages of SIZE bytes to the server,
+// one back) or "BidiStream:N[:CODE[:SIZE]]" (N messages each way, sent
+// while the answers come back), and -c runs the list that many times
+// concurrently (multiplexed on the one HTTP/2 connection).
 package main
 
 import (
@@ -15,7 +18,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"google.golang.org/grpc/credentials"
 	"io"
 	"os"
 	"strconv"
@@ -24,6 +26,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/status"
@@ -109,30 +112,60 @@ func do(conn *grpc.ClientConn, call string) result {
 		var resp []byte
 		err := conn.Invoke(ctx, "/ebpfred.test.Echo/Unary", &req, &resp)
 		return result{Method: "ebpfred.test.Echo/Unary", Code: status.Code(err).String(), LatencyNs: time.Since(start).Nanoseconds()}
-	case "ServerStream":
-		st, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/ebpfred.test.Echo/ServerStream")
-		r := result{Method: "ebpfred.test.Echo/ServerStream"}
-		if err == nil {
-			req := []byte(fmt.Sprintf("n=%d", num(1)))
-			err = st.SendMsg(&req)
-			if err == nil {
-				err = st.CloseSend()
-			}
-			for err == nil {
-				var m []byte
-				if err = st.RecvMsg(&m); err == nil {
-					r.Messages++
-				}
-			}
-			if err == io.EOF {
-				err = nil
-			}
-		}
-		r.Code = status.Code(err).String()
-		r.LatencyNs = time.Since(start).Nanoseconds()
-		return r
+	case "ServerStream", "ClientStream", "BidiStream":
+		return doStream(conn, f[0], num(1), num(2), num(3), start)
 	}
 	fmt.Fprintln(os.Stderr, "unknown call", call)
 	os.Exit(2)
 	return result{}
+}
+
+// pad returns msg grown to size bytes with the filler "abc…".
+func pad(msg []byte, size int) []byte {
+	for i := len(msg); i < size; i++ {
+		msg = append(msg, byte('a'+i%26))
+	}
+	return msg
+}
+
+// doStream makes one streaming call: n messages one way (ServerStream,
+// ClientStream) or each way (BidiStream), then status code from the server.
+func doStream(conn *grpc.ClientConn, kind string, n, code, size int, start time.Time) result {
+	method := "ebpfred.test.Echo/" + kind
+	desc := &grpc.StreamDesc{ServerStreams: kind != "ClientStream", ClientStreams: kind != "ServerStream"}
+	r := result{Method: method}
+	st, err := conn.NewStream(context.Background(), desc, "/"+method)
+	if err == nil {
+		sent := make(chan error, 1)
+		go func() {
+			var err error
+			msgs := 1
+			if kind != "ServerStream" {
+				msgs = n
+			}
+			for i := 0; i < msgs && err == nil; i++ {
+				req := pad([]byte(fmt.Sprintf("n=%d;code=%d;size=%d;i=%d", n, code, size, i)), size)
+				err = st.SendMsg(&req)
+			}
+			if err == nil {
+				err = st.CloseSend()
+			}
+			sent <- err
+		}()
+		for err == nil {
+			var m []byte
+			if err = st.RecvMsg(&m); err == nil {
+				r.Messages++
+			}
+		}
+		if err == io.EOF {
+			err = nil
+		}
+		if serr := <-sent; err == nil && serr != nil && serr != io.EOF {
+			err = serr
+		}
+	}
+	r.Code = status.Code(err).String()
+	r.LatencyNs = time.Since(start).Nanoseconds()
+	return r
 }
