@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -113,6 +115,18 @@ func StartGRPCClientTLS(t testing.TB, addr string, concurrency int, calls ...str
 	return StartGRPCClientWith(t, GRPCClientOptions{Addr: addr, Concurrency: concurrency, TLS: true}, calls...)
 }
 
+// StartGRPCGoPlainAndTLS starts one cmd/grpcserver process serving
+// cleartext gRPC on s.Port and gRPC over TLS (SelfSignedCert) on tlsPort.
+func StartGRPCGoPlainAndTLS(t testing.TB) (s *Server, tlsPort int) {
+	t.Helper()
+	cert, key := SelfSignedCert(t)
+	s, err := startProcess(t, "grpc-go", exec.Command(GoBinary(t, "grpcserver"), "-also-tls", "-tls-cert", cert, "-tls-key", key), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, s.tlsPort(t)
+}
+
 // StartGRPCGoTLS is StartGRPCGo over TLS with SelfSignedCert.
 func StartGRPCGoTLS(t testing.TB) *Server {
 	t.Helper()
@@ -131,8 +145,47 @@ type GRPCClientOptions struct {
 	Concurrency int  // the call list runs this many times at once (at least 1)
 	TLS         bool // the server's certificate is SelfSignedCert
 	// Python: grpcclient.py with Debian's python3-grpcio (C core), one
-	// thread per concurrent list, instead of cmd/grpcclient (grpc-go).
+	// thread per concurrent list, instead of cmd/grpcclient (grpc-go). The
+	// interpreter is a copy of /usr/bin/python3 named PythonClientExe, so
+	// that a receiver can select the client by executable name without
+	// every other python3 on the host.
 	Python bool
+}
+
+// PythonClientExe is the name of the interpreter the Python gRPC client
+// runs as (a copy of Debian's python3).
+const PythonClientExe = "grpcclient-python"
+
+var pyClient struct {
+	sync.Mutex
+	path string
+}
+
+func pythonClientBinary(t testing.TB) string {
+	t.Helper()
+	pyClient.Lock()
+	defer pyClient.Unlock()
+	if pyClient.path != "" {
+		return pyClient.path
+	}
+	src, err := filepath.EvalSymlinks(pythonGRPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "ebpfred-grpcpy-") // shared by the tests of this binary
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, PythonClientExe)
+	if err := os.WriteFile(p, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pyClient.path = p
+	return p
 }
 
 // StartGRPCClientWith starts a gRPC client, paused until Run: its process
@@ -152,7 +205,7 @@ func StartGRPCClientWith(t testing.TB, o GRPCClientOptions, calls ...string) *GR
 		}
 		args = append(append(args, "--"), calls...)
 		script := writeScript(t, "grpcclient.py", grpcclientSource)
-		cmd = exec.Command(pythonGRPC, append([]string{"-u", script}, args...)...)
+		cmd = exec.Command(pythonClientBinary(t), append([]string{"-u", script}, args...)...)
 	} else {
 		if o.TLS {
 			args = append(args, "-tls", "-lazy")

@@ -166,6 +166,7 @@ func main() {
 	port := flag.Int("port", 0, "port on 127.0.0.1 (0: any free port)")
 	tlsCert := flag.String("tls-cert", "", "serve over TLS with this certificate")
 	tlsKey := flag.String("tls-key", "", "the key of -tls-cert")
+	alsoTLS := flag.Bool("also-tls", false, "serve cleartext on -port and, with -tls-cert, TLS on another port (printed first: LISTENING_TLS <port>)")
 	flag.Parse()
 	encoding.RegisterCodec(rawCodec{})
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", *port))
@@ -181,6 +182,23 @@ func main() {
 			os.Exit(1)
 		}
 		opts = append(opts, grpc.Creds(creds))
+	}
+	if *alsoTLS {
+		tln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		ts := grpc.NewServer(opts...)
+		ts.RegisterService(&desc, struct{}{})
+		go func() {
+			if err := ts.Serve(tln); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+		}()
+		fmt.Printf("LISTENING_TLS %d\n", tln.Addr().(*net.TCPAddr).Port)
+		opts = nil // -port serves cleartext
 	}
 	s := grpc.NewServer(opts...)
 	s.RegisterService(&desc, struct{}{})
