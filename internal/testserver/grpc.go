@@ -54,11 +54,23 @@ func requireGRPCPython(t testing.TB) {
 	}
 }
 
+// StartGRPCPythonWorkers is StartGRPCPython with a thread pool of workers
+// (ThreadPoolExecutor(max_workers=workers); 16 otherwise).
+func StartGRPCPythonWorkers(t testing.TB, workers int) *Server {
+	t.Helper()
+	return startGRPCPythonWorkers(t, false, workers)
+}
+
 func startGRPCPython(t testing.TB, useTLS bool) *Server {
+	t.Helper()
+	return startGRPCPythonWorkers(t, useTLS, 16)
+}
+
+func startGRPCPythonWorkers(t testing.TB, useTLS bool, workers int) *Server {
 	t.Helper()
 	requireGRPCPython(t)
 	script := writeScript(t, "grpcserver.py", grpcserverSource)
-	args := []string{"-u", script, "0", "16"}
+	args := []string{"-u", script, "0", strconv.Itoa(workers)}
 	if useTLS {
 		cert, key := SelfSignedCert(t)
 		args = append(args, cert, key)
@@ -150,6 +162,10 @@ type GRPCClientOptions struct {
 	// that a receiver can select the client by executable name without
 	// every other python3 on the host.
 	Python bool
+	// Shared: the Concurrency workers share one run of the call list,
+	// each call made once by whichever worker is free (a thread pool
+	// working through a queue), rather than each running the whole list.
+	Shared bool
 }
 
 // PythonClientExe is the name of the interpreter the Python gRPC client
@@ -196,6 +212,9 @@ func pythonClientBinary(t testing.TB) string {
 func StartGRPCClientWith(t testing.TB, o GRPCClientOptions, calls ...string) *GRPCClient {
 	t.Helper()
 	args := []string{"-addr", o.Addr, "-c", strconv.Itoa(max(o.Concurrency, 1)), "-wait-stdin"}
+	if o.Shared {
+		args = append(args, "-shared")
+	}
 	var cmd *exec.Cmd
 	if o.Python {
 		requireGRPCPython(t)

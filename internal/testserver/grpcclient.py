@@ -2,12 +2,14 @@
 cmd/grpcclient with the same arguments and output, on raw bytes (no
 generated code):
 
-  grpcclient.py [-tls CA_FILE] [-wait-stdin] -c CONCURRENCY -addr HOST:PORT -- CALL...
+  grpcclient.py [-tls CA_FILE] [-wait-stdin] [-shared] -c CONCURRENCY -addr HOST:PORT -- CALL...
 
 CALL is "Unary:CODE:DELAY_MS[:TIMEOUT_MS]", "ServerStream:N[:CODE[:SIZE]]",
 "ClientStream:N[:CODE[:SIZE]]" or "BidiStream:N[:CODE[:SIZE]]". The list of
 calls runs CONCURRENCY times at once, from as many threads, over one channel
-(one HTTP/2 connection). One JSON line per call: method, code (grpc-go's
+(one HTTP/2 connection); with -shared the threads share one run of the list,
+each call made once by whichever thread is free (a pool working through a
+queue of calls). One JSON line per call: method, code (grpc-go's
 name of the status: "OK", "NotFound", …), latency_ns, messages received.
 """
 import json
@@ -74,7 +76,7 @@ def call(channel, spec):
 
 def main():
     args = sys.argv[1:]
-    addr, conc, ca, wait = None, 1, None, False
+    addr, conc, ca, wait, shared = None, 1, None, False, False
     while args and args[0] != "--":
         a = args.pop(0)
         if a == "-addr":
@@ -85,6 +87,8 @@ def main():
             ca = args.pop(0)
         elif a == "-wait-stdin":
             wait = True
+        elif a == "-shared":
+            shared = True
         elif a == "-lazy":
             pass  # grpcio connects at the first call anyway
         else:
@@ -100,8 +104,21 @@ def main():
     if wait:
         sys.stdin.readline()
     lock = threading.Lock()
+    queue = list(calls)
+
+    def next_call():
+        with lock:
+            return queue.pop(0) if queue else None
 
     def worker():
+        if shared:
+            while True:
+                spec = next_call()
+                if spec is None:
+                    return
+                r = call(channel, spec)
+                with lock:
+                    print(json.dumps(r), flush=True)
         for spec in calls:
             r = call(channel, spec)
             with lock:

@@ -8,7 +8,9 @@
 // "ClientStream:N[:CODE[:SIZE]]" (N messages of SIZE bytes to the server,
 // one back) or "BidiStream:N[:CODE[:SIZE]]" (N messages each way, sent
 // while the answers come back), and -c runs the list that many times
-// concurrently (multiplexed on the one HTTP/2 connection).
+// concurrently (multiplexed on the one HTTP/2 connection); with -shared the
+// -c workers share the list instead, each call made once by whichever
+// worker is free (a thread pool working through a queue of calls).
 package main
 
 import (
@@ -54,6 +56,7 @@ func main() {
 	wait := flag.Bool("wait-stdin", false, "wait for a line on stdin before calling")
 	useTLS := flag.Bool("tls", false, "TLS, accepting any server certificate (self-signed test servers)")
 	lazy := flag.Bool("lazy", false, "connect at the first call, not before -wait-stdin's line")
+	shared := flag.Bool("shared", false, "the -c workers share one run of the call list")
 	flag.Parse()
 	encoding.RegisterCodec(rawCodec{})
 	creds := insecure.NewCredentials()
@@ -74,12 +77,29 @@ func main() {
 	}
 	var mu sync.Mutex
 	out := json.NewEncoder(os.Stdout)
+	var queue chan string
+	if *shared {
+		queue = make(chan string, len(flag.Args()))
+		for _, call := range flag.Args() {
+			queue <- call
+		}
+		close(queue)
+	}
 	var wg sync.WaitGroup
 	for w := 0; w < *conc; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for _, call := range flag.Args() {
+			calls := queue
+			if calls == nil {
+				own := make(chan string, len(flag.Args()))
+				for _, call := range flag.Args() {
+					own <- call
+				}
+				close(own)
+				calls = own
+			}
+			for call := range calls {
 				r := do(conn, call)
 				mu.Lock()
 				out.Encode(r)
