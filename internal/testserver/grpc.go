@@ -172,6 +172,54 @@ type GRPCClientOptions struct {
 // runs as (a copy of Debian's python3).
 const PythonClientExe = "grpcclient-python"
 
+// GRPCClientExe is the path of the executable StartGRPCClientWith runs for
+// a client (python: the Python one), private to this test binary: a
+// receiver that selects it by path selects no other test's clients (Go
+// programs are built into a directory every test binary shares).
+func GRPCClientExe(t testing.TB, python bool) string {
+	t.Helper()
+	if python {
+		requireGRPCPython(t)
+		return pythonClientBinary(t)
+	}
+	return privateCopy(t, GoBinary(t, "grpcclient"))
+}
+
+var privateCopies struct {
+	sync.Mutex
+	dir   string
+	paths map[string]string
+}
+
+// privateCopy returns a copy of the executable bin in a directory of this
+// test binary's own, made once.
+func privateCopy(t testing.TB, bin string) string {
+	t.Helper()
+	c := &privateCopies
+	c.Lock()
+	defer c.Unlock()
+	if p, ok := c.paths[bin]; ok {
+		return p
+	}
+	if c.dir == "" {
+		dir, err := os.MkdirTemp("", "ebpfred-bin-") // shared by the tests of this binary
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.dir, c.paths = dir, map[string]string{}
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(c.dir, filepath.Base(bin))
+	if err := os.WriteFile(p, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.paths[bin] = p
+	return p
+}
+
 var pyClient struct {
 	sync.Mutex
 	path string
@@ -230,7 +278,7 @@ func StartGRPCClientWith(t testing.TB, o GRPCClientOptions, calls ...string) *GR
 			args = append(args, "-tls", "-lazy")
 		}
 		args = append(append(args, "--"), calls...)
-		cmd = exec.Command(GoBinary(t, "grpcclient"), args...)
+		cmd = exec.Command(GRPCClientExe(t, false), args...)
 	}
 	c := &GRPCClient{t: t, cmd: cmd}
 	c.errb.max = 16 << 10
