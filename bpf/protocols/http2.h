@@ -66,29 +66,23 @@ static __always_inline int http2_may_start(const __u8 *p) { return is_preface(p)
 #define H2_PREFACE_LEN 24
 
 /* h2_work is get_work for the HTTP/2 functions: its key is read-only data
- * (a map value to the verifier), not a stack slot, so that these small
- * functions need no stack of their own (every program's frames together
- * stay within its stack budget). */
-static const volatile __u32 h2_zero = 0;
-
+ * (zero_key, a map value to the verifier), not a stack slot, so that these
+ * small functions need no stack of their own (every program's frames
+ * together stay within its stack budget). */
 static __always_inline struct work *h2_work(void)
 {
-	return bpf_map_lookup_elem(&percpu_work, (const void *)&h2_zero);
+	return bpf_map_lookup_elem(&percpu_work, (const void *)&zero_key);
 }
 
-/* h2_submit is submit for the HTTP/2 functions: a drop is counted with a
- * key in .rodata too (count's key is a stack slot). */
-static const volatile __u32 h2_dropped = COUNTER_DROPPED;
-
+/* h2_submit is submit for the HTTP/2 functions: their events are all data
+ * events, and a drop goes straight to count_drop (no stack), counted for
+ * the process like every lost data event. */
 static __always_inline void h2_submit(struct work *w, __u32 size)
 {
 	if (size > sizeof(w->e))
 		return;
-	if (bpf_ringbuf_output(&events, &w->e, size, wakeup_flag()) != 0) {
-		__u64 *v = bpf_map_lookup_elem(&counters, (const void *)&h2_dropped);
-		if (v)
-			*v += 1;
-	}
+	if (bpf_ringbuf_output(&events, &w->e, size, wakeup_flag()) != 0)
+		count_drop(w->e.tgid);
 }
 
 /* h2_header_ok: the frame header in work.h2_hdr breaks none of the rules

@@ -205,6 +205,12 @@ type coreWork struct {
 	_       [4]byte
 	H2Iov   [2]uint64
 	Tp      coreTpCtx
+	Drop    struct {
+		_    structs.HostLayout
+		Tgid uint32
+		Pad  uint32
+		One  uint64
+	}
 }
 
 // Names of all BPF objects in the ELF.
@@ -218,6 +224,7 @@ const (
 	coreMapGoRoutes          = "go_routes"
 	coreMapInjected          = "injected"
 	coreMapPercpuWork        = "percpu_work"
+	coreMapPidDrops          = "pid_drops"
 	coreMapPropNolink        = "prop_nolink"
 	coreMapThreadCtx         = "thread_ctx"
 	coreMapTlsCalls          = "tls_calls"
@@ -301,6 +308,7 @@ type coreMapSpecs struct {
 	GoRoutes    *ebpf.MapSpec `ebpf:"go_routes"`
 	Injected    *ebpf.MapSpec `ebpf:"injected"`
 	PercpuWork  *ebpf.MapSpec `ebpf:"percpu_work"`
+	PidDrops    *ebpf.MapSpec `ebpf:"pid_drops"`
 	PropNolink  *ebpf.MapSpec `ebpf:"prop_nolink"`
 	ThreadCtx   *ebpf.MapSpec `ebpf:"thread_ctx"`
 	TlsCalls    *ebpf.MapSpec `ebpf:"tls_calls"`
@@ -348,6 +356,7 @@ type coreMaps struct {
 	GoRoutes    *ebpf.Map `ebpf:"go_routes"`
 	Injected    *ebpf.Map `ebpf:"injected"`
 	PercpuWork  *ebpf.Map `ebpf:"percpu_work"`
+	PidDrops    *ebpf.Map `ebpf:"pid_drops"`
 	PropNolink  *ebpf.Map `ebpf:"prop_nolink"`
 	ThreadCtx   *ebpf.Map `ebpf:"thread_ctx"`
 	TlsCalls    *ebpf.Map `ebpf:"tls_calls"`
@@ -365,6 +374,7 @@ func (m *coreMaps) Close() error {
 		m.GoRoutes,
 		m.Injected,
 		m.PercpuWork,
+		m.PidDrops,
 		m.PropNolink,
 		m.ThreadCtx,
 		m.TlsCalls,
