@@ -96,9 +96,6 @@ static __always_inline struct conn_info *lookup_conn(struct work *w, __u64 sk, _
 	return bpf_map_lookup_elem(&conns, &sk);
 }
 
-/* the protocols' copy rules: may_start(), is_preface() */
-#include "protocols/all.h"
-
 /* is_tls_record: a TLS record header, handshake (0x16) or application
  * data (0x17), version 0x03 0x00-0x04. */
 static __always_inline int is_tls_record(const __u8 *p)
@@ -367,6 +364,10 @@ static __always_inline struct conn_info *conn_for_tls(struct work *w, __u64 sk)
 	return ci;
 }
 
+/* the protocols' copy rules: may_start(), is_preface(), and HTTP/2's
+ * frame walk (h2_report); after the helpers above, which they use */
+#include "protocols/all.h"
+
 /* report_xfer reports the transfer in this CPU's work.x: one data event
  * (after the connection's endpoints and a Go route, when due), or, on a
  * TLS socket, only the note of which socket a TLS call uses. A global
@@ -423,12 +424,17 @@ __attribute__((noinline)) int report_xfer(void)
 		submit(w, EVENT_HDR_SIZE);
 		return 0;
 	}
+	if (ci->h2) {
+		/* HTTP/2: every transfer is walked for its frames */
+		h2_report(n, ci == &w->conn);
+		return 0;
+	}
 	/* Small transfers (a typical request or response head) are copied
 	 * whole: one read of user memory instead of a peek, a copy and a tail
 	 * read. Larger ones are copied only where a message may start. */
 	__u8 bit = type == EVENT_DATA_OUT ? 2 : 1;
 	int copy, start = 0;
-	if (n <= SMALL || ci->h2 || (ci->copy_next & bit)) {
+	if (n <= SMALL || (ci->copy_next & bit)) {
 		copy = 1;
 	} else {
 		__u8 peek[PEEK] = {};
@@ -437,9 +443,6 @@ __attribute__((noinline)) int report_xfer(void)
 		if (start && is_preface(peek))
 			ci->h2 = 1;
 	}
-	/* After the peek: the transfer that starts with the preface usually
-	 * carries the client's first HEADERS frames too (a Go h2c client sends
-	 * them in one write), and needs the HTTP/2 limit. */
 	struct walk *wk = &w->w;
 	wk->seen = 0;
 	wk->last = 0;
@@ -458,15 +461,23 @@ __attribute__((noinline)) int report_xfer(void)
 		}
 	}
 	__u32 off = wk->off;
+	/* HTTP/2's client preface, which frames follow, in a copied transfer
+	 * of any size (Go's h2c server reads its first line alone, 14 bytes;
+	 * a grpcio client writes it with its SETTINGS and the first requests
+	 * of every waiting call, hundreds of bytes, in one transfer), or the
+	 * server's first SETTINGS frame: the client's preface may have gone by
+	 * unseen (a TLS client that wrote it before the kernel knew its
+	 * socket), and then this is the first sign. The transfer is walked for
+	 * its frames like every later one. */
+	if (off >= 12 && (is_preface(e->payload) || is_server_preface(e->payload, off))) {
+		ci->h2 = 1;
+		h2_report(n, ci == &w->conn);
+		return 0;
+	}
 	if (off < n && wk->seen >= n && wk->last)
 		read_tail(e, wk->last, wk->last_len);
 	if (n <= SMALL && !start && off >= PEEK)
 		start = may_start(e->payload);
-	/* Go's h2c server reads the preface's first line alone (14 bytes). */
-	if (n <= SMALL && off >= 12 && is_preface(e->payload)) {
-		start = 1;
-		ci->h2 = 1;
-	}
 	if (n < PEEK || start)
 		ci->copy_next |= bit;
 	else

@@ -2,8 +2,9 @@
 #ifndef EBPFRED_H
 #define EBPFRED_H
 
-/* Copy limits. HTTP/1 heads fit in H1_COPY; on an HTTP/2 connection every
- * transfer is copied up to MAX_PAYLOAD so frame headers can be followed. */
+/* Copy limits. HTTP/1 heads fit in H1_COPY; on an HTTP/2 connection a
+ * transfer is reported as events of at most MAX_PAYLOAD copied bytes each
+ * (protocols/http2.h), so that every frame header is copied. */
 #define MAX_PAYLOAD 4096 /* must be a power of two */
 #define H1_COPY 1024
 

@@ -50,6 +50,18 @@ struct {
 	__type(value, struct track);
 } tracked_pids SEC(".maps");
 
+/* HTTP/2: where the frames of one direction of a connection stand between
+ * two transfers, so that each transfer's frame headers can be found without
+ * seeing the bytes before it (protocols/http2.h, h2_report). */
+struct h2_dir {
+	__u32 rem;   /* payload bytes of the frame in progress still to come */
+	__u8 synced; /* frame boundaries are known */
+	__u8 skip;   /* the frame in progress is DATA: its payload is not copied */
+	__u8 hdr_n;  /* bytes of the next frame header that ended the last transfer */
+	__u8 pad;
+	__u8 hdr[8]; /* those bytes */
+};
+
 /* A connection is its socket (struct sock *), never its fd: fd numbers are
  * reused the moment they are closed, often by another thread of the same
  * process (haproxy), and a connection keyed by (tgid, fd) could then be
@@ -83,6 +95,10 @@ struct conn_info {
 	__u8 pad;
 	__u32 tgid; /* the tracked process that used it first */
 	__u32 fd;   /* its fd in that process, when known (for the events) */
+	/* HTTP/2 frame boundaries: [0] what the process reads, [1] what it
+	 * writes. Only the kernel writes them (user space's CopyAll leaves a
+	 * connection the kernel already knows as HTTP/2 alone). */
+	struct h2_dir h2d[2];
 };
 
 struct {
@@ -191,6 +207,19 @@ struct work {
 	struct walk w;
 	struct user_regs regs; /* sys_exit: the saved user registers */
 	struct conn_info conn; /* a connection being resolved, or an orphan */
+	/* HTTP/2 (protocols/http2.h): the direction being walked, and the
+	 * walk of one transfer of h2_n bytes: its bytes [h2_a, h2_end) are
+	 * copied at the start of the event payload, the walk stands at h2_p,
+	 * the event needs h2_keep payload bytes and ends at h2_ret, and the
+	 * next window is [h2_next, h2_next + h2_nextc); h2_copy's progress;
+	 * the frame header being looked at; an iovec being read. Kept here
+	 * rather than in registers so that the functions need no stack. */
+	struct h2_dir h2;
+	__u32 h2_n, h2_a, h2_end, h2_p, h2_keep, h2_ret, h2_next, h2_nextc;
+	__u32 h2_at, h2_got, h2_from, h2_want, h2_iovi, h2_iovat;
+	__u32 h2_last; /* h2_event: the last event the transfer may have */
+	__u8 h2_hdr[16];
+	__u64 h2_iov[2]; /* a struct ebpfred_iovec (bpf2go has no pointers) */
 	struct tp_ctx tp;      /* propagation: the span context being built */
 	struct {
 		__u32 tgid;

@@ -135,9 +135,24 @@ int ebpfred_ssl_write_ex(struct user_regs *r) { return ssl_enter(r, EVENT_DATA_O
 
 /* SSL_do_handshake (SSL_accept and SSL_connect call it): its socket I/O ties
  * the SSL object to its fd before the first SSL_read, which may be served
- * from bytes the handshake already read. */
+ * from bytes the handshake already read. A handshake also starts a new
+ * session on the object: a socket it was tied to before is an earlier
+ * connection's, whose SSL object had the same address (freed, allocated
+ * again). Kept, it took the new connection's plaintext when the object is
+ * fed through a memory BIO (grpcio's C core), which ties an object to its
+ * socket only at the first SSL_read with no tie yet (TLS_KEY_LAST_READ):
+ * every call of such a connection was lost (issue 18's load test, grpcio
+ * server over TLS, 1 round in 3). */
 SEC("uprobe")
-int ebpfred_ssl_handshake(struct user_regs *r) { return ssl_enter(r, 0, 0); }
+int ebpfred_ssl_handshake(struct user_regs *r)
+{
+	__u32 tgid = tracked_tgid();
+	if (tgid) {
+		struct tls_key h = {.tgid = tgid, .kind = TLS_KEY_HANDLE, .id = r->di};
+		bpf_map_delete_elem(&tls_socks, &h);
+	}
+	return ssl_enter(r, 0, 0);
+}
 
 SEC("uretprobe")
 int ebpfred_ssl_handshake_ret(struct user_regs *r)

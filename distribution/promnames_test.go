@@ -130,7 +130,7 @@ func redMetrics(t *testing.T) (map[string]emitted, []string) {
 	t.Helper()
 	agg := red.New(red.Config{
 		DurationBuckets: []float64{0.1, 1}, SizeBuckets: []float64{100, 1000},
-		ReportTarget: true, ReportPeer: true, HostName: "node-1",
+		ReportTarget: true, ReportPeer: true, ReportServerPort: true, HostName: "node-1",
 		// One series per family, then the overflow series.
 		MaxSeriesPerService: 2,
 	}, 1)
@@ -500,7 +500,8 @@ func sortedCopy(s []string) []string {
 // TestCapturedMatchesTranslator: the metric list captured from a real run
 // (dashboards/testdata/metrics.txt) has exactly the series the translator
 // predicts, and only labels it predicts. A run cannot show the optional
-// attributes (url.path, client.address, the overflow), so the prediction
+// attributes (url.path, client.address, a server's server.port, the
+// overflow), so the prediction
 // may have more labels than the capture, never fewer.
 func TestCapturedMatchesTranslator(t *testing.T) {
 	predicted := translatedSeries(t)

@@ -2,7 +2,12 @@
  * bpf/protocols/; Go halves under internal/, listed in internal/protocols).
  * Each header defines <name>_may_start(p): whether the PEEK leading bytes p
  * of a transfer can begin one of its messages, so that the transfer is
- * copied. Adding a protocol: its header, and one line in each list below. */
+ * copied. Adding a protocol: its header, and one line in each list below.
+ * A protocol whose framing the kernel must follow across transfers (HTTP/2:
+ * frame headers anywhere in a transfer) defines its walk in its header too
+ * (http2.h: h2_report), called by report_xfer for its connections.
+ * Included by capture.h after the shared helpers (copy_chunk, iov_at,
+ * submit, prop_data). */
 #ifndef EBPFRED_PROTOCOLS_ALL_H
 #define EBPFRED_PROTOCOLS_ALL_H
 

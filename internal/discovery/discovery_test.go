@@ -101,6 +101,20 @@ func TestScanSelectsByPortAndExe(t *testing.T) {
 	p, _ := os.FindProcess(pid)
 	p.Kill()
 	deadline := time.Now().Add(5 * time.Second)
+	// Gone from /proc, it stays selected for exitGrace: the ring may still
+	// hold its last events.
+	now := time.Now()
+	d.now = func() time.Time { return now }
+	for d.startTime(uint32(pid)) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the killed process does not exit")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, r := d.Scan(); len(r) != 0 || d.Lookup(uint32(pid)) == nil {
+		t.Fatalf("just exited: removed %v, selected %v; want it selected for %v", r, d.Lookup(uint32(pid)) != nil, exitGrace)
+	}
+	now = now.Add(exitGrace)
 	for {
 		_, r := d.Scan()
 		if len(r) == 1 && r[0] == uint32(pid) {
@@ -185,9 +199,16 @@ func TestRestartKeepsNameNewInstance(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	now := time.Now()
+	d.now = func() time.Time { return now }
 	added, removed := d.Scan()
-	if len(removed) != 1 || removed[0] != uint32(pid1) || len(added) != 1 || added[0].PID != uint32(pid2) {
+	if len(removed) != 0 || len(added) != 1 || added[0].PID != uint32(pid2) {
 		t.Fatalf("added %v removed %v", added, removed)
+	}
+	// The first one is removed once exitGrace has passed.
+	now = now.Add(exitGrace)
+	if a, r := d.Scan(); len(r) != 1 || r[0] != uint32(pid1) || len(a) != 0 {
+		t.Fatalf("after exitGrace: added %v removed %v", a, r)
 	}
 	second := added[0]
 	if second.ServiceName != "payments" || second.InstanceID == first.InstanceID || second.InstanceID == "" {

@@ -5,17 +5,23 @@
 //
 // # What the parser sees
 //
-// On a connection known to carry HTTP/2 the kernel copies the first 4096
-// bytes of every transfer. Each direction is read as a sequence of frames
-// whose boundaries are followed from the 9-byte frame headers across
+// On a connection known to carry HTTP/2 the kernel follows the frames itself
+// and reports a long transfer as several consecutive events, each with its
+// first bytes (up to 4096) copied, split so that every frame header and
+// every payload byte of a frame other than DATA is copied
+// (bpf/protocols/http2.h, h2_report); DATA payloads past a window are not.
+// To the parser these events are shorter transfers. Each direction is read
+// as a sequence of frames whose boundaries are followed from the 9-byte
+// frame headers across
 // transfers: a frame may end in a later transfer, and a frame header may be
 // split between two. Only frame headers and header blocks need to be seen;
 // DATA payloads are counted, not read.
 //
 // # Losing and finding frame boundaries
 //
-// When a frame header lies beyond the copied bytes of a transfer (a large
-// write of several frames), the direction is out of sync (Stats.Desync):
+// When a frame header lies beyond the copied bytes of a transfer (the kernel
+// lost the boundaries, or gave up on a transfer of more than 256 KiB of
+// dense frames), the direction is out of sync (Stats.Desync):
 // nothing more is decoded from it until a transfer starts with a plausible
 // sequence of frame headers: known types, defined flags, the stream-0 rules
 // and fixed lengths of RFC 9113 §6, a length within the receiver's

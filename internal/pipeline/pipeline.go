@@ -723,7 +723,8 @@ func (p *Pipeline) Tick() {
 	now := uint64(time.Now().UnixNano())
 	p.finishClosing(now, 0)
 	for _, c := range p.conns {
-		if now-c.lastSeen > uint64(p.maxIdle) {
+		// (lastSeen can be a little ahead of now: see syncClock)
+		if now > c.lastSeen && now-c.lastSeen > uint64(p.maxIdle) {
 			p.closeConn(c, c.lastSeen)
 			continue
 		}

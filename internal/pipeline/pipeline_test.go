@@ -4,6 +4,9 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ebpfred/ebpfred/internal/probes"
 	"github.com/ebpfred/ebpfred/internal/process"
@@ -358,4 +361,22 @@ func peersOf(rs []record.Record) []uint32 {
 		out = append(out, r.PeerPID)
 	}
 	return out
+}
+
+// An event stamped a little after the moment Tick reads the clock (the
+// monotonic→wall offset is a measurement, off by as much as a preemption
+// between its two clock readings) is not "idle for 2^64 ns": its connection
+// stays open. (Under load this closed busy HTTP/2 connections mid-stream,
+// and their HPACK state with them.)
+func TestTickLeavesConnectionsWithEventsFromTheFuture(t *testing.T) {
+	f := newFixture(7)
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	ahead := uint64(ts.Nano()) + uint64(time.Second)
+	f.p.Handle(connEv(7, 5, 1, "10.0.0.1:80", "10.0.0.2:5555"))
+	f.p.Handle(dataEv(probes.EventDataIn, 7, 5, 1, ahead, req))
+	f.p.Tick()
+	if n := f.stats.OpenConns.Load(); n != 1 || f.p.conns[connKey{7, 1}] == nil {
+		t.Errorf("%d open connections after Tick, want the one", n)
+	}
 }

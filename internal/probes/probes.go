@@ -468,10 +468,16 @@ func (p *Probes) Untrack(tgid uint32) error {
 // connection of socket sk, not only where a message may start: its
 // protocol needs it (HTTP/2: frame headers can be anywhere). Used for
 // connections recognised in user space, which the kernel did not see start.
+// A connection the kernel already knows as HTTP/2 is left alone: the update
+// writes the whole entry back, and would undo where the kernel's walk of its
+// frames stands (conn_info.h2d) if the kernel moved it meanwhile.
 func (p *Probes) CopyAll(sk uint64) error {
 	var v coreConnInfo
 	if err := p.conns.Lookup(sk, &v); err != nil {
 		return err
+	}
+	if v.H2 != 0 {
+		return nil
 	}
 	v.H2 = 1
 	return p.conns.Update(sk, &v, ebpf.UpdateExist)

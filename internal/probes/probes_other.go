@@ -67,11 +67,12 @@ type TLSStats struct{ FilesInstrumented, FilesFailed atomic.Uint64 }
 // TLSLog receives TLS instrumentation news.
 type TLSLog func(pid uint32, path, kind string, err error)
 
-func (p *Probes) SetTLSLog(TLSLog)           {}
-func (p *Probes) TLSStats() *TLSStats        { return &TLSStats{} }
-func (p *Probes) InstrumentTLS(uint32) error { return nil }
-func (p *Probes) InstrumentTLSAsync(uint32)  {}
-func IsNoTLS(error) bool                     { return false }
+func (p *Probes) SetTLSLog(TLSLog)            {}
+func (p *Probes) TLSStats() *TLSStats         { return &TLSStats{} }
+func (p *Probes) InstrumentTLS(uint32) error  { return nil }
+func (p *Probes) InstrumentTLSAsync(uint32)   {}
+func (p *Probes) TLSInstrumented(uint32) bool { return false }
+func IsNoTLS(error) bool                      { return false }
 
 // PropagationCgroup, PropagationVariant: propagation is never on here.
 func (p *Probes) PropagationCgroup() string  { return "" }

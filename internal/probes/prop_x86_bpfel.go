@@ -31,6 +31,15 @@ type propConnInfo struct {
 	_         [3]byte
 	Tgid      uint32
 	Fd        uint32
+	H2d       [2]struct {
+		_      structs.HostLayout
+		Rem    uint32
+		Synced uint8
+		Skip   uint8
+		HdrN   uint8
+		Pad    uint8
+		Hdr    [8]uint8
+	}
 }
 
 type propFdKey struct {
@@ -173,8 +182,35 @@ type propWork struct {
 		OrigAx uint64
 	}
 	Conn propConnInfo
-	Tp   propTpCtx
-	Drop struct {
+	H2   struct {
+		_      structs.HostLayout
+		Rem    uint32
+		Synced uint8
+		Skip   uint8
+		HdrN   uint8
+		Pad    uint8
+		Hdr    [8]uint8
+	}
+	H2N     uint32
+	H2A     uint32
+	H2End   uint32
+	H2P     uint32
+	H2Keep  uint32
+	H2Ret   uint32
+	H2Next  uint32
+	H2Nextc uint32
+	H2At    uint32
+	H2Got   uint32
+	H2From  uint32
+	H2Want  uint32
+	H2Iovi  uint32
+	H2Iovat uint32
+	H2Last  uint32
+	H2Hdr   [16]uint8
+	_       [4]byte
+	H2Iov   [2]uint64
+	Tp      propTpCtx
+	Drop    struct {
 		_    structs.HostLayout
 		Tgid uint32
 		Pad  uint32

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -54,13 +55,34 @@ type TLSStats struct {
 type TLSLog func(pid uint32, path, kind string, err error)
 
 type tlsState struct {
-	mu    sync.Mutex
-	files map[string]bool // dev:inode → done (attached, failed, or nothing to do)
-	links []link.Link
-	log   TLSLog
-	stats TLSStats
-	wg    sync.WaitGroup
+	mu        sync.Mutex
+	files     map[string]bool // dev:inode → taken (being handled, or done)
+	attached  map[string]bool // dev:inode → its probes are attached
+	links     []link.Link
+	log       TLSLog
+	stats     TLSStats
+	wg        sync.WaitGroup // first looks (Settle waits for them)
+	recheckWG sync.WaitGroup // the goroutine of later looks (Close waits for it)
+	// Processes to look at again (see InstrumentTLSAsync): pid → the
+	// number of looks so far and when the next is due.
+	rechecks map[uint32]recheck
+	ticking  bool
+	stop     chan struct{}
+	stopped  bool
 }
+
+type recheck struct {
+	n   int
+	due time.Time
+}
+
+// tlsRecheck are the delays, from the first look, of the later looks at a
+// process whose TLS libraries may not be mapped yet: a process selected at
+// exec (the dynamic loader has not run; Python imports grpc's C core, and
+// with it libssl, a few hundred milliseconds later) or whose program loads
+// them on first use. Libraries mapped after the last look are not seen.
+var tlsRecheck = []time.Duration{100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond,
+	time.Second, 3 * time.Second, 10 * time.Second, 30 * time.Second}
 
 // SetTLSLog sets the callback told about each file's TLS instrumentation.
 func (p *Probes) SetTLSLog(f TLSLog) {
@@ -73,13 +95,102 @@ func (p *Probes) SetTLSLog(f TLSLog) {
 func (p *Probes) TLSStats() *TLSStats { return &p.tls.stats }
 
 // InstrumentTLSAsync runs InstrumentTLS on its own goroutine (parsing a
-// large executable's symbols takes a while; the event reader must not wait).
+// large executable's symbols takes a while; the event reader must not wait),
+// and again after each delay of tlsRecheck while the process lives: its
+// libraries may be mapped later (a process selected at exec, before the
+// dynamic loader ran; a library loaded on first use). One goroutine serves
+// every process's later looks.
 func (p *Probes) InstrumentTLSAsync(pid uint32) {
-	p.tls.wg.Add(1)
+	t := &p.tls
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	t.wg.Add(1)
 	go func() {
-		defer p.tls.wg.Done()
+		defer t.wg.Done()
 		_ = p.InstrumentTLS(pid)
 	}()
+	if t.rechecks == nil {
+		t.rechecks = map[uint32]recheck{}
+		t.stop = make(chan struct{})
+	}
+	if _, ok := t.rechecks[pid]; !ok {
+		t.rechecks[pid] = recheck{due: time.Now().Add(tlsRecheck[0])}
+	}
+	if !t.ticking {
+		t.ticking = true
+		t.recheckWG.Add(1)
+		go p.recheckTLS()
+	}
+}
+
+// recheckTLS looks again at the processes of tls.rechecks when due, until
+// none is left or the probes close.
+func (p *Probes) recheckTLS() {
+	t := &p.tls
+	defer t.recheckWG.Done()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.stop:
+			return
+		case <-tick.C:
+		}
+		now := time.Now()
+		var due []uint32
+		t.mu.Lock()
+		for pid, r := range t.rechecks {
+			if now.Before(r.due) {
+				continue
+			}
+			due = append(due, pid)
+			if r.n+1 >= len(tlsRecheck) {
+				delete(t.rechecks, pid)
+				continue
+			}
+			// delays are from the first look, which was about
+			// tlsRecheck[0] before the first recheck
+			r.due = r.due.Add(tlsRecheck[r.n+1] - tlsRecheck[r.n])
+			r.n++
+			t.rechecks[pid] = r
+		}
+		if len(t.rechecks) == 0 && len(due) == 0 {
+			t.ticking = false
+			t.mu.Unlock()
+			return
+		}
+		t.mu.Unlock()
+		for _, pid := range due {
+			if err := p.InstrumentTLS(pid); errors.Is(err, errProcessGone) {
+				t.mu.Lock()
+				delete(t.rechecks, pid)
+				t.mu.Unlock()
+			}
+		}
+	}
+}
+
+// errProcessGone: InstrumentTLS found no process.
+var errProcessGone = errors.New("the process is gone")
+
+// TLSInstrumented reports whether pid maps a file whose TLS probes are
+// attached (for tests that must not start a client's calls before).
+func (p *Probes) TLSInstrumented(pid uint32) bool {
+	files, err := mappedFiles(pid)
+	if err != nil {
+		return false
+	}
+	p.tls.mu.Lock()
+	defer p.tls.mu.Unlock()
+	for _, m := range files {
+		if p.tls.attached[m.id] {
+			return true
+		}
+	}
+	return false
 }
 
 // InstrumentTLS attaches the TLS uprobes to the OpenSSL libraries and Go
@@ -89,7 +200,7 @@ func (p *Probes) InstrumentTLSAsync(pid uint32) {
 func (p *Probes) InstrumentTLS(pid uint32) error {
 	files, err := mappedFiles(pid)
 	if err != nil {
-		return nil // the process is gone
+		return errProcessGone
 	}
 	var errs []error
 	for _, m := range files {
@@ -118,6 +229,12 @@ func (p *Probes) InstrumentTLS(pid uint32) error {
 			errs = append(errs, fmt.Errorf("%s (%s): %w", m.path, kind, err))
 		} else {
 			p.tls.stats.FilesInstrumented.Add(1)
+			p.tls.mu.Lock()
+			if p.tls.attached == nil {
+				p.tls.attached = map[string]bool{}
+			}
+			p.tls.attached[m.id] = true
+			p.tls.mu.Unlock()
 		}
 		if log != nil {
 			log(pid, m.path, kind, err)
@@ -523,6 +640,13 @@ func closeAll(ls []link.Link) {
 // closeTLS waits for asynchronous instrumentation and detaches every TLS
 // probe.
 func (p *Probes) closeTLS() error {
+	p.tls.mu.Lock()
+	p.tls.stopped = true
+	if p.tls.stop != nil {
+		close(p.tls.stop)
+	}
+	p.tls.mu.Unlock()
+	p.tls.recheckWG.Wait()
 	p.tls.wg.Wait()
 	p.tls.mu.Lock()
 	defer p.tls.mu.Unlock()

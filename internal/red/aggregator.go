@@ -45,7 +45,9 @@ type Config struct {
 	ReportTarget bool
 	// ReportPeer adds client.address (the peer IP) to server metrics.
 	ReportPeer bool
-	// ReportServerPort adds server.port (the local port) to server metrics.
+	// ReportServerPort adds server.port, the local port the request came
+	// in on, to server metrics (HTTP and RPC): a process serving several
+	// ports (cleartext and TLS) gets a series per port.
 	ReportServerPort bool
 	// HostName is the host.name resource attribute ("" leaves it out).
 	HostName string

@@ -449,6 +449,30 @@ func TestAttributes(t *testing.T) {
 				"server.address", "shop.example", "server.port", int64(8080)),
 		},
 		{
+			name:   "report_server_port adds the local port to server metrics",
+			cfg:    Config{ReportServerPort: true},
+			record: server(ms, func(r *record.Record) { r.Local = netip.MustParseAddrPort("10.0.0.1:8443") }),
+			metric: "http.server.request.duration",
+			want:   httpServerAttrs("server.port", int64(8443)),
+		},
+		{
+			name:   "report_server_port leaves client metrics alone",
+			cfg:    Config{ReportServerPort: true},
+			record: client(ms),
+			metric: "http.client.request.duration",
+			want:   httpServerAttrs("server.address", "shop.example", "server.port", int64(8080)),
+		},
+		{
+			name: "report_server_port on rpc server metrics",
+			cfg:  Config{ReportServerPort: true},
+			record: grpcRecord(record.KindServer, 0, func(r *record.Record) {
+				r.Local = netip.MustParseAddrPort("10.0.0.1:50051")
+			}),
+			metric: "rpc.server.call.duration",
+			want: map[string]any{"rpc.system.name": "grpc", "rpc.method": "shop.Cart/Add",
+				"rpc.response.status_code": "OK", "server.port": int64(50051)},
+		},
+		{
 			name:   "grpc server NOT_FOUND is not an error",
 			cfg:    Config{ReportTarget: true},
 			record: grpcRecord(record.KindServer, 5),
@@ -711,4 +735,31 @@ func sum(vs ...float64) float64 {
 		s += v
 	}
 	return s
+}
+
+// With report_server_port, a process serving a cleartext and a TLS port
+// gets a series per port; without it, one.
+func TestServerPortSeries(t *testing.T) {
+	for _, opt := range []bool{false, true} {
+		a := New(Config{ReportServerPort: opt}, aggStart)
+		for _, port := range []uint16{8080, 8443, 8443} {
+			a.Add(server(ms, func(r *record.Record) {
+				r.Local = netip.AddrPortFrom(r.Local.Addr(), port)
+				r.Host, r.HostPort = "", 0
+			}), app)
+		}
+		got := map[any]uint64{}
+		for _, p := range flatten(t, a.Collect(t0))[0].Points {
+			if p.Metric == "http.server.request.duration" {
+				got[p.Attrs["server.port"]] += p.Count
+			}
+		}
+		want := map[any]uint64{nil: 3}
+		if opt {
+			want = map[any]uint64{int64(8080): 1, int64(8443): 2}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("report_server_port %v: counts by server.port %v, want %v", opt, got, want)
+		}
+	}
 }

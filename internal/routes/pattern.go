@@ -98,18 +98,9 @@ func checkParamName(name string) string {
 	return ""
 }
 
-// routeOf writes segs as a route: parameters as {name}, root as "/".
-func routeOf(segs []segment) string {
-	return write(segs, true)
-}
-
-// shapeOf is routeOf without parameter names: two patterns of the same shape
-// match exactly the same paths.
+// shapeOf writes segs without parameter names ({} for any parameter): two
+// patterns of the same shape match exactly the same paths.
 func shapeOf(segs []segment) string {
-	return write(segs, false)
-}
-
-func write(segs []segment, names bool) string {
 	if len(segs) == 0 {
 		return "/"
 	}
@@ -120,11 +111,7 @@ func write(segs []segment, names bool) string {
 		case segLiteral:
 			b.WriteString(s.text)
 		case segParam:
-			b.WriteByte('{')
-			if names {
-				b.WriteString(s.text)
-			}
-			b.WriteByte('}')
+			b.WriteString("{}")
 		case segWild:
 			b.WriteByte('*')
 		}

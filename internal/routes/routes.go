@@ -13,13 +13,18 @@
 //
 //   - a literal, matched exactly (case-sensitive): users
 //   - a parameter, matching any one non-empty segment: {id} or :id (both
-//     forms are accepted; the route is always written with {id})
+//     forms are accepted)
 //   - "*", only as the last segment, matching one or more trailing segments:
 //     /static/* matches /static/a.css and /static/img/a.png, not /static
 //
 // Paths are matched without their query string or fragment, and empty
 // segments are skipped, so /users/7/, /users//7 and /users/7?x=1 all match
 // /users/{id}. A pattern is limited to MaxSegments segments.
+//
+// The route of a matched path is the pattern exactly as configured:
+// /basic/:rnd stays /basic/:rnd and /users/{id} stays /users/{id}, so that
+// dashboards and alerts written for the configuration (Beyla's, for one)
+// match what is reported.
 //
 // When several patterns match, the most specific wins: the matches are
 // compared segment by segment from the left, and at the first segment where
@@ -255,7 +260,7 @@ func compile(c Config) (*Router, []error) {
 				continue
 			}
 			shapes[shape] = i
-			r.routes.insert(segs, routeOf(segs))
+			r.routes.insert(segs, p) // the route is the pattern as written
 		}
 	}
 

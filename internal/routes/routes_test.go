@@ -114,10 +114,10 @@ func TestRoutePatterns(t *testing.T) {
 		"/api/{version}/items/search",
 	}})
 	tests := []struct{ path, want string }{
-		// params, both syntaxes, normalised to {name}
+		// params, both syntaxes, reported as written
 		{"/users/42", "/users/{id}"},
 		{"/users/42/basket/7", "/users/{id}/basket/{product}"},
-		{"/users/42/orders/9", "/users/{uid}/orders/{oid}"},
+		{"/users/42/orders/9", "/users/:uid/orders/:oid"},
 		// query, fragment, trailing and doubled slashes
 		{"/users/42?x=1&y=/a/b", "/users/{id}"},
 		{"/users/42#top", "/users/{id}"},
@@ -298,5 +298,25 @@ func TestResolvePrecedence(t *testing.T) {
 	var none *Router
 	if got, _ := none.Resolve("/a", "/a/{b}"); got != "/a/{b}" {
 		t.Errorf("nil router dropped the known route: %q", got)
+	}
+}
+
+// The route is the pattern exactly as configured: a Beyla user's
+// /basic/:rnd is reported as /basic/:rnd, which their dashboards match.
+func TestRouteAsWritten(t *testing.T) {
+	patterns := []string{"/basic/:rnd", "/users/{id}", "/users/{id}/orders/:oid", "/v1/topics:publish", "/docs/", "//a//b", "/static/*"}
+	r := mustNew(t, Config{Patterns: patterns})
+	for _, tt := range []struct{ path, want string }{
+		{"/basic/42", "/basic/:rnd"},
+		{"/users/7", "/users/{id}"},
+		{"/users/7/orders/9", "/users/{id}/orders/:oid"},
+		{"/v1/topics:publish", "/v1/topics:publish"},
+		{"/docs", "/docs/"},
+		{"/a/b", "//a//b"},
+		{"/static/a/b.css", "/static/*"},
+	} {
+		if got, _ := r.Route(tt.path); got != tt.want {
+			t.Errorf("Route(%q) = %q, want %q", tt.path, got, tt.want)
+		}
 	}
 }

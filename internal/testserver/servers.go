@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,44 @@ func StartProgram(t testing.TB, name, bin string, args ...string) *Server {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// StartGoH2C starts cmd/goserver serving cleartext HTTP/2 with prior
+// knowledge (and HTTP/1.1) on one port.
+func StartGoH2C(t testing.TB) *Server {
+	t.Helper()
+	s, err := startProcess(t, "go", exec.Command(GoBinary(t, "goserver"), "-h2c"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// StartGoPlainAndTLS starts one cmd/goserver process serving HTTP on
+// s.Port and HTTPS (SelfSignedCert) on tlsPort.
+func StartGoPlainAndTLS(t testing.TB) (s *Server, tlsPort int) {
+	t.Helper()
+	cert, key := SelfSignedCert(t)
+	s, err := startProcess(t, "go", exec.Command(GoBinary(t, "goserver"), "-also-tls", "-tls-cert", cert, "-tls-key", key), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, s.tlsPort(t)
+}
+
+// tlsPort reads the "LISTENING_TLS <port>" line a server printed before
+// its LISTENING line.
+func (s *Server) tlsPort(t testing.TB) int {
+	t.Helper()
+	for _, l := range strings.Split(s.Logs(), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "LISTENING_TLS "); ok {
+			if p, err := strconv.Atoi(rest); err == nil {
+				return p
+			}
+		}
+	}
+	t.Fatalf("%s printed no LISTENING_TLS line", s.Name)
+	return 0
 }
 
 // StartGoTLS starts cmd/goserver over HTTPS (HTTP/1.1, or HTTP/2 when the

@@ -135,6 +135,10 @@ type MetricsConfig struct {
 	ReportTarget bool `mapstructure:"report_target"`
 	// ReportPeer adds client.address to server metrics (off by default).
 	ReportPeer bool `mapstructure:"report_peer"`
+	// ReportServerPort adds server.port, the local port a request came in
+	// on, to server metrics, HTTP and RPC (off by default: one series per
+	// port the process serves).
+	ReportServerPort bool `mapstructure:"report_server_port"`
 	// MaxSeriesPerService caps the series of each metric family of one
 	// process, the overflow series (otel.metric.overflow=true) included;
 	// 0 means no cap.

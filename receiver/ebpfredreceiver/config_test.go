@@ -58,11 +58,12 @@ func TestLoadConfig(t *testing.T) {
 				OpenPort:       " 80, 443 ,8000-8999 ",
 				ExecutableName: `^/usr/(local/)?bin/(node|python3(\.[0-9]+)?)$`,
 				Metrics: MetricsConfig{
-					Interval:        15 * time.Second,
-					DurationBuckets: []float64{0.001, 0.01, 0.1, 1, 10},
-					SizeBuckets:     []float64{0, 1024, 1048576},
-					ReportTarget:    true,
-					ReportPeer:      true,
+					Interval:         15 * time.Second,
+					DurationBuckets:  []float64{0.001, 0.01, 0.1, 1, 10},
+					SizeBuckets:      []float64{0, 1024, 1048576},
+					ReportTarget:     true,
+					ReportPeer:       true,
+					ReportServerPort: true,
 
 					MaxSeriesPerService: 500,
 					ServiceGraph:        ServiceGraphConfig{Enabled: true},
@@ -188,6 +189,20 @@ func TestLoadConfigUnknownKey(t *testing.T) {
 	err = sub.Unmarshal(createDefaultConfig())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "open_ports")
+}
+
+// TestLoadConfigServerPortNotBool: metrics.report_server_port is a boolean
+// (report the port or not), not a port number; anything else is refused
+// while unmarshalling, with this exact text.
+func TestLoadConfigServerPortNotBool(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, "server_port_not_bool").String())
+	require.NoError(t, err)
+	err = sub.Unmarshal(createDefaultConfig())
+	require.Error(t, err)
+	assert.Equal(t, "decoding failed due to the following error(s):\n\n"+
+		"'metrics.report_server_port' expected type 'bool', got unconvertible type 'int'", err.Error())
 }
 
 // maxRing is a variable so that int(maxRing) compiles where int is 32 bits

@@ -2,6 +2,7 @@ package ebpfredreceiver
 
 import (
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -138,7 +139,10 @@ func TestGRPCPreexistingConnection(t *testing.T) {
 func TestGRPCClientGo(t *testing.T) {
 	requireRoot(t)
 	srv := testserver.StartGRPCGo(t)
-	h := startReceiver(t, func(c *Config) { c.ExecutableName = "/grpcclient$" })
+	// this test binary's own client, by its full path: other tests on the
+	// machine run clients named grpcclient too
+	exe := "^" + regexp.QuoteMeta(testserver.GRPCClientExe(t, false)) + "$"
+	h := startReceiver(t, func(c *Config) { c.ExecutableName = exe })
 	// Started after the receiver: exec'd, picked up from its first call.
 	results := testserver.StartGRPCClient(t, srv.Addr, 1, grpcCalls...).Run()
 	if len(results) != len(grpcCalls) {

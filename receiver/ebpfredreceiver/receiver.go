@@ -172,11 +172,12 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 	start := uint64(time.Now().UnixNano())
 	if r.metrics != nil {
 		r.agg = red.New(red.Config{
-			DurationBuckets: r.cfg.Metrics.DurationBuckets,
-			SizeBuckets:     r.cfg.Metrics.SizeBuckets,
-			ReportTarget:    r.cfg.Metrics.ReportTarget,
-			ReportPeer:      r.cfg.Metrics.ReportPeer,
-			HostName:        host,
+			DurationBuckets:  r.cfg.Metrics.DurationBuckets,
+			SizeBuckets:      r.cfg.Metrics.SizeBuckets,
+			ReportTarget:     r.cfg.Metrics.ReportTarget,
+			ReportPeer:       r.cfg.Metrics.ReportPeer,
+			ReportServerPort: r.cfg.Metrics.ReportServerPort,
+			HostName:         host,
 
 			MaxSeriesPerService: r.cfg.Metrics.MaxSeriesPerService,
 		}, start)

@@ -32,6 +32,8 @@ func main() {
 	tlsKey := flag.String("tls-key", "", "the key of -tls-cert")
 	ca := flag.String("ca", "", "/proxy: trust this certificate for HTTPS (HTTP/2 by ALPN unless -client-http1)")
 	clientHTTP1 := flag.Bool("client-http1", false, "/proxy: HTTPS over HTTP/1.1 only")
+	h2c := flag.Bool("h2c", false, "also serve cleartext HTTP/2 with prior knowledge")
+	alsoTLS := flag.Bool("also-tls", false, "serve HTTP on -addr and, with -tls-cert, HTTPS on another port (printed first: LISTENING_TLS <port>)")
 	flag.Parse()
 	log.SetPrefix("goserver: ")
 
@@ -40,6 +42,22 @@ func main() {
 		log.Fatal(err)
 	}
 	srv := &http.Server{Handler: newMux(proxyTransport(*ca, *clientHTTP1)), ReadHeaderTimeout: 30 * time.Second}
+	if *h2c {
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
+	if *alsoTLS {
+		tln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			log.Fatal(err)
+		}
+		tsrv := &http.Server{Handler: srv.Handler, ReadHeaderTimeout: srv.ReadHeaderTimeout}
+		cert, key := *tlsCert, *tlsKey
+		go func() { log.Fatal(tsrv.ServeTLS(tln, cert, key)) }()
+		fmt.Printf("LISTENING_TLS %d\n", tln.Addr().(*net.TCPAddr).Port)
+		*tlsCert = "" // -addr serves cleartext
+	}
 	fmt.Printf("LISTENING %d\n", ln.Addr().(*net.TCPAddr).Port)
 	os.Stdout.Sync()
 	if *tlsCert != "" {

@@ -3,9 +3,14 @@
 // client-observed latency. It waits for a line on stdin before calling when
 // -wait-stdin is set, so that a test can start instrumenting it first.
 //
-// Calls are "Unary:CODE:DELAY_MS[:TIMEOUT_MS]" or "ServerStream:N", and
-// -c runs the list that many times concurrently (multiplexed on the one
-// HTTP/2 connection).
+// Calls are "Unary:CODE:DELAY_MS[:TIMEOUT_MS]", "ServerStream:N[:CODE[:SIZE]]"
+// (N messages of SIZE bytes from the server, then status CODE),
+// "ClientStream:N[:CODE[:SIZE]]" (N messages of SIZE bytes to the server,
+// one back) or "BidiStream:N[:CODE[:SIZE]]" (N messages each way, sent
+// while the answers come back), and -c runs the list that many times
+// concurrently (multiplexed on the one HTTP/2 connection); with -shared the
+// -c workers share the list instead, each call made once by whichever
+// worker is free (a thread pool working through a queue of calls).
 package main
 
 import (
@@ -15,7 +20,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"google.golang.org/grpc/credentials"
 	"io"
 	"os"
 	"strconv"
@@ -24,6 +28,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/status"
@@ -51,6 +56,7 @@ func main() {
 	wait := flag.Bool("wait-stdin", false, "wait for a line on stdin before calling")
 	useTLS := flag.Bool("tls", false, "TLS, accepting any server certificate (self-signed test servers)")
 	lazy := flag.Bool("lazy", false, "connect at the first call, not before -wait-stdin's line")
+	shared := flag.Bool("shared", false, "the -c workers share one run of the call list")
 	flag.Parse()
 	encoding.RegisterCodec(rawCodec{})
 	creds := insecure.NewCredentials()
@@ -71,12 +77,29 @@ func main() {
 	}
 	var mu sync.Mutex
 	out := json.NewEncoder(os.Stdout)
+	var queue chan string
+	if *shared {
+		queue = make(chan string, len(flag.Args()))
+		for _, call := range flag.Args() {
+			queue <- call
+		}
+		close(queue)
+	}
 	var wg sync.WaitGroup
 	for w := 0; w < *conc; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for _, call := range flag.Args() {
+			calls := queue
+			if calls == nil {
+				own := make(chan string, len(flag.Args()))
+				for _, call := range flag.Args() {
+					own <- call
+				}
+				close(own)
+				calls = own
+			}
+			for call := range calls {
 				r := do(conn, call)
 				mu.Lock()
 				out.Encode(r)
@@ -109,30 +132,60 @@ func do(conn *grpc.ClientConn, call string) result {
 		var resp []byte
 		err := conn.Invoke(ctx, "/ebpfred.test.Echo/Unary", &req, &resp)
 		return result{Method: "ebpfred.test.Echo/Unary", Code: status.Code(err).String(), LatencyNs: time.Since(start).Nanoseconds()}
-	case "ServerStream":
-		st, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/ebpfred.test.Echo/ServerStream")
-		r := result{Method: "ebpfred.test.Echo/ServerStream"}
-		if err == nil {
-			req := []byte(fmt.Sprintf("n=%d", num(1)))
-			err = st.SendMsg(&req)
-			if err == nil {
-				err = st.CloseSend()
-			}
-			for err == nil {
-				var m []byte
-				if err = st.RecvMsg(&m); err == nil {
-					r.Messages++
-				}
-			}
-			if err == io.EOF {
-				err = nil
-			}
-		}
-		r.Code = status.Code(err).String()
-		r.LatencyNs = time.Since(start).Nanoseconds()
-		return r
+	case "ServerStream", "ClientStream", "BidiStream":
+		return doStream(conn, f[0], num(1), num(2), num(3), start)
 	}
 	fmt.Fprintln(os.Stderr, "unknown call", call)
 	os.Exit(2)
 	return result{}
+}
+
+// pad returns msg grown to size bytes with the filler "abc…".
+func pad(msg []byte, size int) []byte {
+	for i := len(msg); i < size; i++ {
+		msg = append(msg, byte('a'+i%26))
+	}
+	return msg
+}
+
+// doStream makes one streaming call: n messages one way (ServerStream,
+// ClientStream) or each way (BidiStream), then status code from the server.
+func doStream(conn *grpc.ClientConn, kind string, n, code, size int, start time.Time) result {
+	method := "ebpfred.test.Echo/" + kind
+	desc := &grpc.StreamDesc{ServerStreams: kind != "ClientStream", ClientStreams: kind != "ServerStream"}
+	r := result{Method: method}
+	st, err := conn.NewStream(context.Background(), desc, "/"+method)
+	if err == nil {
+		sent := make(chan error, 1)
+		go func() {
+			var err error
+			msgs := 1
+			if kind != "ServerStream" {
+				msgs = n
+			}
+			for i := 0; i < msgs && err == nil; i++ {
+				req := pad([]byte(fmt.Sprintf("n=%d;code=%d;size=%d;i=%d", n, code, size, i)), size)
+				err = st.SendMsg(&req)
+			}
+			if err == nil {
+				err = st.CloseSend()
+			}
+			sent <- err
+		}()
+		for err == nil {
+			var m []byte
+			if err = st.RecvMsg(&m); err == nil {
+				r.Messages++
+			}
+		}
+		if err == io.EOF {
+			err = nil
+		}
+		if serr := <-sent; err == nil && serr != nil && serr != io.EOF {
+			err = serr
+		}
+	}
+	r.Code = status.Code(err).String()
+	r.LatencyNs = time.Since(start).Nanoseconds()
+	return r
 }
