@@ -252,7 +252,7 @@ func (a *analyzer) run(d Dialect, s []byte) {
 					a.add(w)
 				}
 				switch {
-				case anyKeyword(w, "UPDATE", "TRUNCATE"):
+				case anyKeyword(w, "UPDATE", "TRUNCATE", "COPY"):
 					exp = expTable
 				case anyKeyword(w, "INSERT", "REPLACE", "UPSERT"):
 					// INTO follows (optional in MySQL)
@@ -280,6 +280,8 @@ func (a *analyzer) run(d Dialect, s []byte) {
 				if anyKeyword(w, "UPDATE", "INSERT", "REPLACE", "UPSERT") {
 					exp = expTable
 				}
+			case keyword(w, "FROM") && depth == 0 && keyword(stmtOp, "COPY"):
+				exp = expNothing // COPY t FROM STDIN: a file, not a table
 			case keyword(w, "FROM"):
 				exp = expTable
 				fromList, fromDepth = true, depth

@@ -40,6 +40,8 @@ func TestAnalyze(t *testing.T) {
 		{pg, "SELECT x'1f', b'01', 0x1F, .5, TRUE, null FROM t", "SELECT", "t", "SELECT t", "SELECT ?, ?, ?, ?, ?, null FROM t", false, false},
 		{pg, "SELECT * FROM t UNION SELECT * FROM u", "SELECT", "", "SELECT t SELECT u", "", false, false},
 		{pg, "SELECT a FROM t WHERE b IN (SELECT b FROM t)", "SELECT", "t", "SELECT t SELECT t", "", false, false},
+		{pg, "COPY items (a, b) FROM STDIN WITH (FORMAT csv)", "COPY", "items", "COPY items", "", false, false},
+		{pg, "COPY (SELECT * FROM items) TO STDOUT", "COPY", "items", "COPY SELECT items", "", false, false},
 		{pg, "EXPLAIN ANALYZE SELECT * FROM t", "EXPLAIN", "t", "EXPLAIN SELECT t", "", false, false},
 		{pg, "'not a statement'", "", "", "", "?", false, false},
 		{pg, "", "", "", "", "", false, false},
