@@ -330,9 +330,11 @@ func (p *Pipeline) data(e *probes.Event) {
 	if e.TLS && c.meta.Scheme != "https" {
 		// TLS: plaintext from a TLS library probe. The kernel never sends
 		// the ciphertext, so the protocol is recognised afresh on the
-		// plaintext.
+		// plaintext, unless the protocol negotiated TLS itself.
 		c.meta.Scheme = "https"
-		c.reset()
+		if tc, ok := c.parser.(protocol.TLSContinuer); !ok || !tc.ContinuesInTLS() {
+			c.reset()
+		}
 	}
 	c.lastSeen = now
 	ev := &p.ev
