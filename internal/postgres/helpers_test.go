@@ -65,7 +65,7 @@ var (
 	authOK        = msg('R', u32(0))
 )
 
-func ready(status byte) string { return msg('Z', string(status)) }
+func ready(status byte) string   { return msg('Z', string(status)) }
 func complete(tag string) string { return msg('C', tag, "\x00") }
 func rowDesc(cols ...string) string {
 	b := u16(len(cols))
@@ -85,7 +85,7 @@ func errorResp(code string) string {
 	return msg('E', "SERROR\x00VERROR\x00C", code, "\x00Mit failed\x00\x00")
 }
 func paramStatus(k, v string) string { return msg('S', k, "\x00", v, "\x00") }
-func notice() string                { return msg('N', "SNOTICE\x00C00000\x00Mnote\x00\x00") }
+func notice() string                 { return msg('N', "SNOTICE\x00C00000\x00Mnote\x00\x00") }
 
 // connected is a start-up and its answers, up to the first ReadyForQuery.
 func connected(db string) []stream.Event {
