@@ -136,6 +136,8 @@ type Conn struct {
 	// ReadyForQuery.
 	drain  bool
 	closed bool
+	// dead: scratch of resync, offsets known not to start messages.
+	dead []uint64
 }
 
 // NewConn returns a parser for one client connection.
@@ -406,21 +408,57 @@ func (c *Conn) tailSync(w *walker, ev *stream.Event) {
 // its place: the client's at the transfer's start (a client writes whole
 // messages, bar a split of a very large batch), the server's at the first
 // offset from which the bytes are messages of the right shape.
+//
+// The server's search is linear in the copied bytes: a chain of messages
+// that is rejected from one offset is rejected from every message start on
+// its path too (fewer messages, the same end), so those are marked and no
+// later chain walks past them.
 func (c *Conn) resync(w *walker, p []byte, n, from int) (int, bool) {
 	if w.fromClient {
 		return 0, from == 0 && clientStart(p, n, w.startupOK)
 	}
+	words := (len(p) + 63) / 64
+	if cap(c.dead) < words {
+		c.dead = make([]uint64, words)
+	}
+	dead := c.dead[:words]
+	clear(dead)
+	isDead := func(k int) bool { return dead[k/64]&(1<<(k%64)) != 0 }
 	for k := from; k < len(p); k++ {
-		if !backend(p[k]) {
+		if !backend(p[k]) || isDead(k) {
 			continue
 		}
-		msgs, end, ok := chain(p, k, n, false)
+		msgs, end, ok := 0, k, true
+		for end < len(p) && end < n {
+			if end > k && isDead(end) {
+				ok = false
+				break
+			}
+			m, e, good := chainStep(p, end, false)
+			if !good {
+				ok = false
+				break
+			}
+			if m == 0 {
+				break // a header cut by the copy
+			}
+			msgs++
+			end = e
+		}
 		covers := end >= len(p) || len(p)-end < 5 && len(p) < n
 		if ok && msgs >= 1 && covers && (k == 0 || msgs >= 2 || end == n) {
 			if k > from {
 				c.lostAnswers()
 			}
 			return k, true
+		}
+		for at := k; at < end && at < len(p); {
+			dead[at/64] |= 1 << (at % 64)
+			m, e, good := chainStep(p, at, false)
+			if !good || m == 0 {
+				break
+			}
+			at = e
 		}
 	}
 	return 0, false

@@ -319,21 +319,35 @@ func startupShape(n int, b []byte) bool {
 func chain(b []byte, off, total int, fromClient bool) (msgs, end int, ok bool) {
 	pos := off
 	for pos < len(b) && pos < total {
-		t := b[pos]
-		if !validType(t, fromClient) {
+		m, next, good := chainStep(b, pos, fromClient)
+		if !good {
 			return msgs, pos, false
 		}
-		if pos+5 > len(b) {
+		if m == 0 {
 			return msgs, pos, true // a header cut by the copy or the transfer's end
 		}
-		n := int(binary.BigEndian.Uint32(b[pos+1:]))
-		if n < 4 || n > maxMessage || !shapeOK(t, n, b[pos+5:min(len(b), pos+1+n)], fromClient) {
-			return msgs, pos, false
-		}
 		msgs++
-		pos += 1 + n
+		pos = next
 	}
 	return msgs, pos, true
+}
+
+// chainStep reads the message header at b[pos:] (pos < len(b)): one
+// message of the right shape ending at next (possibly past b), none (0,
+// true) when its header is cut by b's end, or not a message (ok false).
+func chainStep(b []byte, pos int, fromClient bool) (msgs, next int, ok bool) {
+	t := b[pos]
+	if !validType(t, fromClient) {
+		return 0, pos, false
+	}
+	if pos+5 > len(b) {
+		return 0, pos, true
+	}
+	n := int(binary.BigEndian.Uint32(b[pos+1:]))
+	if n < 4 || n > maxMessage || !shapeOK(t, n, b[pos+5:min(len(b), pos+1+n)], fromClient) {
+		return 0, pos, false
+	}
+	return 1, pos + 1 + n, true
 }
 
 func validType(t byte, fromClient bool) bool {
