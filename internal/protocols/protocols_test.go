@@ -14,7 +14,7 @@ func TestSelect(t *testing.T) {
 		t.Fatalf("without http2: %v, %v", some, err)
 	}
 	_, err = Select(map[string]bool{"http3": true, "htpp": false})
-	if want := `"htpp", "http3": not a protocol; the protocols are http2, http`; err == nil || err.Error() != want {
+	if want := `"htpp", "http3": not a protocol; the protocols are http2, http, postgresql`; err == nil || err.Error() != want {
 		t.Errorf("misspelt: %v, want %q", err, want)
 	}
 }

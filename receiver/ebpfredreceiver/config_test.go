@@ -344,7 +344,7 @@ func TestValidate(t *testing.T) {
 		{
 			name:    "protocols misspelt",
 			edit:    func(c *Config) { c.Protocols = map[string]bool{"HTTP": false} },
-			wantErr: `protocols: "HTTP": not a protocol; the protocols are http2, http`,
+			wantErr: `protocols: "HTTP": not a protocol; the protocols are http2, http, postgresql`,
 		},
 		{
 			name: "capture_hooks syscalls",
