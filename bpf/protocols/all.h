@@ -8,10 +8,12 @@
 
 #include "http1.h"
 #include "http2.h"
+#include "postgres.h"
 
 #define EBPFRED_PROTOCOLS(X) \
 	X(http1)             \
-	X(http2)
+	X(http2)             \
+	X(postgres)
 
 /* may_start: some protocol's message can begin with these bytes. */
 static __always_inline int may_start(const __u8 *p)
