@@ -125,6 +125,9 @@ type Discovery struct {
 	selected   atomic.Pointer[map[uint32]*process.Info]
 	mu         sync.Mutex          // serialises writers of selected and pending
 	incomplete map[uint32]*pending // guarded by mu
+	// listed: a test's hook, run by Scan between listing /proc and
+	// taking mu (where an exec'd process can be selected meanwhile).
+	listed func()
 }
 
 // New returns a Discovery that has selected nothing yet.
@@ -172,6 +175,10 @@ func (d *Discovery) Scan() (added []*process.Info, removed []uint32) {
 	if err != nil {
 		return nil, nil
 	}
+	if d.listed != nil {
+		d.listed()
+	}
+	listedPIDs := make(map[uint32]bool, len(ents))
 	listen := map[string]map[uint64]uint16{} // netns → listening socket inode → port
 	next := map[uint32]*process.Info{}
 	d.mu.Lock()
@@ -179,7 +186,11 @@ func (d *Discovery) Scan() (added []*process.Info, removed []uint32) {
 	cur := *d.selected.Load()
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || d.exclude[pid] {
+		if err != nil {
+			continue
+		}
+		listedPIDs[uint32(pid)] = true
+		if d.exclude[pid] {
 			continue
 		}
 		if old, ok := cur[uint32(pid)]; ok && d.sameProcess(old) {
@@ -200,10 +211,17 @@ func (d *Discovery) Scan() (added []*process.Info, removed []uint32) {
 			added = append(added, info)
 		}
 	}
-	for pid := range cur {
-		if _, ok := next[pid]; !ok {
-			removed = append(removed, pid)
+	for pid, old := range cur {
+		if _, ok := next[pid]; ok {
+			continue
 		}
+		// A process selected after the listing (Evaluate, at its exec) is
+		// not in it: it is gone only if it is.
+		if !listedPIDs[pid] && d.sameProcess(old) {
+			next[pid] = old
+			continue
+		}
+		removed = append(removed, pid)
 	}
 	for pid := range d.incomplete {
 		if _, ok := next[pid]; !ok {

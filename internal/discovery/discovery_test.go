@@ -161,6 +161,37 @@ func TestReadEnvAndListening(t *testing.T) {
 
 // A restarted service keeps its service.name and gets a new
 // service.instance.id: the id is per process start.
+// A process exec'd and selected (Evaluate) while a scan was under way is
+// not in that scan's listing of /proc: the scan must not report it removed
+// (the pipeline would stop following it for good: psql lost its last
+// queries so in the PostgreSQL e2e test, one run in eight).
+func TestScanKeepsProcessSelectedAfterListing(t *testing.T) {
+	d := New(Config{Criteria: Criteria{ExePath: regexp.MustCompile("python")}, HostName: "h", Exclude: []int{os.Getpid()}})
+	var pid int
+	d.listed = func() {
+		pid, _ = startListener(t)
+		if d.Evaluate(uint32(pid), "") == nil {
+			t.Fatal("the new process is not selected")
+		}
+	}
+	_, removed := d.Scan()
+	for _, r := range removed {
+		if r == uint32(pid) {
+			t.Fatalf("pid %d, selected during the scan and running, reported removed", pid)
+		}
+	}
+	if d.Lookup(uint32(pid)) == nil {
+		t.Fatalf("pid %d no longer selected after the scan", pid)
+	}
+	d.listed = nil
+	p, _ := os.FindProcess(pid)
+	p.Kill()
+	p.Wait()
+	if _, removed := d.Scan(); len(removed) != 1 || removed[0] != uint32(pid) {
+		t.Errorf("after its exit: removed %v, want [%d]", removed, pid)
+	}
+}
+
 func TestRestartKeepsNameNewInstance(t *testing.T) {
 	pid1, port := startListener(t, "OTEL_SERVICE_NAME=payments")
 	d := New(Config{Criteria: Criteria{Ports: func(p uint16) bool { return int(p) == port }}, HostName: "h"})
