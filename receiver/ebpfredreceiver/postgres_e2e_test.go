@@ -81,12 +81,46 @@ var psycopg2Ops = []pgOp{
 	{"COMMIT", "COMMIT", "", 0},
 }
 
-// TestPostgresClients: psql and python3-psycopg2, started after the
-// receiver and selected by their executables, each run a known mix against
-// a PostgreSQL server the test started. Every operation is one CLIENT span
-// (in order, named by its summary, with its SQLSTATE when it failed) and
-// one point of db.client.operation.duration; nothing of the statements'
-// literals leaves.
+// pgx speaks the extended protocol: statements cached by name (Parse
+// once, then Bind and Execute), one unnamed round trip, and pipelined
+// batches with one Sync.
+const pgxSteps = "prepare,cached,insert,insert,dup,select,sleep,nope,unnamed,batch,batcherr"
+
+var pgxOps = []pgOp{
+	{"SELECT items", "SELECT", "", 0}, // prepare: Parse, Describe, Sync; then Bind, Execute
+	{"SELECT items", "SELECT", "", 0}, // cached: Bind, Execute of the named statement
+	{"INSERT items", "INSERT", "", 0},
+	{"INSERT items", "INSERT", "", 0},
+	{"INSERT items", "INSERT", "23505", 0},
+	{"SELECT items", "SELECT", "", 0},
+	{"SELECT", "SELECT", "", pgSleep},
+	{"SELECT nope", "SELECT", "42P01", 0}, // fails at Parse: no Execute runs
+	{"UPDATE items", "UPDATE", "", 0},     // unnamed Parse, Bind, Execute, Sync
+	{"INSERT items", "INSERT", "", 0},     // batch
+	{"UPDATE items", "UPDATE", "", 0},
+	{"DELETE items", "DELETE", "", 0},
+	{"INSERT items", "INSERT", "", 0},      // batch with an error: the server skips
+	{"INSERT items", "INSERT", "23505", 0}, // the SELECT 1 after it (incomplete)
+}
+
+const pgxOutput = "prepare ok\ncached ok\ninsert ok\ninsert ok\ndup 23505\nselect ok\nsleep ok\nnope 42P01\nunnamed ok\nbatch ok\nbatcherr 23505"
+
+// pgClient is one client process and what it asked.
+type pgClient struct {
+	name string
+	pid  int
+	want []pgOp
+	// ns: db.namespace, the database its start-up message named ("" when
+	// the connection started before the receiver).
+	ns string
+}
+
+// TestPostgresClients: psql, python3-psycopg2 and Go pgx, started after
+// the receiver and selected by their executables, each run a known mix
+// against a PostgreSQL server the test started. Every operation is one
+// CLIENT span (in order, named by its summary, with its SQLSTATE when it
+// failed) and one point of db.client.operation.duration; nothing of the
+// statements' literals leaves.
 func TestPostgresClients(t *testing.T) {
 	requireRoot(t)
 	eachCapture(t, testPostgresClients)
@@ -95,13 +129,14 @@ func TestPostgresClients(t *testing.T) {
 func testPostgresClients(t *testing.T, hooks string) {
 	pg := testserver.StartPostgres(t)
 	py := testserver.Python(t, "psycopg2")
+	pgx := testserver.GoBinary(t, "goapps/pgclient")
 	psql := filepath.Join(pg.BinDir, "psql")
 	pyExe, err := filepath.EvalSymlinks(py)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := startReceiver(t, func(c *Config) {
-		c.ExecutableName = "^(" + regexp.QuoteMeta(psql) + "|" + regexp.QuoteMeta(pyExe) + ")$"
+		c.ExecutableName = "^(" + regexp.QuoteMeta(psql) + "|" + regexp.QuoteMeta(pyExe) + "|" + regexp.QuoteMeta(pgx) + ")$"
 		c.CaptureHooks = hooks
 	})
 
@@ -118,19 +153,78 @@ func testPostgresClients(t *testing.T, hooks string) {
 	if out, err := pyCmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "4" {
 		t.Fatalf("psycopg2 client: %v\n%s", err, out)
 	}
-	clients := map[int]struct {
-		name string
-		want []pgOp
-	}{
-		psqlCmd.Process.Pid: {"psql", psqlOps},
-		pyCmd.Process.Pid:   {"psycopg2", psycopg2Ops},
+	pgxCmd := exec.Command(pgx, "-dsn", pg.DSN, "-run", pgxSteps, "-sleep", fmt.Sprint(pgSleep.Seconds()))
+	if out, err := pgxCmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != pgxOutput {
+		t.Fatalf("pgx client: %v\n%s", err, out)
+	}
+	checkPostgres(t, h, pg, []pgClient{
+		{"psql", psqlCmd.Process.Pid, psqlOps, "postgres"},
+		{"psycopg2", pyCmd.Process.Pid, psycopg2Ops, "postgres"},
+		{"pgx", pgxCmd.Process.Pid, pgxOps, "postgres"},
+	}, 1, 0)
+}
+
+// TestPostgresStatementPreparedBefore: a connection that prepared its
+// statement before the receiver started. Its Executes of that statement
+// are reported with the operation unknown (never guessed from another
+// statement); a statement prepared afterwards is known. The database is
+// unknown too: it was named in the start-up message.
+func TestPostgresStatementPreparedBefore(t *testing.T) {
+	requireRoot(t)
+	pg := testserver.StartPostgres(t)
+	pgx := testserver.GoBinary(t, "goapps/pgclient")
+	setup := exec.Command(filepath.Join(pg.BinDir, "psql"), "-X", "-q", "-d", pg.DSN,
+		"-c", "CREATE TABLE items (id int PRIMARY KEY, name text)", "-c", "INSERT INTO items VALUES (1, 'secret-one')")
+	if out, err := setup.CombinedOutput(); err != nil {
+		t.Fatalf("psql: %v\n%s", err, out)
+	}
+	cmd := exec.Command(pgx, "-dsn", pg.DSN, "-run", "prepare,insert,cached,select,insert", "-wait-stdin")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "waiting"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("pgx client did not prepare:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
+	h := startReceiver(t, func(c *Config) { c.ExecutableName = "^" + regexp.QuoteMeta(pgx) + "$" })
+	waitTracked(t, h, cmd.Process.Pid)
+	stdin.Write([]byte("go\n"))
+	if err := cmd.Wait(); err != nil || out.String() != "prepare ok\nwaiting\ninsert ok\ncached ok\nselect ok\ninsert ok\n" {
+		t.Fatalf("pgx client: %v\n%s", err, out.String())
+	}
+	checkPostgres(t, h, pg, []pgClient{{"pgx", cmd.Process.Pid, []pgOp{
+		{"INSERT items", "INSERT", "", 0}, // Parse seen
+		{"postgresql", "", "", 0},         // Bind and Execute of a statement whose Parse was not seen
+		{"postgresql", "", "", 0},
+		{"INSERT items", "INSERT", "", 0},
+	}, ""}}, 0, 2)
+}
+
+// checkPostgres waits for the clients' spans, stops the receiver and
+// checks every client's spans and metric points against what it asked, and
+// the parser's counts: nothing malformed or lost, incomplete and unknown
+// requests as given.
+func checkPostgres(t *testing.T, h *harness, pg *testserver.Postgres, clients []pgClient, incomplete, unknown int) {
+	t.Helper()
+	total := 0
+	for _, c := range clients {
+		total += len(c.want)
+	}
 	isDB := func(s ptrace.Span) bool {
 		v, ok := s.Attributes().Get("db.system.name")
 		return ok && v.Str() == "postgresql"
 	}
-	spans := h.waitSpans(len(psqlOps)+len(psycopg2Ops), isDB)
+	spans := h.waitSpans(total, isDB)
 	r := h.receiver()
 	unrecognised := r.stats.Unrecognised.Load()
 	var pgStats string
@@ -144,7 +238,7 @@ func testPostgresClients(t *testing.T, hooks string) {
 	if unrecognised != 0 {
 		t.Errorf("%d transfers of the selected clients unrecognised, want 0", unrecognised)
 	}
-	if want := fmt.Sprintf("requests %d, parse errors 0, incomplete 0, unknown 0, truncated 0, desync 0", len(psqlOps)+len(psycopg2Ops)); pgStats != want {
+	if want := fmt.Sprintf("requests %d, parse errors 0, incomplete %d, unknown %d, truncated 0, desync 0", total, incomplete, unknown); pgStats != want {
 		t.Errorf("postgresql parser counts:\n got  %s\n want %s", pgStats, want)
 	}
 
@@ -153,8 +247,8 @@ func testPostgresClients(t *testing.T, hooks string) {
 		pid, _ := strconv.Atoi(fmt.Sprint(s.resource.AsRaw()["process.pid"]))
 		byPID[pid] = append(byPID[pid], s)
 	}
-	for pid, c := range clients {
-		got := byPID[pid]
+	for _, c := range clients {
+		got := byPID[c.pid]
 		var gotOps []string
 		for _, s := range got {
 			gotOps = append(gotOps, fmt.Sprintf("%s|%s|%s", s.span.Name(), s.attr("db.operation.name"), s.attr("db.response.status_code")))
@@ -164,7 +258,7 @@ func testPostgresClients(t *testing.T, hooks string) {
 			wantOps = append(wantOps, w.name+"|"+w.op+"|"+w.status)
 		}
 		if strings.Join(gotOps, "\n") != strings.Join(wantOps, "\n") {
-			t.Errorf("%s (pid %d) spans, in order (name|operation|status):\n got  %s\n want %s", c.name, pid,
+			t.Errorf("%s (pid %d) spans, in order (name|operation|status):\n got  %s\n want %s", c.name, c.pid,
 				strings.Join(gotOps, "\n      "), strings.Join(wantOps, "\n      "))
 			continue
 		}
@@ -181,7 +275,7 @@ func testPostgresClients(t *testing.T, hooks string) {
 				t.Errorf("%s span %d (%s): error.type %q, status %v; want %q, %v", c.name, i, w.name,
 					s.attr("error.type"), s.span.Status().Code(), wantErr, wantCode)
 			}
-			if s.attr("db.namespace") != "postgres" || s.attr("server.port") != strconv.Itoa(pg.Port) || s.attr("server.address") != "127.0.0.1" {
+			if s.attr("db.namespace") != c.ns || s.attr("server.port") != strconv.Itoa(pg.Port) || s.attr("server.address") != "127.0.0.1" {
 				t.Errorf("%s span %d: db.namespace %q, server %s:%s", c.name, i, s.attr("db.namespace"), s.attr("server.address"), s.attr("server.port"))
 			}
 			if s.attr("db.query.text") != "" {
@@ -203,27 +297,24 @@ func testPostgresClients(t *testing.T, hooks string) {
 	// Metrics: exact counts per (db.system.name, db.operation.name,
 	// db.response.status_code) of each client, errors as errors.
 	pts := h.histograms("db.client.operation.duration")
-	for pid, c := range clients {
+	for _, c := range clients {
 		var mine []histPoint
 		for _, p := range pts {
-			if p.resource["process.pid"] == strconv.Itoa(pid) {
+			if p.resource["process.pid"] == strconv.Itoa(c.pid) {
 				mine = append(mine, p)
 			}
 		}
-		want := map[string]uint64{}
+		want, errs := map[string]uint64{}, map[string]uint64{}
 		var sleeps float64
 		for _, w := range c.want {
 			want["postgresql "+w.op+" "+w.status]++
+			if w.status != "" {
+				errs[w.status]++
+			}
 			sleeps += w.minDur.Seconds()
 		}
 		if got := countBy(mine, "db.system.name", "db.operation.name", "db.response.status_code"); fmtCounts(got) != fmtCounts(want) {
 			t.Errorf("%s db.client.operation.duration counts:\n got  %s\n want %s", c.name, fmtCounts(got), fmtCounts(want))
-		}
-		errs := map[string]uint64{}
-		for _, w := range c.want {
-			if w.status != "" {
-				errs[w.status]++
-			}
 		}
 		gotErrs := countBy(mine, "error.type")
 		delete(gotErrs, "")
@@ -233,8 +324,8 @@ func testPostgresClients(t *testing.T, hooks string) {
 		var sum float64
 		for _, p := range mine {
 			sum += p.sum
-			if p.attrs["db.namespace"] != "postgres" || p.attrs["server.port"] != strconv.Itoa(pg.Port) {
-				t.Errorf("%s point %v: want db.namespace postgres, server.port %d", c.name, p.attrs, pg.Port)
+			if p.attrs["db.namespace"] != c.ns || p.attrs["server.port"] != strconv.Itoa(pg.Port) {
+				t.Errorf("%s point %v: want db.namespace %q, server.port %d", c.name, p.attrs, c.ns, pg.Port)
 			}
 		}
 		if sum < sleeps {
