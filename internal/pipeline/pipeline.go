@@ -330,11 +330,9 @@ func (p *Pipeline) data(e *probes.Event) {
 	if e.TLS && c.meta.Scheme != "https" {
 		// TLS: plaintext from a TLS library probe. The kernel never sends
 		// the ciphertext, so the protocol is recognised afresh on the
-		// plaintext, unless the protocol negotiated TLS itself.
+		// plaintext.
 		c.meta.Scheme = "https"
-		if tc, ok := c.parser.(protocol.TLSContinuer); !ok || !tc.ContinuesInTLS() {
-			c.reset()
-		}
+		c.reset()
 	}
 	c.lastSeen = now
 	ev := &p.ev

@@ -47,17 +47,6 @@ type Parser interface {
 	Upgraded() bool
 }
 
-// TLSContinuer is implemented by the parsers of protocols that negotiate
-// TLS in their own messages (PostgreSQL's SSLRequest, MySQL's SSL request)
-// and so know what the connection was before its bytes became TLS: the
-// startup that follows in the plaintext continues their state (the server's
-// greeting, the capabilities). When a TLS library's plaintext first arrives
-// on a connection whose parser says ContinuesInTLS, the pipeline keeps the
-// parser instead of recognising the connection afresh.
-type TLSContinuer interface {
-	ContinuesInTLS() bool
-}
-
 // Verdict is what Detect says of a connection's first bytes.
 type Verdict uint8
 
