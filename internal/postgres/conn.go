@@ -148,10 +148,6 @@ func NewConn(meta stream.Meta, st *protocol.Stats, opt *protocol.Options) *Conn 
 	return c
 }
 
-// ContinuesInTLS: after the server accepted an SSLRequest, the TLS
-// library's plaintext continues this parser's conversation.
-func (c *Conn) ContinuesInTLS() bool { return c.tls }
-
 // Upgraded: PostgreSQL never hands a connection to another protocol.
 func (c *Conn) Upgraded() bool { return false }
 

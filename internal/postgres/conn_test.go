@@ -354,26 +354,6 @@ func TestQueryText(t *testing.T) {
 	}
 }
 
-func TestTLSContinues(t *testing.T) {
-	var st protocol.Stats
-	c := NewConn(testMeta, &st, &protocol.Options{})
-	emit := func(*record.Record) {}
-	for _, e := range []stream.Event{ev(out, 1, sslRequest), ev(in, 2, "S")} {
-		if c.ContinuesInTLS() {
-			t.Fatal("continues in TLS before the server accepted")
-		}
-		c.Feed(&e, emit)
-	}
-	if !c.ContinuesInTLS() {
-		t.Fatal("the server accepted TLS: the parser must continue in the plaintext")
-	}
-	e := ev(out, 3, startupMsg("user", "u"))
-	c.Feed(&e, emit)
-	if c.ContinuesInTLS() {
-		t.Error("still waiting for TLS after the plaintext start-up")
-	}
-}
-
 // Repeated statements on a connection cost no allocation but the record.
 func TestAllocs(t *testing.T) {
 	var st protocol.Stats
