@@ -26,4 +26,12 @@ static __always_inline int may_start(const __u8 *p)
 	return 0;
 }
 
+/* tls_may_follow: a transfer of n bytes that begins with p (8 bytes, zero
+ * past n) asks for TLS, or answers such a request, in a protocol's own
+ * messages: TLS records may start with a later transfer. */
+static __always_inline int tls_may_follow(const __u8 *p, __u64 n)
+{
+	return postgres_tls_may_follow(p, n);
+}
+
 #endif

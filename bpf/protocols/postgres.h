@@ -40,4 +40,16 @@ static __always_inline int postgres_may_start(const __u8 *p)
 	return p[1] == 0 && (p[2] != 0 || p[3] != 0 || p[4] >= 4);
 }
 
+/* postgres_tls_may_follow: p (8 bytes, zero past n) is an SSLRequest, or
+ * the server's one-byte answer 'S' to it: the client's next transfer is a
+ * TLS ClientHello, which the TLS capture has to see to follow the
+ * connection (its plaintext comes from the TLS library's probes). */
+static __always_inline int postgres_tls_may_follow(const __u8 *p, __u64 n)
+{
+	if (n == 1)
+		return p[0] == 'S';
+	return n == 8 && p[0] == 0 && p[1] == 0 && p[2] == 0 && p[3] == 8 && p[4] == 0x04 && p[5] == 0xd2 &&
+	       p[6] == 0x16 && p[7] == 0x2f;
+}
+
 #endif

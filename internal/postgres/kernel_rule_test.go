@@ -6,12 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
 
-// The kernel's copy rule (bpf/protocols/postgres.h) compiled for this
-// machine: postgres_may_start on the 16-byte peek of each line's bytes.
+// The kernel's rules (bpf/protocols/postgres.h) compiled for this machine:
+// postgres_may_start on the 16-byte peek of each line's bytes, and
+// postgres_tls_may_follow on its first 8 and its length.
 const mayStartMain = `
 #include <stdio.h>
 #include <string.h>
@@ -25,16 +27,23 @@ int main(void)
 	char line[256];
 	while (fgets(line, sizeof line, stdin)) {
 		__u8 p[PEEK] = {0};
-		for (int i = 0; i < PEEK && sscanf(line + 2 * i, "%2hhx", &p[i]) == 1; i++)
+		unsigned long long n = 0;
+		int at = 0;
+		if (sscanf(line, "%llu %n", &n, &at) != 1)
+			return 1;
+		for (int i = 0; i < PEEK && sscanf(line + at + 2 * i, "%2hhx", &p[i]) == 1; i++)
 			;
-		printf("%d\n", postgres_may_start(p));
+		__u8 head[8] = {0};
+		memcpy(head, p, n < 8 ? n : 8);
+		printf("%d %d\n", postgres_may_start(p), postgres_tls_may_follow(head, n));
 	}
 	return 0;
 }
 `
 
 // TestKernelRule: the transfers a client and a server begin with pass the
-// kernel's rule; other protocols' bytes and implausible headers do not.
+// kernel's copy rule; other protocols' bytes and implausible headers do
+// not. Only an SSLRequest and the server's 'S' say TLS may follow.
 func TestKernelRule(t *testing.T) {
 	cc := ""
 	for _, name := range []string{"clang-19", "clang", "cc", "gcc"} {
@@ -81,6 +90,10 @@ func TestKernelRule(t *testing.T) {
 		{"PortalSuspended", msg('s') + ready('T'), true},
 		{"EmptyQueryResponse", msg('I') + ready('I'), true},
 
+		{"SSLRequest accepted", "S", false},
+		{"SSLRequest refused", "N", false},
+		{"a Sync", syncMsg, true},
+
 		{"PasswordMessage", msg('p', "hunter2\x00"), false},
 		{"CopyData", msg('d', "1\tx\n"), false},
 		{"a length under 4", "Q\x00\x00\x00\x03SELECT 1", false},
@@ -98,7 +111,7 @@ func TestKernelRule(t *testing.T) {
 	var in strings.Builder
 	for _, c := range cases {
 		b := []byte(c.b)
-		in.WriteString(hex.EncodeToString(b[:min(16, len(b))]) + "\n")
+		in.WriteString(strconv.Itoa(len(b)) + " " + hex.EncodeToString(b[:min(16, len(b))]) + "\n")
 	}
 	cmd := exec.Command(bin)
 	cmd.Stdin = strings.NewReader(in.String())
@@ -111,8 +124,12 @@ func TestKernelRule(t *testing.T) {
 		if !sc.Scan() {
 			t.Fatalf("%s: no answer", c.name)
 		}
-		if got := sc.Text() == "1"; got != c.want {
+		may, tls, _ := strings.Cut(sc.Text(), " ")
+		if got := may == "1"; got != c.want {
 			t.Errorf("%s (% x): postgres_may_start = %v, want %v", c.name, c.b[:min(16, len(c.b))], got, c.want)
+		}
+		if got, want := tls == "1", c.b == sslRequest || c.b == "S"; got != want {
+			t.Errorf("%s (% x): postgres_tls_may_follow = %v, want %v", c.name, c.b[:min(16, len(c.b))], got, want)
 		}
 	}
 }

@@ -21,8 +21,11 @@ type Postgres struct {
 	// BinDir holds the server's programs and its psql (Debian:
 	// /usr/lib/postgresql/<major>/bin; /usr/bin/psql is a wrapper script).
 	BinDir string
-	// DSN is a libpq connection string for database "postgres".
+	// DSN is a libpq connection string for database "postgres", in the
+	// clear.
 	DSN string
+	// TLSDSN (a server started with TLS) is DSN with sslmode=require.
+	TLSDSN string
 }
 
 // PostgresBinDir returns the directory of the newest PostgreSQL server
@@ -54,6 +57,19 @@ func majorOf(binDir string) int {
 // server in the foreground, as the user "nobody", on a free port. The
 // cluster is removed at cleanup.
 func StartPostgres(t testing.TB) *Postgres {
+	t.Helper()
+	return startPostgres(t, false)
+}
+
+// StartPostgresTLS is StartPostgres with TLS offered (ssl=on, the
+// certificate of SelfSignedCert): a client with sslmode=require sends an
+// SSLRequest, then its start-up and queries inside TLS.
+func StartPostgresTLS(t testing.TB) *Postgres {
+	t.Helper()
+	return startPostgres(t, true)
+}
+
+func startPostgres(t testing.TB, withTLS bool) *Postgres {
 	t.Helper()
 	RequireRoot(t) // to run the server as another user
 	bin := PostgresBinDir(t)
@@ -90,6 +106,26 @@ func StartPostgres(t testing.TB) *Postgres {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
 
+	var settings []string
+	if withTLS {
+		// The server wants its key private to its own user.
+		cert, key := SelfSignedCert(t)
+		for _, f := range []struct{ from, to string }{{cert, "server.crt"}, {key, "server.key"}} {
+			b, err := os.ReadFile(f.from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			to := filepath.Join(dir, f.to)
+			if err := os.WriteFile(to, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(to, uid, gid); err != nil {
+				t.Fatal(err)
+			}
+		}
+		settings = append(settings, "-c", "ssl=on", "-c", "ssl_cert_file="+filepath.Join(dir, "server.crt"),
+			"-c", "ssl_key_file="+filepath.Join(dir, "server.key"))
+	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		port, err := freePort()
@@ -99,12 +135,17 @@ func StartPostgres(t testing.TB) *Postgres {
 		cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port),
 			"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
 			"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off")
+		cmd.Args = append(cmd.Args, settings...)
 		cmd.SysProcAttr = cred
 		cmd.Dir = dir
 		s, err := startProcess(t, "postgres", cmd, port)
 		if err == nil {
-			return &Postgres{Server: s, BinDir: bin,
-				DSN: fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", port)}
+			dsn := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres", port)
+			pg := &Postgres{Server: s, BinDir: bin, DSN: dsn + " sslmode=disable"}
+			if withTLS {
+				pg.TLSDSN = dsn + " sslmode=require"
+			}
+			return pg
 		}
 		lastErr = err
 		s.Stop()

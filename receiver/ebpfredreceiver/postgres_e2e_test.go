@@ -2,6 +2,7 @@ package ebpfredreceiver
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -332,4 +333,55 @@ func checkPostgres(t *testing.T, h *harness, pg *testserver.Postgres, clients []
 			t.Errorf("%s: %.3f s of operations in all, less than the %.3f s the server slept", c.name, sum, sleeps)
 		}
 	}
+}
+
+// TestPostgresTLS: psql with sslmode=require. Its SSLRequest goes in the
+// clear, then libpq's OpenSSL carries the start-up and the queries: the
+// parser that saw the server accept TLS continues on the plaintext the
+// OpenSSL probes report, and the operations come out as in the clear.
+//
+// The OpenSSL probes attach to a library file when a selected process that
+// maps it is adopted; a process selected at its exec has not mapped its
+// libssl yet. Here a first psql, connected with TLS before the receiver
+// starts and idle, has the library instrumented at start.
+func TestPostgresTLS(t *testing.T) {
+	requireRoot(t)
+	pg := testserver.StartPostgresTLS(t)
+	psql := filepath.Join(pg.BinDir, "psql")
+	idle := exec.Command(psql, "-X", "-q", "-d", pg.TLSDSN)
+	stdin, err := idle.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idleOut strings.Builder
+	idle.Stdout, idle.Stderr = &idleOut, &idleOut
+	if err := idle.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); _ = idle.Wait() })
+	if !waitMapped(idle.Process.Pid, "libssl") {
+		t.Fatalf("psql (pid %d) did not map libssl:\n%s", idle.Process.Pid, idleOut.String())
+	}
+	h := startReceiver(t, func(c *Config) { c.ExecutableName = "^" + regexp.QuoteMeta(psql) + "$" })
+	cmd := exec.Command(psql, "-X", "-q", "-d", pg.TLSDSN, "-c", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+		"-c", "SELECT * FROM nope", "-c", fmt.Sprintf("SELECT pg_sleep(%g)", pgSleep.Seconds()))
+	out, _ := cmd.CombinedOutput() // it exits 1: an error
+	if !strings.Contains(string(out), " t\n") || !strings.Contains(string(out), `relation "nope" does not exist`) {
+		t.Fatalf("psql over TLS did not run the mix:\n%s", out)
+	}
+	checkPostgres(t, h, pg, []pgClient{{"psql", cmd.Process.Pid, []pgOp{
+		{"SELECT pg_stat_ssl", "SELECT", "", 0},
+		{"SELECT nope", "SELECT", "42P01", 0},
+		{"SELECT", "SELECT", "", pgSleep},
+	}, "postgres"}}, 0, 0)
+}
+
+// waitMapped waits until process pid maps a file whose name contains lib.
+func waitMapped(pid int, lib string) bool {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid)); err == nil && strings.Contains(string(b), lib) {
+			return true
+		}
+	}
+	return false
 }
