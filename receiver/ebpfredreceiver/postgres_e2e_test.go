@@ -129,15 +129,12 @@ func TestPostgresClients(t *testing.T) {
 
 func testPostgresClients(t *testing.T, hooks string) {
 	pg := testserver.StartPostgres(t)
-	py := testserver.Python(t, "psycopg2")
-	pgx := testserver.GoBinary(t, "goapps/pgclient")
-	psql := filepath.Join(pg.BinDir, "psql")
-	pyExe, err := filepath.EvalSymlinks(py)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Copies of their own: other tests on the machine run python3 too.
+	py := testserver.PrivateCopy(t, testserver.Python(t, "psycopg2"))
+	pgx := testserver.PrivateCopy(t, testserver.GoBinary(t, "goapps/pgclient"))
+	psql := testserver.PrivateCopy(t, filepath.Join(pg.BinDir, "psql"))
 	h := startReceiver(t, func(c *Config) {
-		c.ExecutableName = "^(" + regexp.QuoteMeta(psql) + "|" + regexp.QuoteMeta(pyExe) + "|" + regexp.QuoteMeta(pgx) + ")$"
+		c.ExecutableName = "^(" + regexp.QuoteMeta(psql) + "|" + regexp.QuoteMeta(py) + "|" + regexp.QuoteMeta(pgx) + ")$"
 		c.CaptureHooks = hooks
 	})
 
@@ -173,7 +170,7 @@ func testPostgresClients(t *testing.T, hooks string) {
 func TestPostgresStatementPreparedBefore(t *testing.T) {
 	requireRoot(t)
 	pg := testserver.StartPostgres(t)
-	pgx := testserver.GoBinary(t, "goapps/pgclient")
+	pgx := testserver.PrivateCopy(t, testserver.GoBinary(t, "goapps/pgclient"))
 	setup := exec.Command(filepath.Join(pg.BinDir, "psql"), "-X", "-q", "-d", pg.DSN,
 		"-c", "CREATE TABLE items (id int PRIMARY KEY, name text)", "-c", "INSERT INTO items VALUES (1, 'secret-one')")
 	if out, err := setup.CombinedOutput(); err != nil {
@@ -221,11 +218,7 @@ func checkPostgres(t *testing.T, h *harness, pg *testserver.Postgres, clients []
 	for _, c := range clients {
 		total += len(c.want)
 	}
-	isDB := func(s ptrace.Span) bool {
-		v, ok := s.Attributes().Get("db.system.name")
-		return ok && v.Str() == "postgresql"
-	}
-	spans := h.waitSpans(total, isDB)
+	spans := waitClientSpans(h, clients, total)
 	r := h.receiver()
 	unrecognised := r.stats.Unrecognised.Load()
 	var pgStats string
@@ -235,7 +228,13 @@ func checkPostgres(t *testing.T, h *harness, pg *testserver.Postgres, clients []
 				st.Requests.Load(), st.ParseErrors.Load(), st.Incomplete.Load(), st.Unknown.Load(), st.Truncated.Load(), st.Desync.Load())
 		}
 	}
+	kernel, _ := r.probes.Counters()
 	h.stop()
+	defer func() {
+		if t.Failed() {
+			t.Logf("kernel counters: %+v", kernel)
+		}
+	}()
 	if unrecognised != 0 {
 		t.Errorf("%d transfers of the selected clients unrecognised, want 0", unrecognised)
 	}
@@ -347,7 +346,7 @@ func checkPostgres(t *testing.T, h *harness, pg *testserver.Postgres, clients []
 func TestPostgresTLS(t *testing.T) {
 	requireRoot(t)
 	pg := testserver.StartPostgresTLS(t)
-	psql := filepath.Join(pg.BinDir, "psql")
+	psql := testserver.PrivateCopy(t, filepath.Join(pg.BinDir, "psql"))
 	idle := exec.Command(psql, "-X", "-q", "-d", pg.TLSDSN)
 	stdin, err := idle.StdinPipe()
 	if err != nil {
@@ -384,4 +383,30 @@ func waitMapped(pid int, lib string) bool {
 		}
 	}
 	return false
+}
+
+// waitClientSpans waits until the clients' processes have n PostgreSQL
+// spans in all (a loaded machine can take seconds), then a little longer
+// so that extra spans would show, and returns them.
+func waitClientSpans(h *harness, clients []pgClient, n int) []spanView {
+	isDB := func(s ptrace.Span) bool {
+		v, ok := s.Attributes().Get("db.system.name")
+		return ok && v.Str() == "postgresql"
+	}
+	mine := func() []spanView {
+		var out []spanView
+		for _, s := range h.spans(isDB) {
+			for _, c := range clients {
+				if fmt.Sprint(s.resource.AsRaw()["process.pid"]) == strconv.Itoa(c.pid) {
+					out = append(out, s)
+				}
+			}
+		}
+		return out
+	}
+	for deadline := time.Now().Add(30 * time.Second); len(mine()) < n && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	return mine()
 }
