@@ -167,7 +167,8 @@ func (d *Discovery) Count() int { return len(*d.selected.Load()) }
 
 // Scan walks /proc and returns the processes that became selected and those
 // that are no longer (exited, no longer matching, or excluded once their
-// Kubernetes metadata arrived). A selected process whose Kubernetes
+// Kubernetes metadata arrived). Those stay selected (Lookup finds them, and
+// the next Scan reports them again) until Forget. A selected process whose Kubernetes
 // metadata arrived since keeps its pid and service.instance.id; only its
 // Info is replaced (Lookup returns the new one).
 func (d *Discovery) Scan() (added []*process.Info, removed []uint32) {
@@ -222,6 +223,10 @@ func (d *Discovery) Scan() (added []*process.Info, removed []uint32) {
 			continue
 		}
 		removed = append(removed, pid)
+		// Still selected until the caller Forgets it: its last events may
+		// not have been read yet (the collector can be seconds behind a
+		// loaded machine), and they are still its own.
+		next[pid] = old
 	}
 	for pid := range d.incomplete {
 		if _, ok := next[pid]; !ok {

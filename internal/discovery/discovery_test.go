@@ -190,6 +190,15 @@ func TestScanKeepsProcessSelectedAfterListing(t *testing.T) {
 	if _, removed := d.Scan(); len(removed) != 1 || removed[0] != uint32(pid) {
 		t.Errorf("after its exit: removed %v, want [%d]", removed, pid)
 	}
+	// Its last events may still be on their way: it stays selected until
+	// Forget.
+	if d.Lookup(uint32(pid)) == nil {
+		t.Errorf("pid %d forgotten before Forget", pid)
+	}
+	d.Forget(uint32(pid))
+	if _, removed := d.Scan(); len(removed) != 0 || d.Lookup(uint32(pid)) != nil {
+		t.Errorf("after Forget: removed %v, selected %v", removed, d.Lookup(uint32(pid)) != nil)
+	}
 }
 
 func TestRestartKeepsNameNewInstance(t *testing.T) {
