@@ -162,7 +162,11 @@ type Pipeline struct {
 	// passed or a new connection with the same socket address opens: a TLS
 	// call that did its socket I/O before the close can return, and report
 	// its plaintext, after it.
-	closing      map[connKey]*conn
+	closing map[connKey]*conn
+	// removals: processes discovery dropped, not yet let go (Removed);
+	// lastEvent: the Unix ns of the latest event read.
+	removals     []removal
+	lastEvent    uint64
 	unrecognised uint64
 	offset       uint64 // wall − monotonic, ns
 	idle         time.Duration
@@ -263,6 +267,7 @@ type streamRouter interface {
 // Handle processes one kernel event.
 func (p *Pipeline) Handle(e *probes.Event) {
 	p.stats.EventsRead.Add(1)
+	p.lastEvent = max(p.lastEvent, e.Mono+p.offset)
 	switch e.Type {
 	case probes.EventDataIn, probes.EventDataOut:
 		p.data(e)
@@ -519,12 +524,36 @@ func (p *Pipeline) processGone(pid uint32, at uint64) {
 	p.sink.ProcessGone(pid)
 }
 
-// Removed tells the pipeline that discovery dropped these processes.
+// Removed tells the pipeline that discovery dropped these processes. They
+// are let go once the events read have caught up with the moment discovery
+// noticed (their last events may still be in the ring behind others: on a
+// loaded machine the reader can be seconds behind), or after removalWait.
 func (p *Pipeline) Removed(pids []uint32) {
 	now := uint64(time.Now().UnixNano())
 	for _, pid := range pids {
-		p.processGone(pid, now)
+		p.removals = append(p.removals, removal{pid: pid, at: now})
 	}
+	p.applyRemovals(now)
+}
+
+// removalWait bounds how long a removal waits for the events to catch up.
+const removalWait = 5 * time.Second
+
+type removal struct {
+	pid uint32
+	at  uint64 // Unix ns discovery reported it
+}
+
+func (p *Pipeline) applyRemovals(now uint64) {
+	keep := p.removals[:0]
+	for _, r := range p.removals {
+		if p.lastEvent >= r.at || now >= r.at+uint64(removalWait) {
+			p.processGone(r.pid, r.at)
+			continue
+		}
+		keep = append(keep, r)
+	}
+	p.removals = keep
 }
 
 // Tick does housekeeping: clock resync, finalising idle responses,
@@ -532,6 +561,7 @@ func (p *Pipeline) Removed(pids []uint32) {
 func (p *Pipeline) Tick() {
 	p.syncClock()
 	now := uint64(time.Now().UnixNano())
+	p.applyRemovals(now)
 	p.finishClosing(now, 0)
 	for _, c := range p.conns {
 		if now-c.lastSeen > uint64(p.maxIdle) {
