@@ -29,6 +29,7 @@ help:
 	@echo 'make test-kernels  boot Debian 5.10, 6.1 and 6.12 kernels in QEMU and run the kernel smoke in each (and on this kernel)'
 	@echo 'make bench     build, then scripts/bench.sh for HTTP/1.1 (wrk), HTTP/2 (h2load) and HTTPS (wrk)'
 	@echo 'make generate  go generate ./... (bpf2go; needs clang)'
+	@echo 'make fuzz      run every fuzz target for FUZZTIME (default 10s) each'
 	@echo 'make fmt | vet | clean'
 
 .PHONY: build
@@ -76,6 +77,22 @@ bench: build
 	BENCH_MODE=http1 bash scripts/bench.sh
 	BENCH_MODE=h2c bash scripts/bench.sh
 	BENCH_MODE=https bash scripts/bench.sh
+
+# Every fuzz target (func FuzzXxx in a _test.go file: parsers of wire data,
+# kernel records, binaries of instrumented processes, cgroup paths, routes,
+# configuration), each for FUZZTIME beyond its seed corpus. Found by name,
+# so that a new protocol package's target is fuzzed without a line here.
+# CI runs it.
+FUZZTIME ?= 10s
+
+.PHONY: fuzz
+fuzz:
+	@set -e; grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' internal receiver cmd | sort | \
+	while IFS=: read -r file fn; do \
+		pkg=$$(dirname "$$file"); fn=$${fn#func }; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	done
 
 .PHONY: generate
 generate:

@@ -40,68 +40,63 @@ enum track_flags {
 };
 
 enum counter {
-	COUNTER_DROPPED = 0,        /* records lost: ring full */
+	COUNTER_DROPPED = 0,        /* records lost: ring full (per process: pid_drops) */
 	COUNTER_CONNS_RESOLVED = 1, /* TCP sockets first seen (their endpoints read) */
 	COUNTER_TLS_NO_FD = 2,      /* TLS plaintext with no known socket: dropped */
 	COUNTER_FDS_RESOLVED = 3,   /* syscall capture: fds looked up in the fd table */
 	COUNTER_MAX = 4,
 };
 
+/* EVENT_HEADER is the first EVENT_HDR_SIZE bytes of every record in the
+ * ring, whatever its type: user space reads the type at the same offset in
+ * all (internal/probes decode). It is written once, here; each record adds
+ * its own fields after it. */
+#define EVENT_HEADER                                                              \
+	__u64 ts;          /* bpf_ktime_get_ns() when it happened */             \
+	__u64 sk;          /* struct sock address: connection identity; 0: none */ \
+	__u32 tgid;                                                               \
+	__u32 fd;          /* the socket's fd (EVENT_ROUTE_STREAM: the stream id) */ \
+	__u32 len;         /* bytes transferred */                                \
+	__u16 payload_len; /* bytes of them copied after the header */            \
+	__u8 type;         /* enum event_type, | EVENT_FLAG_TLS for plaintext */  \
+	__u8 tail_len;     /* 0 when the payload holds the whole transfer         \
+			    * (EVENT_ROUTE_STREAM: the address's length) */           \
+	__u8 tail[8]
+
+#define EVENT_HDR_SIZE 40
+
 /* A data, close, exec, fork or exit event. The connection's endpoints are
  * not repeated here: they come once per connection in a conn_event, which
  * keeps the common record (and the copy into the ring) small. */
 struct event {
-	__u64 ts; /* bpf_ktime_get_ns() at the syscall's return */
-	__u64 sk; /* struct sock address: connection identity */
-	__u32 tgid;
-	__u32 fd;
-	__u32 len; /* bytes transferred */
-	__u16 payload_len;
-	__u8 type;     /* enum event_type, | EVENT_FLAG_TLS for plaintext */
-	__u8 tail_len; /* 0 when the payload holds the whole transfer */
-	__u8 tail[8];
+	EVENT_HEADER;
 	/* twice MAX_PAYLOAD so the verifier can bound masked offsets */
 	__u8 payload[MAX_PAYLOAD * 2];
 };
 
-#define EVENT_HDR_SIZE 40
 _Static_assert(__builtin_offsetof(struct event, payload) == EVENT_HDR_SIZE, "EVENT_HDR_SIZE");
 
+/* EVENT_CONN: a connection's endpoints, before its first data event. */
 struct conn_event {
-	__u64 ts;
-	__u64 sk;
-	__u32 tgid;
-	__u32 fd;
-	__u32 pad0;
-	__u16 pad1;
-	__u8 type; /* EVENT_CONN, at the same offset as in struct event */
-	__u8 pad2;
+	EVENT_HEADER;
 	__u16 family;
 	__u16 sport; /* local port, host order */
 	__u16 dport; /* remote port, host order */
-	__u16 pad3;
+	__u16 pad;
 	__u8 saddr[16];
 	__u8 daddr[16];
 };
 
-#define CONN_EVENT_SIZE 72
+#define CONN_EVENT_SIZE 80
 _Static_assert(sizeof(struct conn_event) == CONN_EVENT_SIZE, "CONN_EVENT_SIZE");
 
 /* Go ServeMux patterns longer than this are cut. */
 #define ROUTE_MAX 128
 
-/* The header is struct event's; payload = the pattern as registered, e.g.
+/* EVENT_ROUTE: route = the pattern as registered, e.g.
  * "GET example.com/items/{id}" (user space strips method and host). */
 struct route_event {
-	__u64 ts;
-	__u64 sk;
-	__u32 tgid;
-	__u32 fd;
-	__u32 len;
-	__u16 payload_len;
-	__u8 type; /* EVENT_ROUTE */
-	__u8 tail_len;
-	__u8 tail[8];
+	EVENT_HEADER;
 	__u8 route[ROUTE_MAX];
 };
 
@@ -110,20 +105,12 @@ _Static_assert(__builtin_offsetof(struct route_event, route) == EVENT_HDR_SIZE, 
 /* Request.RemoteAddr ("ip:port", "[ip6]:port") longer than this is cut. */
 #define ADDR_MAX 64
 
-/* EVENT_ROUTE_STREAM: struct event's header with fd = the HTTP/2 stream id,
- * len = payload_len = the route's length, and the peer address (the
- * handler's Request.RemoteAddr) after the route: that names the connection,
- * since the handler goroutine never touches the socket. */
+/* EVENT_ROUTE_STREAM: fd = the HTTP/2 stream id, len = payload_len = the
+ * route's length, tail_len = the length of the peer address (the handler's
+ * Request.RemoteAddr) after the route: that names the connection, since the
+ * handler goroutine never touches the socket. */
 struct route_stream_event {
-	__u64 ts;
-	__u64 sk; /* 0: not known */
-	__u32 tgid;
-	__u32 stream;
-	__u32 len;
-	__u16 payload_len;
-	__u8 type; /* EVENT_ROUTE_STREAM */
-	__u8 addr_len;
-	__u8 tail[8];
+	EVENT_HEADER;
 	__u8 route[ROUTE_MAX];
 	__u8 addr[ADDR_MAX];
 };

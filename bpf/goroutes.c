@@ -56,11 +56,11 @@ static __always_inline void send_route_stream(__u32 tgid, struct go_h2_req *h, c
 	e->ts = bpf_ktime_get_ns();
 	e->sk = 0;
 	e->tgid = tgid;
-	e->stream = h->stream;
+	e->fd = h->stream; /* the stream id */
 	e->len = n;
 	e->payload_len = n;
 	e->type = EVENT_ROUTE_STREAM;
-	e->addr_len = a;
+	e->tail_len = a; /* the address's length */
 	__builtin_memset(e->tail, 0, 8);
 	__builtin_memcpy(e->route, route, ROUTE_MAX);
 	__builtin_memcpy(e->addr, h->addr, ADDR_MAX);

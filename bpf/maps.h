@@ -166,6 +166,11 @@ struct work {
 	struct user_regs regs; /* sys_exit: the saved user registers */
 	struct conn_info conn; /* a connection being resolved, or an orphan */
 	struct tp_ctx tp;      /* propagation: the span context being built */
+	struct {
+		__u32 tgid;
+		__u32 pad;
+		__u64 one;
+	} drop; /* count_drop's key and value */
 };
 
 struct {
@@ -272,6 +277,51 @@ static __always_inline void count(__u32 idx)
 		*v += 1;
 }
 
+/* Data events (socket transfers, TLS plaintext) the ring had no room for,
+ * per process (tgid → count): user space turns them into "requests
+ * possibly lost" of the process's service. Other events (endpoints, closes,
+ * routes, process life) carry no request and are only in the total. LRU:
+ * the entries of exited processes go when room is needed; user space reads
+ * a process's count before it forgets the process. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tgid */
+	__type(value, __u64);
+} pid_drops SEC(".maps");
+
+/* A key in .rodata: a look-up with it costs no stack. */
+static volatile const __u32 zero_key = 0;
+_Static_assert(COUNTER_DROPPED == 0, "count_drop uses zero_key for COUNTER_DROPPED");
+
+/* count_drop counts one data event of process tgid that the ring had no
+ * room for: in the per-CPU total and in the process's own count. A global
+ * function with no stack of its own: the capture programs' stack and
+ * instruction budgets have no room for it inline. It keeps its key and
+ * value in the per-CPU work area (struct work's drop): process context
+ * only. */
+__attribute__((noinline)) int count_drop(__u32 tgid)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, (const void *)&zero_key);
+	if (c)
+		*c += 1;
+	struct work *w = bpf_map_lookup_elem(&percpu_work, (const void *)&zero_key);
+	if (!w)
+		return 0;
+	w->drop.tgid = tgid;
+	w->drop.one = 1;
+	__u64 *v = bpf_map_lookup_elem(&pid_drops, &w->drop.tgid);
+	if (!v) {
+		if (bpf_map_update_elem(&pid_drops, &w->drop.tgid, &w->drop.one, BPF_NOEXIST) == 0)
+			return 0;
+		v = bpf_map_lookup_elem(&pid_drops, &w->drop.tgid); /* another CPU made it */
+		if (!v)
+			return 0;
+	}
+	__sync_fetch_and_add(v, 1);
+	return 0;
+}
+
 static __always_inline __u64 wakeup_flag(void)
 {
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
@@ -289,7 +339,12 @@ static __always_inline void submit(struct work *w, __u32 size)
 {
 	if (size > sizeof(w->e))
 		return;
-	if (bpf_ringbuf_output(&events, &w->e, size, wakeup_flag()) != 0)
+	if (bpf_ringbuf_output(&events, &w->e, size, wakeup_flag()) == 0)
+		return;
+	__u8 type = w->e.type & ~EVENT_FLAG_TLS;
+	if (type == EVENT_DATA_IN || type == EVENT_DATA_OUT)
+		count_drop(w->e.tgid);
+	else
 		count(COUNTER_DROPPED);
 }
 

@@ -68,15 +68,7 @@ enum tp_role {
 };
 
 struct trace_event {
-	__u64 ts;
-	__u64 sk;
-	__u32 tgid;
-	__u32 fd;
-	__u32 len;
-	__u16 payload_len;
-	__u8 type; /* EVENT_TRACE */
-	__u8 tail_len;
-	__u8 tail[8];
+	EVENT_HEADER; /* type EVENT_TRACE */
 	__u8 trace_id[16];
 	__u8 span_id[8];
 	__u8 parent_id[8];
@@ -87,6 +79,6 @@ struct trace_event {
 
 #define TRACE_EVENT_SIZE 80
 _Static_assert(sizeof(struct trace_event) == TRACE_EVENT_SIZE, "TRACE_EVENT_SIZE");
-_Static_assert(__builtin_offsetof(struct trace_event, trace_id) == 40, "trace_event header");
+_Static_assert(__builtin_offsetof(struct trace_event, trace_id) == EVENT_HDR_SIZE, "trace_event header");
 
 #endif

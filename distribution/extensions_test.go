@@ -154,7 +154,13 @@ func TestDefaultConfigExtensions(t *testing.T) {
 // running here, and asks the extensions what a user would: health_check
 // says the collector is available once it is ready, pprof and zPages
 // answer. TestDefaultConfigExtensions checks the ports as written.
-func TestRunDefaultConfig(t *testing.T) {
+// runDefaultConfig runs the collector with distribution/config.yaml, its
+// ports moved to free ones and its files to a temporary directory, after
+// mutate (when not nil) changed the decoded configuration, with extra
+// command-line arguments; it returns once the collector is ready, with the
+// extensions' addresses. The collector is stopped at the test's end.
+func runDefaultConfig(t *testing.T, mutate func(cfg map[string]any, addr map[string]string), args ...string) map[string]string {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the collector loads eBPF programs, which needs root (CI runs as root)")
 	}
@@ -178,6 +184,9 @@ func TestRunDefaultConfig(t *testing.T) {
 	setIn(t, cfg, filepath.Join(dir, "metrics.jsonl"), "exporters", "file/metrics", "path")
 	readers := getIn(t, cfg, "service", "telemetry", "metrics", "readers").([]any)
 	setIn(t, readers[0].(map[string]any), freePort(t), "pull", "exporter", "prometheus", "port")
+	if mutate != nil {
+		mutate(cfg, addr)
+	}
 	out, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +197,7 @@ func TestRunDefaultConfig(t *testing.T) {
 	}
 
 	var logs syncBuffer
-	cmd := exec.Command(bin, "--config", cfgPath)
+	cmd := exec.Command(bin, append([]string{"--config", cfgPath}, args...)...)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -201,6 +210,49 @@ func TestRunDefaultConfig(t *testing.T) {
 		}
 	})
 	waitFor(t, "the collector to start", func() bool { return strings.Contains(logs.String(), "Everything is ready") })
+	return addr
+}
+
+// health_check's component-status view (the v2 behaviour, behind the
+// extension's feature gate): the ebpfred receiver is in each pipeline,
+// with the status it reports (StatusOK while it captures everything;
+// the receiver's tests cover the recoverable errors).
+func TestHealthCheckComponentStatus(t *testing.T) {
+	addr := runDefaultConfig(t, func(cfg map[string]any, addr map[string]string) {
+		ext := getIn(t, cfg, "extensions").(map[string]any)
+		ext["health_check"] = map[string]any{"http": map[string]any{
+			"endpoint": addr["health_check"],
+			"status":   map[string]any{"enabled": true, "path": "/status"},
+		}}
+	}, "--feature-gates=+extension.healthcheck.useComponentStatus")
+	type status struct {
+		Healthy    bool               `json:"healthy"`
+		Status     string             `json:"status"`
+		Error      string             `json:"error"`
+		Components map[string]*status `json:"components"`
+	}
+	var st status
+	waitFor(t, "ebpfred's status in both pipelines", func() bool {
+		code, body := httpGet(t, "http://"+addr["health_check"]+"/status?verbose")
+		st = status{}
+		if code != http.StatusOK || json.Unmarshal(body, &st) != nil {
+			return false
+		}
+		for _, p := range []string{"pipeline:traces", "pipeline:metrics"} {
+			pl := st.Components[p]
+			if pl == nil || pl.Components["receiver:ebpfred"] == nil || pl.Components["receiver:ebpfred"].Status != "StatusOK" {
+				return false
+			}
+		}
+		return true
+	})
+	if !st.Healthy {
+		t.Errorf("collector not healthy: %+v", st)
+	}
+}
+
+func TestRunDefaultConfig(t *testing.T) {
+	addr := runDefaultConfig(t, nil)
 
 	// What `curl 127.0.0.1:13133/` shows a user of `make run`.
 	code, body := httpGet(t, "http://"+addr["health_check"]+"/")

@@ -8,7 +8,10 @@ package pipeline
 
 import (
 	"bytes"
+	"cmp"
+	"math"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +52,42 @@ type Tracker interface {
 	// CopyAll has the kernel copy the head of every transfer of a
 	// connection (protocol.Protocol.CopyAll).
 	CopyAll(sock uint64) error
+}
+
+// dropCounter is implemented by the probe set: the kernel's per-process
+// counts of events the ring had no room for. Optional, so that test fakes
+// of Tracker need not implement it.
+type dropCounter interface {
+	ProcessDrops() map[uint32]uint64
+	TakeProcessDrops(tgid uint32) uint64
+}
+
+// LossSink is implemented by a Sink that reports requests possibly lost:
+// n of process p's events were dropped in the kernel (ring full) since the
+// last call for p. Optional.
+type LossSink interface {
+	Lost(p *process.Info, n uint64)
+}
+
+// confirmer is implemented by the probe set: confirm a process the kernel
+// tracks provisionally (from its exec or fork), without tracking it anew
+// when it has exited meanwhile, and give it its TLS probes when tls is set.
+// Optional, like dropCounter.
+type confirmer interface {
+	Confirm(tgid uint32, tls bool) error
+}
+
+// confirm confirms pid, which the kernel started tracking itself (exec,
+// fork). Under process churn its exit has often removed the kernel's entry
+// before its exec event is read here: tracking it again would leave an
+// entry no exit ever removes, and a full tracked_pids map tracks nothing
+// new. Its exit event, later in the ring, forgets it here too.
+func (p *Pipeline) confirm(pid uint32, tls bool) {
+	if c, ok := p.tracker.(confirmer); ok {
+		_ = c.Confirm(pid, tls)
+		return
+	}
+	_ = p.tracker.Adopt(pid)
 }
 
 // Stats are the pipeline's self-telemetry; read them with atomic loads from
@@ -169,11 +208,17 @@ type Pipeline struct {
 	lastEvent    uint64
 	unrecognised uint64
 	offset       uint64 // wall − monotonic, ns
+	fixedClock   bool   // Options.WallOffset: never resynced
 	idle         time.Duration
 	maxIdle      time.Duration
 	emitFn       func(*record.Record)
 	ev           stream.Event
 	cur          *conn // the connection whose parser may emit now
+
+	// drops: the kernel's per-process drop counts already reported, and
+	// when they were last read (see lostEvents).
+	drops     map[uint32]uint64
+	dropsRead time.Time
 }
 
 // Options tune the pipeline.
@@ -192,6 +237,10 @@ type Options struct {
 	ResponseIdle time.Duration
 	// ConnIdle forgets a connection with no traffic for this long.
 	ConnIdle time.Duration
+	// WallOffset, when set, is the fixed offset from the kernel's
+	// monotonic clock to wall-clock time (a replay of a recorded stream:
+	// internal/replay); otherwise it is measured and kept in sync.
+	WallOffset uint64
 }
 
 // New returns a Pipeline.
@@ -204,25 +253,49 @@ func New(sink Sink, sel Selector, tracker Tracker, stats *Stats, opt Options) *P
 	}
 	p := &Pipeline{sink: sink, sel: sel, tracker: tracker, stats: stats, router: opt.Router,
 		protos: opt.Protocols, pstats: make([]protocol.Stats, len(opt.Protocols)), popts: opt.ProtocolOptions,
-		conns: map[connKey]*conn{}, peers: map[peerKey]*conn{}, closing: map[connKey]*conn{},
+		conns: map[connKey]*conn{}, peers: map[peerKey]*conn{}, closing: map[connKey]*conn{}, drops: map[uint32]uint64{},
 		idle: opt.ResponseIdle, maxIdle: opt.ConnIdle}
 	stats.PerProtocol = make([]ProtocolStats, len(opt.Protocols))
 	for i, pr := range opt.Protocols {
 		stats.PerProtocol[i].Name = pr.Name
 	}
 	p.emitFn = p.emit
+	if opt.WallOffset != 0 {
+		p.offset, p.fixedClock = opt.WallOffset, true
+	}
 	p.syncClock()
 	return p
 }
 
 // syncClock refreshes the monotonic→wall-clock offset (bpf_ktime_get_ns is
-// CLOCK_MONOTONIC).
+// CLOCK_MONOTONIC). The offset is read between two wall-clock readings; a
+// thread preempted between them (a busy node) would shift every later
+// timestamp by up to half the gap, and a request whose start and end were
+// converted on either side of that shift would get a wrong duration. So the
+// tightest of a few readings is kept, and a reading whose gap is still wide
+// is not trusted over the offset already held.
 func (p *Pipeline) syncClock() {
-	var ts unix.Timespec
-	before := time.Now().UnixNano()
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	after := time.Now().UnixNano()
-	p.offset = uint64((before+after)/2 - ts.Nano())
+	if p.fixedClock {
+		return
+	}
+	const tries, trusted = 5, 20 * time.Microsecond
+	best, bestGap := int64(0), int64(-1)
+	for i := 0; i < tries; i++ {
+		var ts unix.Timespec
+		before := time.Now().UnixNano()
+		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+		after := time.Now().UnixNano()
+		if gap := after - before; bestGap < 0 || gap < bestGap {
+			best, bestGap = (before+after)/2-ts.Nano(), gap
+		}
+		if bestGap <= int64(trusted)/4 {
+			break
+		}
+	}
+	if p.offset != 0 && bestGap > int64(trusted) {
+		return
+	}
+	p.offset = uint64(best)
 }
 
 // emit hands a record to the sink, with its http.route decided here and
@@ -305,13 +378,13 @@ func (p *Pipeline) Handle(e *probes.Event) {
 	case probes.EventExec:
 		exe := string(trimNul(e.Payload))
 		if info := p.sel.Evaluate(e.TGID, exe); info != nil {
-			_ = p.tracker.Adopt(e.TGID) // a Go or statically linked OpenSSL executable
+			p.confirm(e.TGID, true) // TLS: a Go or statically linked OpenSSL executable
 		} else {
 			p.drop(e.TGID)
 		}
 	case probes.EventFork:
 		if info := p.sel.Inherit(e.TGID, e.FD); info != nil {
-			_ = p.tracker.Adopt(e.TGID)
+			p.confirm(e.TGID, false)
 		} else if p.sel.Evaluate(e.TGID, "") == nil {
 			p.drop(e.TGID)
 		}
@@ -328,7 +401,7 @@ func (p *Pipeline) data(e *probes.Event) {
 			p.drop(e.TGID)
 			return
 		}
-		_ = p.tracker.Adopt(e.TGID) // its libssl is mapped by now
+		p.confirm(e.TGID, true) // TLS: its libssl is mapped by now
 	}
 	now := e.Mono + p.offset
 	c := p.conn(e, stream.Meta{PID: e.TGID, Scheme: "http"})
@@ -475,11 +548,16 @@ func (p *Pipeline) beginClose(c *conn, at uint64) {
 // finishClosing ends the closed connections of pid, or when pid is 0 those
 // whose grace is over at now.
 func (p *Pipeline) finishClosing(now uint64, pid uint32) {
+	var done []*conn
 	for k, c := range p.closing {
 		if (pid != 0 && k.tgid == pid) || (pid == 0 && now >= c.closedAt+uint64(closeGrace)) {
-			delete(p.closing, k)
-			p.finish(c, c.closedAt)
+			done = append(done, c)
 		}
+	}
+	sortConns(done)
+	for _, c := range done {
+		delete(p.closing, c.key)
+		p.finish(c, c.closedAt)
 	}
 }
 
@@ -513,15 +591,49 @@ func (p *Pipeline) drop(pid uint32) {
 }
 
 func (p *Pipeline) processGone(pid uint32, at uint64) {
-	for k, c := range p.conns {
-		if k.tgid == pid {
-			p.closeConn(c, at)
-		}
+	// Its drops first, while its identity is still known.
+	if dc, ok := p.tracker.(dropCounter); ok {
+		p.reportLost(pid, dc.TakeProcessDrops(pid))
+	}
+	delete(p.drops, pid)
+	for _, c := range p.connsOf(pid) {
+		p.closeConn(c, at)
 	}
 	p.finishClosing(0, pid)
 	p.sel.Forget(pid)
 	_ = p.tracker.Untrack(pid)
 	p.sink.ProcessGone(pid)
+}
+
+// connsOf returns the open connections of pid (all when pid is 0) in a
+// fixed order (by socket), so that what closing them emits comes out in
+// the same order every time: a replayed stream gives the same output.
+func (p *Pipeline) connsOf(pid uint32) []*conn {
+	var cs []*conn
+	for k, c := range p.conns {
+		if pid == 0 || k.tgid == pid {
+			cs = append(cs, c)
+		}
+	}
+	sortConns(cs)
+	return cs
+}
+
+// sortConns orders connections by process and socket.
+func sortConns(cs []*conn) {
+	slices.SortFunc(cs, func(a, b *conn) int {
+		return cmp.Or(cmp.Compare(a.key.tgid, b.key.tgid), cmp.Compare(a.key.sock, b.key.sock))
+	})
+}
+
+// Finish ends every connection, open or closing, at its last event, as if
+// the stream ended there: the end of a replayed stream.
+func (p *Pipeline) Finish() {
+	for _, c := range p.connsOf(0) {
+		p.closeConn(c, c.lastSeen)
+	}
+	p.finishClosing(math.MaxUint64-uint64(closeGrace), 0)
+	p.syncStats()
 }
 
 // Removed tells the pipeline that discovery dropped these processes. They
@@ -575,6 +687,51 @@ func (p *Pipeline) Tick() {
 		}
 	}
 	p.syncStats()
+	if time.Since(p.dropsRead) >= dropsEvery {
+		p.LostEvents()
+	}
+}
+
+// dropsEvery: how often Tick reads the kernel's per-process drop counts (a
+// walk of a map that holds an entry only for processes that lost events).
+const dropsEvery = time.Second
+
+// LostEvents reads the kernel's per-process counts of dropped events and
+// reports what is new to the sink (LossSink). Tick calls it every second;
+// call it once more after the last event was read, before the probes
+// close.
+func (p *Pipeline) LostEvents() {
+	p.dropsRead = time.Now()
+	dc, ok := p.tracker.(dropCounter)
+	if !ok {
+		return
+	}
+	now := dc.ProcessDrops()
+	for pid, n := range now {
+		p.reportLost(pid, n)
+	}
+	// Entries the kernel's LRU let go start again from 0 if they return.
+	for pid := range p.drops {
+		if _, ok := now[pid]; !ok {
+			delete(p.drops, pid)
+		}
+	}
+}
+
+// reportLost reports pid's drop count n (cumulative, as the kernel keeps
+// it) beyond what was reported already. A process that is not (or no
+// longer) selected is nobody's service: its drops are only in the total.
+func (p *Pipeline) reportLost(pid uint32, n uint64) {
+	prev := p.drops[pid]
+	if n <= prev {
+		return
+	}
+	p.drops[pid] = n
+	if ls, ok := p.sink.(LossSink); ok {
+		if info := p.sel.Lookup(pid); info != nil {
+			ls.Lost(info, n-prev)
+		}
+	}
 }
 
 func (p *Pipeline) syncStats() {

@@ -169,6 +169,12 @@ type coreWork struct {
 	}
 	Conn coreConnInfo
 	Tp   coreTpCtx
+	Drop struct {
+		_    structs.HostLayout
+		Tgid uint32
+		Pad  uint32
+		One  uint64
+	}
 }
 
 // Names of all BPF objects in the ELF.
@@ -182,6 +188,7 @@ const (
 	coreMapGoRoutes          = "go_routes"
 	coreMapInjected          = "injected"
 	coreMapPercpuWork        = "percpu_work"
+	coreMapPidDrops          = "pid_drops"
 	coreMapPropNolink        = "prop_nolink"
 	coreMapThreadCtx         = "thread_ctx"
 	coreMapTlsCalls          = "tls_calls"
@@ -265,6 +272,7 @@ type coreMapSpecs struct {
 	GoRoutes    *ebpf.MapSpec `ebpf:"go_routes"`
 	Injected    *ebpf.MapSpec `ebpf:"injected"`
 	PercpuWork  *ebpf.MapSpec `ebpf:"percpu_work"`
+	PidDrops    *ebpf.MapSpec `ebpf:"pid_drops"`
 	PropNolink  *ebpf.MapSpec `ebpf:"prop_nolink"`
 	ThreadCtx   *ebpf.MapSpec `ebpf:"thread_ctx"`
 	TlsCalls    *ebpf.MapSpec `ebpf:"tls_calls"`
@@ -312,6 +320,7 @@ type coreMaps struct {
 	GoRoutes    *ebpf.Map `ebpf:"go_routes"`
 	Injected    *ebpf.Map `ebpf:"injected"`
 	PercpuWork  *ebpf.Map `ebpf:"percpu_work"`
+	PidDrops    *ebpf.Map `ebpf:"pid_drops"`
 	PropNolink  *ebpf.Map `ebpf:"prop_nolink"`
 	ThreadCtx   *ebpf.Map `ebpf:"thread_ctx"`
 	TlsCalls    *ebpf.Map `ebpf:"tls_calls"`
@@ -329,6 +338,7 @@ func (m *coreMaps) Close() error {
 		m.GoRoutes,
 		m.Injected,
 		m.PercpuWork,
+		m.PidDrops,
 		m.PropNolink,
 		m.ThreadCtx,
 		m.TlsCalls,

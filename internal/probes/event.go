@@ -2,10 +2,11 @@ package probes
 
 import "net/netip"
 
-// hdrSize is EVENT_HDR_SIZE and connSize CONN_EVENT_SIZE in bpf/ebpfred.h.
+// hdrSize is EVENT_HDR_SIZE (EVENT_HEADER, the start of every record) and
+// connSize CONN_EVENT_SIZE in bpf/ebpfred.h.
 const (
 	hdrSize  = 40
-	connSize = 72
+	connSize = 80
 	// routeMax and addrMax are ROUTE_MAX and ADDR_MAX.
 	routeMax = 128
 	addrMax  = 64

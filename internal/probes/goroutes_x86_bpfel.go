@@ -175,6 +175,12 @@ type goroutesWork struct {
 	}
 	Conn goroutesConnInfo
 	Tp   goroutesTpCtx
+	Drop struct {
+		_    structs.HostLayout
+		Tgid uint32
+		Pad  uint32
+		One  uint64
+	}
 }
 
 // Names of all BPF objects in the ELF.
@@ -190,6 +196,7 @@ const (
 	goroutesMapGorillaMatch            = "gorilla_match"
 	goroutesMapInjected                = "injected"
 	goroutesMapPercpuWork              = "percpu_work"
+	goroutesMapPidDrops                = "pid_drops"
 	goroutesMapPropNolink              = "prop_nolink"
 	goroutesMapThreadCtx               = "thread_ctx"
 	goroutesMapTlsCalls                = "tls_calls"
@@ -273,6 +280,7 @@ type goroutesMapSpecs struct {
 	GorillaMatch *ebpf.MapSpec `ebpf:"gorilla_match"`
 	Injected     *ebpf.MapSpec `ebpf:"injected"`
 	PercpuWork   *ebpf.MapSpec `ebpf:"percpu_work"`
+	PidDrops     *ebpf.MapSpec `ebpf:"pid_drops"`
 	PropNolink   *ebpf.MapSpec `ebpf:"prop_nolink"`
 	ThreadCtx    *ebpf.MapSpec `ebpf:"thread_ctx"`
 	TlsCalls     *ebpf.MapSpec `ebpf:"tls_calls"`
@@ -322,6 +330,7 @@ type goroutesMaps struct {
 	GorillaMatch *ebpf.Map `ebpf:"gorilla_match"`
 	Injected     *ebpf.Map `ebpf:"injected"`
 	PercpuWork   *ebpf.Map `ebpf:"percpu_work"`
+	PidDrops     *ebpf.Map `ebpf:"pid_drops"`
 	PropNolink   *ebpf.Map `ebpf:"prop_nolink"`
 	ThreadCtx    *ebpf.Map `ebpf:"thread_ctx"`
 	TlsCalls     *ebpf.Map `ebpf:"tls_calls"`
@@ -341,6 +350,7 @@ func (m *goroutesMaps) Close() error {
 		m.GorillaMatch,
 		m.Injected,
 		m.PercpuWork,
+		m.PidDrops,
 		m.PropNolink,
 		m.ThreadCtx,
 		m.TlsCalls,

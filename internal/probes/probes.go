@@ -99,6 +99,7 @@ type Probes struct {
 	capture  string         // CaptureSockets or CaptureSyscalls
 	links    []link.Link
 	reader   *ringbuf.Reader
+	stopRead sync.Once
 	rec      ringbuf.Record
 	ev       Event
 	tls      tlsState
@@ -339,13 +340,24 @@ func liftMemlock() error {
 	return memlock.err
 }
 
+// StopReading makes Read return, leaving the programs and maps in place
+// (the reader's last housekeeping may still read them); Close then frees
+// them.
+func (p *Probes) StopReading() error {
+	var err error
+	p.stopRead.Do(func() {
+		if p.reader != nil {
+			err = p.reader.Close()
+		}
+	})
+	return err
+}
+
 // Close detaches every program and frees every map. It is safe to call
 // more than once and concurrently with Read (which then returns).
 func (p *Probes) Close() error {
 	var errs []error
-	if p.reader != nil {
-		errs = append(errs, p.reader.Close())
-	}
+	errs = append(errs, p.StopReading())
 	errs = append(errs, p.closePropagation())
 	errs = append(errs, p.closeTLS())
 	for _, l := range p.links {
@@ -398,6 +410,27 @@ func (p *Probes) Adopt(pid uint32) error {
 // Settle waits until the TLS instrumentation of every process adopted so
 // far is done.
 func (p *Probes) Settle() { p.tls.wg.Wait() }
+
+// Confirm marks tgid, which the kernel tracks provisionally (its exec or
+// fork hook added it), as selected. It never adds an entry: a process that
+// has exited meanwhile (its exit hook removed it) stays untracked, rather
+// than leaving an entry behind that no exit will remove. With tls, its TLS
+// libraries get their probes as in Adopt (a fork shares its parent's).
+func (p *Probes) Confirm(tgid uint32, tls bool) error {
+	var t coreTrack
+	if err := p.tracked.Lookup(tgid, &t); err != nil {
+		return err
+	}
+	t.Flags = FlagConfirmed
+	if err := p.tracked.Update(tgid, &t, ebpf.UpdateExist); err != nil {
+		return err
+	}
+	p.propTrack(tgid)
+	if tls {
+		p.InstrumentTLSAsync(tgid)
+	}
+	return nil
+}
 
 // Untrack stops tracking tgid. Its cached connections are left to the
 // LRU: the next process with this tgid has another generation.
@@ -514,11 +547,11 @@ func decode(b []byte, e *Event) bool {
 			return false
 		}
 		e.Len, e.Payload, e.Tail = 0, nil, nil
-		copy(e.Trace.TraceID[:], b[40:56])
-		copy(e.Trace.SpanID[:], b[56:64])
-		copy(e.Trace.ParentID[:], b[64:72])
-		e.Trace.Flags = b[72]
-		e.Trace.Role = TraceRole(b[73])
+		copy(e.Trace.TraceID[:], b[hdrSize:hdrSize+16])
+		copy(e.Trace.SpanID[:], b[hdrSize+16:hdrSize+24])
+		copy(e.Trace.ParentID[:], b[hdrSize+24:hdrSize+32])
+		e.Trace.Flags = b[hdrSize+32]
+		e.Trace.Role = TraceRole(b[hdrSize+33])
 		return true
 	}
 	if e.Type == EventConn {
@@ -526,11 +559,11 @@ func decode(b []byte, e *Event) bool {
 			return false
 		}
 		e.Len, e.Payload, e.Tail = 0, nil, nil
-		e.Family = le.Uint16(b[32:])
-		e.LocalPort = le.Uint16(b[34:])
-		e.RemotePort = le.Uint16(b[36:])
-		copy(e.LocalAddr[:], b[40:56])
-		copy(e.RemoteAddr[:], b[56:72])
+		e.Family = le.Uint16(b[hdrSize:])
+		e.LocalPort = le.Uint16(b[hdrSize+2:])
+		e.RemotePort = le.Uint16(b[hdrSize+4:])
+		copy(e.LocalAddr[:], b[hdrSize+8:hdrSize+24])
+		copy(e.RemoteAddr[:], b[hdrSize+24:hdrSize+40])
 		return true
 	}
 	e.Addr = nil

@@ -39,7 +39,19 @@ func Load(Options) (*Probes, error) {
 	return nil, errors.New("ebpfred runs only on Linux x86_64 (its eBPF programs are built for that target)")
 }
 
-func (p *Probes) Close() error                                   { return nil }
+func (p *Probes) Close() error                    { return nil }
+func (p *Probes) Confirm(uint32) error            { return nil }
+func (p *Probes) StopReading() error              { return nil }
+func (p *Probes) ProcessDrops() map[uint32]uint64 { return nil }
+func (p *Probes) TakeProcessDrops(uint32) uint64  { return 0 }
+func (p *Probes) MapOccupancy() []MapUse          { return nil }
+
+// MapUse is how full one kernel hash map is.
+type MapUse struct {
+	Name              string
+	Entries, Capacity int
+}
+
 func (p *Probes) SetTracked(uint32, uint32) error                { return nil }
 func (p *Probes) Untrack(uint32) error                           { return nil }
 func (p *Probes) CopyAll(uint64) error                           { return nil }

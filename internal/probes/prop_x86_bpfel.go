@@ -167,6 +167,12 @@ type propWork struct {
 	}
 	Conn propConnInfo
 	Tp   propTpCtx
+	Drop struct {
+		_    structs.HostLayout
+		Tgid uint32
+		Pad  uint32
+		One  uint64
+	}
 }
 
 // Names of all BPF objects in the ELF.
@@ -180,6 +186,7 @@ const (
 	propMapGoRoutes                   = "go_routes"
 	propMapInjected                   = "injected"
 	propMapPercpuWork                 = "percpu_work"
+	propMapPidDrops                   = "pid_drops"
 	propMapPropConnecting             = "prop_connecting"
 	propMapPropNolink                 = "prop_nolink"
 	propMapPropSocks                  = "prop_socks"
@@ -261,6 +268,7 @@ type propMapSpecs struct {
 	GoRoutes       *ebpf.MapSpec `ebpf:"go_routes"`
 	Injected       *ebpf.MapSpec `ebpf:"injected"`
 	PercpuWork     *ebpf.MapSpec `ebpf:"percpu_work"`
+	PidDrops       *ebpf.MapSpec `ebpf:"pid_drops"`
 	PropConnecting *ebpf.MapSpec `ebpf:"prop_connecting"`
 	PropNolink     *ebpf.MapSpec `ebpf:"prop_nolink"`
 	PropSocks      *ebpf.MapSpec `ebpf:"prop_socks"`
@@ -310,6 +318,7 @@ type propMaps struct {
 	GoRoutes       *ebpf.Map `ebpf:"go_routes"`
 	Injected       *ebpf.Map `ebpf:"injected"`
 	PercpuWork     *ebpf.Map `ebpf:"percpu_work"`
+	PidDrops       *ebpf.Map `ebpf:"pid_drops"`
 	PropConnecting *ebpf.Map `ebpf:"prop_connecting"`
 	PropNolink     *ebpf.Map `ebpf:"prop_nolink"`
 	PropSocks      *ebpf.Map `ebpf:"prop_socks"`
@@ -329,6 +338,7 @@ func (m *propMaps) Close() error {
 		m.GoRoutes,
 		m.Injected,
 		m.PercpuWork,
+		m.PidDrops,
 		m.PropConnecting,
 		m.PropNolink,
 		m.PropSocks,

@@ -167,6 +167,12 @@ type tlsWork struct {
 	}
 	Conn tlsConnInfo
 	Tp   tlsTpCtx
+	Drop struct {
+		_    structs.HostLayout
+		Tgid uint32
+		Pad  uint32
+		One  uint64
+	}
 }
 
 // Names of all BPF objects in the ELF.
@@ -180,6 +186,7 @@ const (
 	tlsMapGoRoutes                  = "go_routes"
 	tlsMapInjected                  = "injected"
 	tlsMapPercpuWork                = "percpu_work"
+	tlsMapPidDrops                  = "pid_drops"
 	tlsMapPropNolink                = "prop_nolink"
 	tlsMapThreadCtx                 = "thread_ctx"
 	tlsMapTlsCalls                  = "tls_calls"
@@ -273,6 +280,7 @@ type tlsMapSpecs struct {
 	GoRoutes    *ebpf.MapSpec `ebpf:"go_routes"`
 	Injected    *ebpf.MapSpec `ebpf:"injected"`
 	PercpuWork  *ebpf.MapSpec `ebpf:"percpu_work"`
+	PidDrops    *ebpf.MapSpec `ebpf:"pid_drops"`
 	PropNolink  *ebpf.MapSpec `ebpf:"prop_nolink"`
 	ThreadCtx   *ebpf.MapSpec `ebpf:"thread_ctx"`
 	TlsCalls    *ebpf.MapSpec `ebpf:"tls_calls"`
@@ -320,6 +328,7 @@ type tlsMaps struct {
 	GoRoutes    *ebpf.Map `ebpf:"go_routes"`
 	Injected    *ebpf.Map `ebpf:"injected"`
 	PercpuWork  *ebpf.Map `ebpf:"percpu_work"`
+	PidDrops    *ebpf.Map `ebpf:"pid_drops"`
 	PropNolink  *ebpf.Map `ebpf:"prop_nolink"`
 	ThreadCtx   *ebpf.Map `ebpf:"thread_ctx"`
 	TlsCalls    *ebpf.Map `ebpf:"tls_calls"`
@@ -337,6 +346,7 @@ func (m *tlsMaps) Close() error {
 		m.GoRoutes,
 		m.Injected,
 		m.PercpuWork,
+		m.PidDrops,
 		m.PropNolink,
 		m.ThreadCtx,
 		m.TlsCalls,

@@ -55,6 +55,14 @@ type Config struct {
 	MaxSeriesPerService int
 }
 
+// DefaultDurationBuckets are the semconv-recommended boundaries (seconds)
+// for the duration histograms; the receiver's default.
+var DefaultDurationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+
+// DefaultSizeBuckets are boundaries (bytes) for body size histograms; the
+// receiver's default.
+var DefaultSizeBuckets = []float64{0, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 65536, 262144, 1048576, 4194304, 16777216}
+
 // AttrOTelMetricOverflow is the only attribute of an overflow series.
 const AttrOTelMetricOverflow = "otel.metric.overflow"
 
@@ -99,6 +107,8 @@ type proc struct {
 	series    map[seriesKey]*series
 	families  []*famSeries // first-seen order
 	forgotten bool
+	// lost: requests of the process possibly lost (AddLost).
+	lost uint64
 }
 
 // famSeries are a process's series of one family.
@@ -217,6 +227,24 @@ func (a *Aggregator) Add(r *record.Record, p *process.Info) {
 			s.hists[i].observe(v, bounds)
 		}
 	}
+}
+
+// MetricPossiblyLost is the cumulative count of a process's requests that
+// may be missing from its other metrics (AddLost).
+const MetricPossiblyLost = "ebpfred.requests.possibly_lost"
+
+// AddLost counts n requests of process p as possibly lost: the kernel
+// dropped n of its events because the ring buffer was full, and each may
+// have carried (part of) a request. The count is exported under p's
+// resource as MetricPossiblyLost, beside its histograms.
+func (a *Aggregator) AddLost(p *process.Info, n uint64) {
+	if p == nil || n == 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	pr := a.procFor(&record.Record{PID: p.PID}, p)
+	pr.lost += n
 }
 
 // family returns the process's series of fam, made on first use. Families
@@ -393,6 +421,19 @@ func (a *Aggregator) appendProc(rm pmetric.ResourceMetrics, pr *proc, now uint64
 			}
 			a.appendMetric(ms, m, fs.series, fs.overflow, i, bounds, pr.start, now)
 		}
+	}
+	if pr.lost > 0 {
+		m := ms.AppendEmpty()
+		m.SetName(MetricPossiblyLost)
+		m.SetUnit("{request}")
+		m.SetDescription("Requests possibly missing from this service's other metrics and spans: events of the process that the kernel dropped because the ring buffer was full, one per event.")
+		sum := m.SetEmptySum()
+		sum.SetIsMonotonic(true)
+		sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		dp := sum.DataPoints().AppendEmpty()
+		dp.SetStartTimestamp(pcommon.Timestamp(pr.start))
+		dp.SetTimestamp(pcommon.Timestamp(now))
+		dp.SetIntValue(int64(pr.lost))
 	}
 }
 

@@ -68,8 +68,10 @@ type Shared[V component.Component] struct {
 // Hooks are what a user does to the shared instance when its pipeline
 // starts and stops. Either may be nil.
 type Hooks struct {
-	// Attach runs when the user starts, once the instance runs.
-	Attach func(context.Context) error
+	// Attach runs when the user starts, once the instance runs, with the
+	// host of the user's pipeline (through which the user's own component
+	// reports its status).
+	Attach func(context.Context, component.Host) error
 	// Detach runs when the user stops. For the last user it runs after
 	// the instance was shut down, so that what the instance still handled
 	// while stopping reaches that user; for the others, while the instance
@@ -106,7 +108,7 @@ func (u *User[V]) Start(ctx context.Context, host component.Host) error {
 		s.started = true
 	}
 	if u.hooks.Attach != nil {
-		if err := u.hooks.Attach(ctx); err != nil {
+		if err := u.hooks.Attach(ctx, host); err != nil {
 			if s.running == 0 {
 				s.started = false
 				_ = s.Unwrapped.Shutdown(ctx)

@@ -28,7 +28,7 @@ func (r *recorder) Shutdown(context.Context) error {
 
 func hooks(log *[]string, name string) Hooks {
 	return Hooks{
-		Attach: func(context.Context) error { *log = append(*log, "attach "+name); return nil },
+		Attach: func(context.Context, component.Host) error { *log = append(*log, "attach "+name); return nil },
 		Detach: func(context.Context) error { *log = append(*log, "detach "+name); return nil },
 	}
 }
@@ -121,7 +121,7 @@ func TestAttachFails(t *testing.T) {
 	var log []string
 	m := NewMap[string, *recorder]()
 	s, _ := m.LoadOrStore("ebpfred", func() (*recorder, error) { return &recorder{log: &log}, nil })
-	u := s.User(Hooks{Attach: func(context.Context) error { return errors.New("no") }})
+	u := s.User(Hooks{Attach: func(context.Context, component.Host) error { return errors.New("no") }})
 	if err := u.Start(context.Background(), nil); err == nil {
 		t.Fatal("Start succeeded")
 	}

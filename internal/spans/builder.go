@@ -82,6 +82,18 @@ func WithSampler(c SamplerConfig) Option {
 	}
 }
 
+// WithSeed makes the span and trace ids a fixed sequence drawn from seed,
+// for a replay whose output is compared with a golden file; never for live
+// use, whose ids must be unpredictable.
+func WithSeed(seed [32]byte) Option {
+	return func(b *Builder) {
+		rootSeed := seed
+		rootSeed[0] ^= 0xff
+		b.rootRng = rand.NewChaCha8(rootSeed)
+		b.rng = rand.NewChaCha8(seed)
+	}
+}
+
 // NewBuilder returns an empty Builder. Span and trace ids come from a
 // ChaCha8 generator seeded once from crypto/rand: unpredictable enough for
 // ids, without a system call per span.

@@ -376,3 +376,15 @@ func sourceHash(dirs ...string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12], nil
 }
+
+// StartSink starts cmd/sinkserver: it reads any amount of request head
+// without keeping it and answers 431 at its end.
+func StartSink(t testing.TB) *Server {
+	t.Helper()
+	bin := GoBinary(t, "sinkserver")
+	s, err := startProcess(t, "sink", exec.Command(bin), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

@@ -4,10 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -43,6 +48,47 @@ type harness struct {
 	comps   []receiver.Metrics
 	tr      receiver.Traces
 	stopped bool
+	// hosts: the traces and the metrics pipeline's, which record the
+	// component status the receiver reports.
+	tracesHost, metricsHost *statusHost
+}
+
+// statusHost is a pipeline's host that records the status events its
+// component reports (componentstatus.Reporter).
+type statusHost struct {
+	mu     sync.Mutex
+	events []*componentstatus.Event
+}
+
+func (*statusHost) GetExtensions() map[component.ID]component.Component { return nil }
+
+func (s *statusHost) Report(e *componentstatus.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, e)
+}
+
+// waitStatus waits up to 10 s for the last reported status to be st with
+// an error text containing want, and returns the events so far.
+func (s *statusHost) waitStatus(t *testing.T, st componentstatus.Status, want string) []*componentstatus.Event {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		evs := slices.Clone(s.events)
+		s.mu.Unlock()
+		if n := len(evs); n > 0 && evs[n-1].Status() == st && (want == "" || evs[n-1].Err() != nil && strings.Contains(evs[n-1].Err().Error(), want)) {
+			return evs
+		}
+		if time.Now().After(deadline) {
+			var got []string
+			for _, e := range evs {
+				got = append(got, fmt.Sprintf("%v %v", e.Status(), e.Err()))
+			}
+			t.Fatalf("component status: %q; want a last one %v with %q", got, st, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func startReceiver(t *testing.T, mutate func(*Config)) *harness {
@@ -71,10 +117,11 @@ func startReceiverWith(t *testing.T, set receiver.Settings, mutate func(*Config)
 	}
 	h.tr = tr
 	h.comps = []receiver.Metrics{mr}
-	if err := tr.Start(context.Background(), nil); err != nil {
+	h.tracesHost, h.metricsHost = &statusHost{}, &statusHost{}
+	if err := tr.Start(context.Background(), h.tracesHost); err != nil {
 		t.Fatal(err)
 	}
-	if err := mr.Start(context.Background(), nil); err != nil {
+	if err := mr.Start(context.Background(), h.metricsHost); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.stop)

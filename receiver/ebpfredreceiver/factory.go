@@ -14,6 +14,7 @@ import (
 	"github.com/ebpfred/ebpfred/internal/discovery"
 	"github.com/ebpfred/ebpfred/internal/kube"
 	"github.com/ebpfred/ebpfred/internal/metadata"
+	"github.com/ebpfred/ebpfred/internal/red"
 	"github.com/ebpfred/ebpfred/internal/routes"
 	"github.com/ebpfred/ebpfred/internal/sharedcomponent"
 )
@@ -33,11 +34,12 @@ func NewFactory() receiver.Factory {
 }
 
 // DefaultDurationBuckets are the semconv-recommended boundaries (seconds)
-// for http.server.request.duration.
-var DefaultDurationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+// for http.server.request.duration (red.DefaultDurationBuckets).
+var DefaultDurationBuckets = red.DefaultDurationBuckets
 
-// DefaultSizeBuckets are boundaries (bytes) for body size histograms.
-var DefaultSizeBuckets = []float64{0, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 65536, 262144, 1048576, 4194304, 16777216}
+// DefaultSizeBuckets are boundaries (bytes) for body size histograms
+// (red.DefaultSizeBuckets).
+var DefaultSizeBuckets = red.DefaultSizeBuckets
 
 func createDefaultConfig() component.Config {
 	return &Config{

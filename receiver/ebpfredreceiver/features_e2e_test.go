@@ -1,6 +1,8 @@
 package ebpfredreceiver
 
 import (
+	"go.opentelemetry.io/collector/component/componentstatus"
+
 	"context"
 	"strconv"
 	"strings"
@@ -37,6 +39,11 @@ func TestRefusedFeatureKeepsCapture(t *testing.T) {
 		c.OpenPort = strconv.Itoa(srv.Port)
 		c.refuseFeatures = []probes.Feature{probes.FeatureGoRoutes}
 	})
+
+	// Health: each pipeline's component reports the degraded feature.
+	for _, host := range []*statusHost{h.tracesHost, h.metricsHost} {
+		host.waitStatus(t, componentstatus.StatusRecoverableError, "running without go_routes")
+	}
 
 	var warned []string
 	for _, e := range logs.All() {

@@ -72,6 +72,12 @@ type ebpfReceiver struct {
 	telem   *selfTelemetry
 
 	tlsTelem metric.Registration // TLS: see tls.go
+
+	lost lostCounts // requests possibly lost, per service (see Lost)
+	// health: the component status reported to each pipeline (health.go).
+	health                  health
+	tracesHost, metricsHost component.Host
+	maps                    mapsCache // kernel map occupancy, for self-telemetry
 }
 
 func newReceiver(set receiver.Settings, cfg *Config) (*ebpfReceiver, error) {
@@ -267,6 +273,9 @@ func (r *ebpfReceiver) readLoop() {
 	if err != nil {
 		r.logger().Error("ebpfred event reader stopped", zap.Error(err))
 	}
+	// The reader stopped (Shutdown) but the maps are still there: the
+	// last drop counts go into the final flush.
+	r.pipe.LostEvents()
 }
 
 func (r *ebpfReceiver) discoveryLoop(ctx context.Context) {
@@ -301,6 +310,8 @@ func (r *ebpfReceiver) exportLoop(ctx context.Context) {
 	defer spanTick.Stop()
 	metricTick := time.NewTicker(r.cfg.Metrics.Interval)
 	defer metricTick.Stop()
+	healthTick := time.NewTicker(healthEvery)
+	defer healthTick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -309,6 +320,8 @@ func (r *ebpfReceiver) exportLoop(ctx context.Context) {
 			r.flushSpans()
 		case <-metricTick.C:
 			r.flushMetrics()
+		case <-healthTick.C:
+			r.judgeHealth()
 		}
 	}
 }
@@ -348,19 +361,24 @@ func (s *signal) detach(flush func()) {
 // live says whether records are still wanted for s.
 func (s *signal) live() bool { return !s.detached.Load() }
 
-func (r *ebpfReceiver) attachTraces(context.Context) error {
+func (r *ebpfReceiver) attachTraces(_ context.Context, host component.Host) error {
 	r.tracesOut.attach()
+	r.tracesHost = host
+	r.health.attach(host)
 	return nil
 }
 
-func (r *ebpfReceiver) attachMetrics(context.Context) error {
+func (r *ebpfReceiver) attachMetrics(_ context.Context, host component.Host) error {
 	r.metricsOut.attach()
+	r.metricsHost = host
+	r.health.attach(host)
 	return nil
 }
 
 // detachTraces: the traces pipeline stops; its pending spans are exported
 // first.
 func (r *ebpfReceiver) detachTraces(context.Context) error {
+	r.health.detach(r.tracesHost)
 	r.tracesOut.detach(r.flushSpansLocked)
 	return nil
 }
@@ -368,6 +386,7 @@ func (r *ebpfReceiver) detachTraces(context.Context) error {
 // detachMetrics: the metrics pipeline stops; the cumulative metrics are
 // exported a last time first.
 func (r *ebpfReceiver) detachMetrics(context.Context) error {
+	r.health.detach(r.metricsHost)
 	r.metricsOut.detach(r.flushMetricsLocked)
 	return nil
 }
@@ -434,6 +453,16 @@ func (r *ebpfReceiver) Record(rec *record.Record, info *process.Info, ign routes
 	}
 }
 
+// Lost implements pipeline.LossSink: n of p's events were dropped in the
+// kernel (ring full), each possibly a request missing from the metrics
+// and spans.
+func (r *ebpfReceiver) Lost(p *process.Info, n uint64) {
+	if r.agg != nil && r.metricsOut.live() {
+		r.agg.AddLost(p, n)
+	}
+	r.lost.add(p.ServiceName, n)
+}
+
 // ProcessGone implements pipeline.Sink.
 func (r *ebpfReceiver) ProcessGone(pid uint32) {
 	if r.agg != nil {
@@ -451,10 +480,11 @@ func (r *ebpfReceiver) Shutdown(context.Context) error {
 	}
 	r.cancel()
 	var errs []error
-	if r.probes != nil {
-		errs = append(errs, r.probes.Close())
-	}
+	// The reader first: its last housekeeping reads the maps, which Close
+	// then frees once every goroutine is done.
+	errs = append(errs, r.probes.StopReading())
 	r.wg.Wait()
+	errs = append(errs, r.probes.Close())
 	r.kube.Stop()
 	if r.telem != nil {
 		errs = append(errs, r.telem.close())

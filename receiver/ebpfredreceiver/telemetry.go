@@ -123,6 +123,31 @@ var selfMetrics = []selfMetric{
 		points:      perProtocol(func(s *pipeline.ProtocolStats) uint64 { return s.Desync.Load() }),
 	},
 	{
+		name: "otelcol_ebpfred_requests_possibly_lost", unit: "{request}", stability: component.StabilityLevelAlpha,
+		description: "Requests possibly missing from the metrics and spans, per service.name: the service's events that the kernel dropped because the ring buffer was full, one per event (at most 100 services, then _other).",
+		points:      func(r *ebpfReceiver) []selfPoint { return r.lost.points() },
+	},
+	{
+		name: "otelcol_ebpfred_kernel_map_entries", unit: "{entry}", stability: component.StabilityLevelAlpha, gauge: true,
+		description: "Entries in each kernel hash map (label map: tracked_pids, conns, fd_socks, tls_calls, ...), counted at most every 10 s.",
+		points: func(r *ebpfReceiver) []selfPoint {
+			if r.probes == nil {
+				return nil
+			}
+			return mapPoints(r.maps.get(r.probes), false)
+		},
+	},
+	{
+		name: "otelcol_ebpfred_kernel_map_capacity", unit: "{entry}", stability: component.StabilityLevelAlpha, gauge: true,
+		description: "Capacity (max entries) of each kernel hash map (label map).",
+		points: func(r *ebpfReceiver) []selfPoint {
+			if r.probes == nil {
+				return nil
+			}
+			return mapPoints(r.maps.get(r.probes), true)
+		},
+	},
+	{
 		name: "otelcol_ebpfred_feature_active", unit: "{feature}", stability: component.StabilityLevelAlpha, gauge: true,
 		description: "1 when a requested feature runs, 0 when the kernel refused it (the reason is logged at start); label feature.",
 		points: func(r *ebpfReceiver) []selfPoint {
