@@ -203,9 +203,11 @@ type Pipeline struct {
 	// its plaintext, after it.
 	closing map[connKey]*conn
 	// removals: processes discovery dropped, not yet let go (Removed);
-	// lastEvent: the Unix ns of the latest event read.
+	// lastEvent: the Unix ns of the latest event read; readAtTick: events
+	// read as of the last Tick.
 	removals     []removal
 	lastEvent    uint64
+	readAtTick   uint64
 	unrecognised uint64
 	offset       uint64 // wall − monotonic, ns
 	fixedClock   bool   // Options.WallOffset: never resynced
@@ -645,7 +647,7 @@ func (p *Pipeline) Removed(pids []uint32) {
 	for _, pid := range pids {
 		p.removals = append(p.removals, removal{pid: pid, at: now})
 	}
-	p.applyRemovals(now)
+	p.applyRemovals(now, false)
 }
 
 // removalWait bounds how long a removal waits for the events to catch up.
@@ -656,10 +658,14 @@ type removal struct {
 	at  uint64 // Unix ns discovery reported it
 }
 
-func (p *Pipeline) applyRemovals(now uint64) {
+// applyRemovals lets go the removed processes whose events have all been
+// read: an event from after the removal was read, or the ring is idle (a
+// Tick with no event since the previous one comes from a reader that
+// found the ring empty), or removalWait has passed.
+func (p *Pipeline) applyRemovals(now uint64, idle bool) {
 	keep := p.removals[:0]
 	for _, r := range p.removals {
-		if p.lastEvent >= r.at || now >= r.at+uint64(removalWait) {
+		if idle || p.lastEvent >= r.at || now >= r.at+uint64(removalWait) {
 			p.processGone(r.pid, r.at)
 			continue
 		}
@@ -673,7 +679,9 @@ func (p *Pipeline) applyRemovals(now uint64) {
 func (p *Pipeline) Tick() {
 	p.syncClock()
 	now := uint64(time.Now().UnixNano())
-	p.applyRemovals(now)
+	read := p.stats.EventsRead.Load()
+	p.applyRemovals(now, read == p.readAtTick)
+	p.readAtTick = read
 	p.finishClosing(now, 0)
 	for _, c := range p.conns {
 		if now-c.lastSeen > uint64(p.maxIdle) {

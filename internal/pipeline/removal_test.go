@@ -21,7 +21,7 @@ func TestRemovedWaitsForTheProcessEvents(t *testing.T) {
 	f.p.Handle(dataEv(probes.EventDataOut, 7, 5, 1, mono(wall-2e9), "GET /a HTTP/1.1\r\nHost: shop\r\n\r\n"))
 
 	f.p.Removed([]uint32{7})
-	f.p.Tick()
+	f.p.Tick() // events were read since the last Tick: the reader may be behind
 	if len(f.sel.forgot) != 0 || len(f.sink.gone) != 0 {
 		t.Fatalf("let go before its events were read: forgot %v, gone %v", f.sel.forgot, f.sink.gone)
 	}
@@ -37,12 +37,30 @@ func TestRemovedWaitsForTheProcessEvents(t *testing.T) {
 	}
 }
 
-// Without events to catch up with (an idle ring), a removal waits
-// removalWait at most.
-func TestRemovedWithoutEvents(t *testing.T) {
+// A Tick with no event read since the previous one finds the ring idle:
+// every event was read, the removal applies.
+func TestRemovedIdleRing(t *testing.T) {
+	f := newFixture(7)
+	f.p.Handle(connEv(7, 5, 1, "10.0.0.1:40000", "10.0.0.2:80"))
+	f.p.Tick()
+	f.p.Removed([]uint32{7})
+	if len(f.sel.forgot) != 0 {
+		t.Fatalf("forgot %v at once", f.sel.forgot)
+	}
+	f.p.Tick()
+	if !slices.Equal(f.sel.forgot, []uint32{7}) {
+		t.Errorf("forgot %v on an idle Tick, want [7]", f.sel.forgot)
+	}
+}
+
+// Events keep coming but none from after the removal (a reader far
+// behind): removalWait bounds the wait.
+func TestRemovedWaitsAtMostRemovalWait(t *testing.T) {
 	f := newFixture(7)
 	f.p.Removed([]uint32{7})
 	f.p.removals[0].at -= uint64(removalWait)
+	f.p.lastEvent = 0
+	f.p.Handle(connEv(8, 5, 1, "10.0.0.1:40000", "10.0.0.2:80"))
 	f.p.Tick()
 	if !slices.Equal(f.sel.forgot, []uint32{7}) {
 		t.Errorf("forgot %v after removalWait, want [7]", f.sel.forgot)
