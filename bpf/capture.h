@@ -396,11 +396,20 @@ __attribute__((noinline)) int report_xfer(void)
 		ci->sniffed = 1;
 	} else {
 		if (!ci->sniffed && have_v) {
-			__u8 hd[3] = {};
-			ci->sniffed = 1;
-			if (v.iov_len >= 3 && x->n >= 3 && bpf_probe_read_user(hd, 3, v.iov_base) == 0 &&
-			    is_tls_record(hd))
-				ci->tls = 1;
+			__u8 hd[8] = {};
+			__u64 n = x->n;
+			int got = n >= 8 ? v.iov_len >= 8 && bpf_probe_read_user(hd, 8, v.iov_base) == 0
+					 : n >= 1 && v.iov_len >= n && bpf_probe_read_user(hd, n & 7, v.iov_base) == 0;
+			if (got) {
+				if (n >= 3 && is_tls_record(hd))
+					ci->tls = 1;
+				/* A protocol that asks for TLS in the clear (PostgreSQL's
+				 * SSLRequest and its one-byte answer): the TLS records come
+				 * after, so the next transfer is looked at too. */
+				ci->sniffed = !tls_may_follow(hd, x->n);
+			} else {
+				ci->sniffed = 1;
+			}
 		}
 		if (ci->tls) {
 			if (have_v) /* not sendfile */

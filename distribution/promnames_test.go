@@ -52,6 +52,7 @@ var wantPromNames = map[string]promNames{
 	"http.client.response.body.size": hist("http_client_response_body_size_bytes", "http_client_response_body_size"),
 	"rpc.server.call.duration":       hist("rpc_server_call_duration_seconds", "rpc_server_call_duration"),
 	"rpc.client.call.duration":       hist("rpc_client_call_duration_seconds", "rpc_client_call_duration"),
+	"db.client.operation.duration":   hist("db_client_operation_duration_seconds", "db_client_operation_duration"),
 	// Beside them, per process, once its events were dropped (overload).
 	"ebpfred.requests.possibly_lost": counter("ebpfred_requests_possibly_lost"),
 

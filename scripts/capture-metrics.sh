@@ -16,7 +16,10 @@
 #     metrics), so that every metric family gets points;
 #   - `python3 -m http.server` (HTTP/1.1 server), driven by curl (client):
 #     200, 404, 501 (an error, so error_type appears) and a matched route;
-#   - the repository's gRPC test server and client: OK and failing calls.
+#   - the repository's gRPC test server and client: OK and failing calls;
+#   - a PostgreSQL server (Debian's postgresql, a cluster in the temporary
+#     directory, run as nobody), driven by psql (client): a query that
+#     succeeds and one that fails.
 # Then it scrapes the prometheus exporter and writes, per metric name, the
 # union of the label names seen on its series: values (pids, instance ids,
 # ports) change from run to run, names and labels do not.
@@ -29,9 +32,14 @@ if [ "$(id -u)" != 0 ]; then
 	echo "capture-metrics.sh: the collector loads eBPF programs, which needs root; try: sudo $0" >&2
 	exit 1
 fi
-for tool in go python3 curl; do
+for tool in go python3 curl setpriv; do
 	command -v "$tool" >/dev/null || { echo "capture-metrics.sh: $tool not found" >&2; exit 1; }
 done
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/postgres" ] || [ ! -x "$pg_bin/psql" ]; then
+	echo "capture-metrics.sh: no PostgreSQL server and psql in /usr/lib/postgresql/*/bin; apt-get install postgresql" >&2
+	exit 1
+fi
 
 bin=${OTELCOL_EBPFRED:-}
 if [ -z "$bin" ]; then
@@ -82,6 +90,19 @@ grpc_port=$(awk '/^LISTENING /{print $2; exit}' "$work/grpcserver.log")
 (cd "$work" && exec python3 -m http.server "$http_port" --bind 127.0.0.1) >"$work/http.log" 2>&1 &
 pids+=($!)
 
+# PostgreSQL refuses to run as root: its cluster belongs to nobody.
+pg_port=$(free_port)
+chmod 755 "$work"
+mkdir -m 700 "$work/pg"
+chown nobody:nogroup "$work/pg"
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+as_nobody "$pg_bin/initdb" -D "$work/pg" -U postgres -A trust --no-sync >"$work/initdb.log" 2>&1 ||
+	{ cat "$work/initdb.log" >&2; exit 1; }
+as_nobody "$pg_bin/postgres" -D "$work/pg" -p "$pg_port" -c listen_addresses=127.0.0.1 \
+	-c unix_socket_directories= >"$work/postgres.log" 2>&1 &
+pids+=($!)
+wait_for "$work/postgres.log" 'ready to accept connections' 30
+
 cat >"$work/config.yaml" <<EOF
 receivers:
   ebpfred/servers:
@@ -91,7 +112,7 @@ receivers:
     routes:
       patterns: ["/users/{id}"]
   ebpfred/clients:
-    executable_name: "^($curl_path|$work/grpcclient)\$"
+    executable_name: "^($curl_path|$work/grpcclient|$pg_bin/psql)\$"
     metrics:
       interval: 1s
 exporters:
@@ -124,6 +145,9 @@ for path in / / /users/42 /missing; do
 done
 curl -s -o /dev/null -X POST --data 'x=1' "$base/" # 501: a server error
 "$work/grpcclient" -addr "127.0.0.1:$grpc_port" Unary:0:0 Unary:0:5 Unary:5:0 Unary:13:0 ServerStream:3 >/dev/null
+# A failing query gives error_type and db_response_status_code (42P01).
+"$pg_bin/psql" -X -q -d "host=127.0.0.1 port=$pg_port user=postgres dbname=postgres sslmode=disable" \
+	-c 'SELECT 1' -c 'SELECT * FROM nope' >/dev/null 2>&1 || true
 
 # Metrics are exported every second; give the last requests three intervals.
 sleep 4
@@ -154,7 +178,7 @@ PY
 
 # A capture without the families the dashboard needs means the traffic was
 # not seen: better no file than a misleading one.
-for want in http_server_request_duration_seconds_bucket http_client_request_duration_seconds_bucket rpc_server_call_duration_seconds_bucket; do
+for want in http_server_request_duration_seconds_bucket http_client_request_duration_seconds_bucket rpc_server_call_duration_seconds_bucket db_client_operation_duration_seconds_bucket; do
 	if ! grep -q "^$want " "$work/metrics.txt"; then
 		echo "capture-metrics.sh: $want missing from the capture; collector log:" >&2
 		cat "$work/collector.log" >&2

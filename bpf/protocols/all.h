@@ -15,12 +15,14 @@
 #include "http2.h"
 #include "redis.h"
 #include "memcached.h"
+#include "postgres.h"
 
 #define EBPFRED_PROTOCOLS(X) \
 	X(http1)             \
 	X(memcached)         \
 	X(redis)             \
-	X(http2)
+	X(http2)             \
+	X(postgres)
 
 /* may_start: some protocol's message can begin with these bytes. */
 static __always_inline int may_start(const __u8 *p)
@@ -31,6 +33,14 @@ static __always_inline int may_start(const __u8 *p)
 	EBPFRED_PROTOCOLS(EBPFRED_MAY_START)
 #undef EBPFRED_MAY_START
 	return 0;
+}
+
+/* tls_may_follow: a transfer of n bytes that begins with p (8 bytes, zero
+ * past n) asks for TLS, or answers such a request, in a protocol's own
+ * messages: TLS records may start with a later transfer. */
+static __always_inline int tls_may_follow(const __u8 *p, __u64 n)
+{
+	return postgres_tls_may_follow(p, n);
 }
 
 #endif

@@ -103,13 +103,6 @@ const (
 	// container is not in the pod's status yet waits for the container
 	// name.
 	containerWait = 30 * time.Second
-	// exitGrace is how long a selected process that exited (gone from
-	// /proc, or a zombie) stays selected. It exited, but the kernel's ring may still hold its
-	// last events (the reader drains it every 50 ms, later under load): its
-	// last requests are reported with its identity, and its exit event,
-	// which follows them in the ring, forgets it (the pipeline calls
-	// Forget). The grace is for exits whose event never came.
-	exitGrace = 2 * time.Second
 )
 
 // pending is a selected process whose Kubernetes identity is incomplete.
@@ -130,9 +123,11 @@ type Discovery struct {
 	clkTck     uint64
 	now        func() time.Time
 	selected   atomic.Pointer[map[uint32]*process.Info]
-	mu         sync.Mutex           // serialises writers of selected and pending
-	incomplete map[uint32]*pending  // guarded by mu
-	gone       map[uint32]time.Time // selected, exited since; guarded by mu
+	mu         sync.Mutex          // serialises writers of selected and pending
+	incomplete map[uint32]*pending // guarded by mu
+	// listed: a test's hook, run by Scan between listing /proc and
+	// taking mu (where an exec'd process can be selected meanwhile).
+	listed func()
 }
 
 // New returns a Discovery that has selected nothing yet.
@@ -141,7 +136,7 @@ func New(cfg Config) *Discovery {
 		cfg.ProcRoot = "/proc"
 	}
 	d := &Discovery{cfg: cfg, exclude: map[int]bool{}, clkTck: 100, now: time.Now,
-		incomplete: map[uint32]*pending{}, gone: map[uint32]time.Time{}, hostID: cfg.HostID}
+		incomplete: map[uint32]*pending{}, hostID: cfg.HostID}
 	if c := cfg.Criteria; c.Ports != nil || c.ExePath != nil {
 		d.include = append(d.include, Selector{Name: c.ServiceName, Ports: c.Ports, ExePath: c.ExePath})
 	}
@@ -171,8 +166,9 @@ func (d *Discovery) Lookup(pid uint32) *process.Info {
 func (d *Discovery) Count() int { return len(*d.selected.Load()) }
 
 // Scan walks /proc and returns the processes that became selected and those
-// that are no longer (exited exitGrace ago, no longer matching, or excluded
-// once their Kubernetes metadata arrived). A selected process whose Kubernetes
+// that are no longer (exited, no longer matching, or excluded once their
+// Kubernetes metadata arrived). Those stay selected (Lookup finds them, and
+// the next Scan reports them again) until Forget. A selected process whose Kubernetes
 // metadata arrived since keeps its pid and service.instance.id; only its
 // Info is replaced (Lookup returns the new one).
 func (d *Discovery) Scan() (added []*process.Info, removed []uint32) {
@@ -180,6 +176,10 @@ func (d *Discovery) Scan() (added []*process.Info, removed []uint32) {
 	if err != nil {
 		return nil, nil
 	}
+	if d.listed != nil {
+		d.listed()
+	}
+	listedPIDs := make(map[uint32]bool, len(ents))
 	listen := map[string]map[uint64]uint16{} // netns → listening socket inode → port
 	next := map[uint32]*process.Info{}
 	d.mu.Lock()
@@ -188,7 +188,11 @@ func (d *Discovery) Scan() (added []*process.Info, removed []uint32) {
 	present := make(map[uint32]bool, len(ents))
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || d.exclude[pid] {
+		if err != nil {
+			continue
+		}
+		listedPIDs[uint32(pid)] = true
+		if d.exclude[pid] {
 			continue
 		}
 		present[uint32(pid)] = true
@@ -210,26 +214,21 @@ func (d *Discovery) Scan() (added []*process.Info, removed []uint32) {
 			added = append(added, info)
 		}
 	}
-	now := d.now()
-	for pid, info := range cur {
+	for pid, old := range cur {
 		if _, ok := next[pid]; ok {
-			delete(d.gone, pid) // (a new process with its pid)
 			continue
 		}
-		if !present[pid] || d.startTime(pid) == 0 {
-			// Exited (a zombie too): selected a little longer.
-			since, seen := d.gone[pid]
-			if !seen {
-				d.gone[pid] = now
-				since = now
-			}
-			if now.Sub(since) < exitGrace {
-				next[pid] = info
-				continue
-			}
+		// A process selected after the listing (Evaluate, at its exec) is
+		// not in it: it is gone only if it is.
+		if !listedPIDs[pid] && d.sameProcess(old) {
+			next[pid] = old
+			continue
 		}
-		delete(d.gone, pid)
 		removed = append(removed, pid)
+		// Still selected until the caller Forgets it: its last events may
+		// not have been read yet (the collector can be seconds behind a
+		// loaded machine), and they are still its own.
+		next[pid] = old
 	}
 	for pid := range d.incomplete {
 		if _, ok := next[pid]; !ok {
@@ -283,7 +282,6 @@ func (d *Discovery) Forget(pid uint32) {
 
 // store replaces pid's entry (nil deletes) copy-on-write. Callers hold mu.
 func (d *Discovery) store(pid uint32, info *process.Info) {
-	delete(d.gone, pid)
 	if info == nil {
 		delete(d.incomplete, pid)
 	}

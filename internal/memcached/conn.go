@@ -200,7 +200,7 @@ func (c *Conn) parseCommand(now uint64) wire.Status {
 		for _, f := range tokens[min(len(tokens), 2):] {
 			if len(f) == 1 && f[0] == 'q' {
 				// Quiet mode: which replies come is no longer known.
-				c.st.Unknown++
+				c.st.Incomplete++ // seen, never reported: its replies cannot be told apart
 				c.goPassive()
 				return wire.OK
 			}
@@ -210,7 +210,7 @@ func (c *Conn) parseCommand(now uint64) wire.Status {
 		w.text = queryText(op, len(tokens)-1)
 	}
 	if noreply || cmd.reply == 0 {
-		c.st.Unknown++ // noreply, quit: no reply to end it
+		c.st.Incomplete++ // noreply, quit: no reply to end it, so never reported
 		return wire.OK
 	}
 	c.push(w)

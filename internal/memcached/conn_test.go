@@ -112,13 +112,13 @@ func TestConversations(t *testing.T) {
 			want: []string{"set 10-20", "gets 30-41"},
 		},
 		{
-			name: "noreply and quit have no reply: unknown",
+			name: "noreply and quit have no reply: seen, counted incomplete",
 			evs: []stream.Event{
 				whole(out, 10, "set a 0 0 1 noreply\r\nx\r\ndelete b noreply\r\nget a\r\n"), whole(in, 20, "VALUE a 0 1\r\nx\r\nEND\r\n"),
 				whole(out, 30, "quit\r\n"),
 			},
 			want:    []string{"get 10-20"},
-			unknown: 3,
+			incomplete: 3,
 		},
 		{
 			name: "meta commands",
@@ -135,7 +135,7 @@ func TestConversations(t *testing.T) {
 				whole(out, 30, "mg b v q\r\nmn\r\n"), whole(in, 40, "MN\r\n"),
 			},
 			want:    []string{"mg 10-20"},
-			unknown: 1,
+			incomplete: 1,
 		},
 		{
 			name: "a command left waiting when the connection closes",

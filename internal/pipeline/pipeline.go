@@ -240,7 +240,13 @@ type Pipeline struct {
 	// passed or a new connection with the same socket address opens: a TLS
 	// call that did its socket I/O before the close can return, and report
 	// its plaintext, after it.
-	closing      map[connKey]*conn
+	closing map[connKey]*conn
+	// removals: processes discovery dropped, not yet let go (Removed);
+	// lastEvent: the Unix ns of the latest event read; readAtTick: events
+	// read as of the last Tick.
+	removals     []removal
+	lastEvent    uint64
+	readAtTick   uint64
 	unrecognised uint64
 	offset       uint64 // wall − monotonic, ns
 	fixedClock   bool   // Options.WallOffset: never resynced
@@ -391,6 +397,7 @@ type streamRouter interface {
 // Handle processes one kernel event.
 func (p *Pipeline) Handle(e *probes.Event) {
 	p.stats.EventsRead.Add(1)
+	p.lastEvent = max(p.lastEvent, e.Mono+p.offset)
 	switch e.Type {
 	case probes.EventDataIn, probes.EventDataOut:
 		p.data(e)
@@ -708,12 +715,40 @@ func (p *Pipeline) Finish() {
 	p.syncStats()
 }
 
-// Removed tells the pipeline that discovery dropped these processes.
+// Removed tells the pipeline that discovery dropped these processes. They
+// are let go once the events read have caught up with the moment discovery
+// noticed (their last events may still be in the ring behind others: on a
+// loaded machine the reader can be seconds behind), or after removalWait.
 func (p *Pipeline) Removed(pids []uint32) {
 	now := uint64(time.Now().UnixNano())
 	for _, pid := range pids {
-		p.processGone(pid, now)
+		p.removals = append(p.removals, removal{pid: pid, at: now})
 	}
+	p.applyRemovals(now, false)
+}
+
+// removalWait bounds how long a removal waits for the events to catch up.
+const removalWait = 5 * time.Second
+
+type removal struct {
+	pid uint32
+	at  uint64 // Unix ns discovery reported it
+}
+
+// applyRemovals lets go the removed processes whose events have all been
+// read: an event from after the removal was read, or the ring is idle (a
+// Tick with no event since the previous one comes from a reader that
+// found the ring empty), or removalWait has passed.
+func (p *Pipeline) applyRemovals(now uint64, idle bool) {
+	keep := p.removals[:0]
+	for _, r := range p.removals {
+		if idle || p.lastEvent >= r.at || now >= r.at+uint64(removalWait) {
+			p.processGone(r.pid, r.at)
+			continue
+		}
+		keep = append(keep, r)
+	}
+	p.removals = keep
 }
 
 // Tick does housekeeping: clock resync, finalising idle responses,
@@ -721,6 +756,9 @@ func (p *Pipeline) Removed(pids []uint32) {
 func (p *Pipeline) Tick() {
 	p.syncClock()
 	now := uint64(time.Now().UnixNano())
+	read := p.stats.EventsRead.Load()
+	p.applyRemovals(now, read == p.readAtTick)
+	p.readAtTick = read
 	p.finishClosing(now, 0)
 	for _, c := range p.conns {
 		// (lastSeen can be a little ahead of now: see syncClock)

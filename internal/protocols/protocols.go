@@ -12,18 +12,22 @@ import (
 	"github.com/ebpfred/ebpfred/internal/http1"
 	"github.com/ebpfred/ebpfred/internal/http2"
 	"github.com/ebpfred/ebpfred/internal/memcached"
+	"github.com/ebpfred/ebpfred/internal/postgres"
 	"github.com/ebpfred/ebpfred/internal/protocol"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/redis"
 )
 
 // All are the protocols, in detection order: HTTP/2's preface would pass
-// for an HTTP/1 request line, so HTTP/2 is asked first.
+// for an HTTP/1 request line, so HTTP/2 is asked first. The binary
+// protocols' detections check every field they see and cannot take HTTP
+// text for theirs, so they come after.
 var All = []*protocol.Protocol{
 	http2.Protocol,
 	http1.Protocol,
 	redis.Protocol,
 	memcached.Protocol,
+	postgres.Protocol,
 }
 
 // Conventions are the conventions of every protocol's records, each once.

@@ -190,7 +190,11 @@ func startProcess(t testing.TB, name string, cmd *exec.Cmd, port int) (*Server, 
 	portCh := make(chan int, 1)
 	cmd.Stdout = &lineWatcher{out: s.logs, found: portCh}
 	cmd.Stderr = s.logs
-	cmd.SysProcAttr = procAttr()
+	attr := procAttr()
+	if cmd.SysProcAttr != nil {
+		attr.Credential = cmd.SysProcAttr.Credential // a server that refuses root
+	}
+	cmd.SysProcAttr = attr
 	// Children that inherited stdout must not hold Wait forever.
 	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
