@@ -86,6 +86,8 @@ var wantPromNames = map[string]promNames{
 	"otelcol_ebpfred_spans_dropped":          counter("otelcol_ebpfred_spans_dropped"),
 	"otelcol_ebpfred_same_node_links":        counter("otelcol_ebpfred_same_node_links"),
 	"otelcol_ebpfred_service_graph_dropped":  counter("otelcol_ebpfred_service_graph_dropped"),
+	"otelcol_ebpfred_client_spans_linked":    counter("otelcol_ebpfred_client_spans_linked"),
+	"otelcol_ebpfred_client_spans_unlinked":  counter("otelcol_ebpfred_client_spans_unlinked"),
 	"otelcol_ebpfred_tls_files_failed":       counter("otelcol_ebpfred_tls_files_failed"),
 	"otelcol_ebpfred_tls_files_instrumented": counter("otelcol_ebpfred_tls_files_instrumented"),
 	"otelcol_ebpfred_tls_no_socket":          counter("otelcol_ebpfred_tls_no_socket"),
