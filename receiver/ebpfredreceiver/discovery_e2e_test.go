@@ -27,7 +27,7 @@ func TestDiscoveryServicesThroughReceiver(t *testing.T) {
 	})
 	// Started after the collector: picked up by exec tracking / rescans.
 	pySrv := testserver.StartPython(t)
-	time.Sleep(500 * time.Millisecond)
+	waitTracked(t, h, goSrv.PID, pySrv.PID) // exec tracking or a rescan, whichever comes first
 	for _, s := range []*testserver.Server{goSrv, nodeSrv, pySrv} {
 		testserver.Drive(t, s.Base(), []testserver.Request{{Path: "/status/200"}, {Path: "/status/404"}}, true)
 	}
