@@ -23,7 +23,10 @@ export GOPROXY=${GOPROXY:-https://proxy.golang.org}
 
 KERNELS=${KERNELS:-"5.10 6.1 6.12"}
 CACHE=${EBPFRED_KERNEL_CACHE:-bin/kernels}
-QEMU_TIMEOUT=${QEMU_TIMEOUT:-600}
+# Per guest. Software emulation verifies the capture programs slowly: the
+# 5.10 guest took 408 s on a quiet machine on 2026-12-03 (boot, verifier
+# table, smoke), more under load; 1200 s leaves room for both.
+QEMU_TIMEOUT=${QEMU_TIMEOUT:-1200}
 
 # Debian's cloud kernels (BTF, uprobes, ring buffers built in), pinned by
 # checksum. 5.10 is Debian 11's (bullseye), 6.1 Debian 12's, 6.12 Debian
