@@ -117,7 +117,7 @@ func TestConversations(t *testing.T) {
 				whole(out, 10, "set a 0 0 1 noreply\r\nx\r\ndelete b noreply\r\nget a\r\n"), whole(in, 20, "VALUE a 0 1\r\nx\r\nEND\r\n"),
 				whole(out, 30, "quit\r\n"),
 			},
-			want:    []string{"get 10-20"},
+			want:       []string{"get 10-20"},
 			incomplete: 3,
 		},
 		{
@@ -134,7 +134,7 @@ func TestConversations(t *testing.T) {
 				whole(out, 10, "mg a v\r\n"), whole(in, 20, "EN\r\n"),
 				whole(out, 30, "mg b v q\r\nmn\r\n"), whole(in, 40, "MN\r\n"),
 			},
-			want:    []string{"mg 10-20"},
+			want:       []string{"mg 10-20"},
 			incomplete: 1,
 		},
 		{
