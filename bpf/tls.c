@@ -154,6 +154,23 @@ int ebpfred_ssl_handshake(struct user_regs *r)
 	return ssl_enter(r, 0, 0);
 }
 
+/* SSL_free: the object's tie to its socket ends with it. An object fed
+ * through a memory BIO whose owner never calls SSL_do_handshake (Node.js:
+ * SSL_set_accept_state, then SSL_read drives the handshake) would otherwise
+ * keep the tie of the connection that last had its address, and the next
+ * connection's plaintext would be reported on that earlier, closed socket
+ * (TestTLSNode lost a request in about one run in four). */
+SEC("uprobe")
+int ebpfred_ssl_free(struct user_regs *r)
+{
+	__u32 tgid = tracked_tgid();
+	if (tgid) {
+		struct tls_key h = {.tgid = tgid, .kind = TLS_KEY_HANDLE, .id = r->di};
+		bpf_map_delete_elem(&tls_socks, &h);
+	}
+	return 0;
+}
+
 SEC("uretprobe")
 int ebpfred_ssl_handshake_ret(struct user_regs *r)
 {

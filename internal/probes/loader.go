@@ -29,7 +29,8 @@ type featureDef struct {
 var featureDefs = []featureDef{
 	{FeatureCapture, loadCore, nil},
 	{FeatureTLSOpenSSL, loadTls, []string{"ebpfred_ssl_read", "ebpfred_ssl_read_ex", "ebpfred_ssl_write",
-		"ebpfred_ssl_write_ex", "ebpfred_ssl_handshake", "ebpfred_ssl_handshake_ret", "ebpfred_ssl_ret"}},
+		"ebpfred_ssl_write_ex", "ebpfred_ssl_handshake", "ebpfred_ssl_handshake_ret", "ebpfred_ssl_ret",
+		"ebpfred_ssl_free"}},
 	{FeatureTLSGo, loadTls, []string{"ebpfred_go_tls_read", "ebpfred_go_tls_write", "ebpfred_go_tls_handshake",
 		"ebpfred_go_tls_handshake_ret", "ebpfred_go_tls_ret"}},
 	{FeatureGoRoutes, loadGoroutes, nil},

@@ -26,7 +26,8 @@ import (
 //
 //   - OpenSSL (libssl.so.1.1, libssl.so.3, or linked statically into the
 //     executable, as in Node.js): SSL_read, SSL_read_ex, SSL_write,
-//     SSL_write_ex, entry uprobes + a uretprobe.
+//     SSL_write_ex, entry uprobes + a uretprobe; SSL_do_handshake and
+//     SSL_free end an object's tie to an earlier socket.
 //   - Go crypto/tls: (*Conn).Read and (*Conn).Write, an entry uprobe and a
 //     uprobe at every RET (found by disassembling the function), found in
 //     .symtab or, for stripped binaries, .gopclntab.
@@ -281,7 +282,7 @@ func mappedFiles(pid uint32) ([]mapped, error) {
 	return out, sc.Err()
 }
 
-var sslFuncs = []string{"SSL_read", "SSL_read_ex", "SSL_write", "SSL_write_ex", "SSL_do_handshake"}
+var sslFuncs = []string{"SSL_read", "SSL_read_ex", "SSL_write", "SSL_write_ex", "SSL_do_handshake", "SSL_free"}
 
 const (
 	goRead      = "crypto/tls.(*Conn).Read"
@@ -349,6 +350,8 @@ func (p *Probes) attachOpenSSL(path string) error {
 		"SSL_write_ex": p.progs["ebpfred_ssl_write_ex"],
 		// no plaintext: ties the SSL object to its socket early
 		"SSL_do_handshake": p.progs["ebpfred_ssl_handshake"],
+		// no plaintext: the object's tie to its socket ends
+		"SSL_free": p.progs["ebpfred_ssl_free"],
 	}
 	var ls []link.Link
 	for _, fn := range sslFuncs {
@@ -361,6 +364,9 @@ func (p *Probes) attachOpenSSL(path string) error {
 			return fmt.Errorf("uprobe on %s: %w", fn, err)
 		}
 		ls = append(ls, l)
+		if fn == "SSL_free" {
+			continue // nothing to see at its return
+		}
 		ret := p.progs["ebpfred_ssl_ret"]
 		if fn == "SSL_do_handshake" {
 			ret = p.progs["ebpfred_ssl_handshake_ret"]

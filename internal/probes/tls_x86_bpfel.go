@@ -248,6 +248,7 @@ const (
 	tlsProgEbpfredGoTlsRead         = "ebpfred_go_tls_read"
 	tlsProgEbpfredGoTlsRet          = "ebpfred_go_tls_ret"
 	tlsProgEbpfredGoTlsWrite        = "ebpfred_go_tls_write"
+	tlsProgEbpfredSslFree           = "ebpfred_ssl_free"
 	tlsProgEbpfredSslHandshake      = "ebpfred_ssl_handshake"
 	tlsProgEbpfredSslHandshakeRet   = "ebpfred_ssl_handshake_ret"
 	tlsProgEbpfredSslRead           = "ebpfred_ssl_read"
@@ -311,6 +312,7 @@ type tlsProgramSpecs struct {
 	EbpfredGoTlsRead         *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_read"`
 	EbpfredGoTlsRet          *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_ret"`
 	EbpfredGoTlsWrite        *ebpf.ProgramSpec `ebpf:"ebpfred_go_tls_write"`
+	EbpfredSslFree           *ebpf.ProgramSpec `ebpf:"ebpfred_ssl_free"`
 	EbpfredSslHandshake      *ebpf.ProgramSpec `ebpf:"ebpfred_ssl_handshake"`
 	EbpfredSslHandshakeRet   *ebpf.ProgramSpec `ebpf:"ebpfred_ssl_handshake_ret"`
 	EbpfredSslRead           *ebpf.ProgramSpec `ebpf:"ebpfred_ssl_read"`
@@ -442,6 +444,7 @@ type tlsPrograms struct {
 	EbpfredGoTlsRead         *ebpf.Program `ebpf:"ebpfred_go_tls_read"`
 	EbpfredGoTlsRet          *ebpf.Program `ebpf:"ebpfred_go_tls_ret"`
 	EbpfredGoTlsWrite        *ebpf.Program `ebpf:"ebpfred_go_tls_write"`
+	EbpfredSslFree           *ebpf.Program `ebpf:"ebpfred_ssl_free"`
 	EbpfredSslHandshake      *ebpf.Program `ebpf:"ebpfred_ssl_handshake"`
 	EbpfredSslHandshakeRet   *ebpf.Program `ebpf:"ebpfred_ssl_handshake_ret"`
 	EbpfredSslRead           *ebpf.Program `ebpf:"ebpfred_ssl_read"`
@@ -458,6 +461,7 @@ func (p *tlsPrograms) Close() error {
 		p.EbpfredGoTlsRead,
 		p.EbpfredGoTlsRet,
 		p.EbpfredGoTlsWrite,
+		p.EbpfredSslFree,
 		p.EbpfredSslHandshake,
 		p.EbpfredSslHandshakeRet,
 		p.EbpfredSslRead,
