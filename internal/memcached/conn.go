@@ -47,7 +47,7 @@ type Conn struct {
 	// started: the reply in progress began.
 	started bool
 
-	queue []waiting
+	queue wire.Queue[waiting]
 	// outLost: the commands' framing is lost until a write begins with a
 	// command. inLost: where the replies are is not known until commands
 	// written in sync wait for them. inDesync: the replies' framing was
@@ -64,15 +64,12 @@ type waiting struct {
 	text  string
 	start uint64
 	reply uint8
-	// barrier: commands whose framing was lost, an unknown number.
-	barrier bool
-	// lost: its reply began and its end was not seen.
-	lost bool
 }
 
 // NewConn returns the parser of one client connection; opt may be nil.
 func NewConn(meta stream.Meta, st *protocol.Stats, opt *protocol.Options) *Conn {
-	return &Conn{meta: meta, st: st, queryText: opt != nil && opt.QueryText, inLost: true}
+	return &Conn{meta: meta, st: st, queryText: opt != nil && opt.QueryText, inLost: true,
+		queue: wire.NewQueue[waiting](maxPending, &st.Incomplete)}
 }
 
 // Upgraded: a connection whose writes stopped being commands where one must
@@ -108,7 +105,7 @@ func (c *Conn) feedOut(ev *stream.Event, emit func(*record.Record)) {
 	if c.skipping != nil {
 		switch c.out.SkipLine() {
 		case wire.OK:
-			c.push(*c.skipping)
+			c.queue.Push(*c.skipping)
 			c.skipping = nil
 		case wire.More:
 			return
@@ -172,7 +169,7 @@ func (c *Conn) parseCommand(now uint64) wire.Status {
 		}
 		switch st := c.out.SkipLine(); st {
 		case wire.OK:
-			c.push(w)
+			c.queue.Push(w)
 		case wire.More:
 			c.skipping = &w
 		default:
@@ -213,14 +210,14 @@ func (c *Conn) parseCommand(now uint64) wire.Status {
 		c.st.Incomplete++ // noreply, quit: no reply to end it, so never reported
 		return wire.OK
 	}
-	c.push(w)
+	c.queue.Push(w)
 	return wire.OK
 }
 
 func (c *Conn) feedIn(ev *stream.Event, emit func(*record.Record)) {
 	c.lastIn = ev.UnixNano
 	if c.inLost {
-		if len(c.queue) == 0 || c.queue[0].lost || c.queue[0].barrier {
+		if !c.queue.Ready() {
 			c.st.Skipped++
 			return
 		}
@@ -259,13 +256,13 @@ func (c *Conn) resetReply() { c.valueData, c.metaData, c.started = false, false,
 
 // parseReply reads the next line of the replies.
 func (c *Conn) parseReply(now uint64, emit func(*record.Record)) wire.Status {
-	if len(c.queue) == 0 || c.queue[0].barrier {
+	if c.queue.Len() == 0 || c.queue.AtBarrier() {
 		// A reply to a command not seen, or to commands whose framing
 		// was lost: wait for the client's next command.
-		if len(c.queue) == 0 {
+		if c.queue.Len() == 0 {
 			c.st.Incomplete++
 		}
-		c.inLost, c.inDesync = true, len(c.queue) > 0
+		c.inLost, c.inDesync = true, c.queue.Len() > 0
 		c.in.Reset()
 		return wire.OK
 	}
@@ -285,16 +282,17 @@ func (c *Conn) parseReply(now uint64, emit func(*record.Record)) wire.Status {
 		c.answer(now, "SERVER_ERROR", "", emit)
 		return wire.OK
 	}
-	switch c.queue[0].reply {
+	reply := c.queue.Front().Cmd.reply
+	switch reply {
 	case replyValues, replyStats:
 		if string(line) == "END" {
 			c.answer(now, "", "", emit)
 			return wire.OK
 		}
-		if c.queue[0].reply == replyStats && bytes.HasPrefix(line, []byte("STAT ")) {
+		if reply == replyStats && bytes.HasPrefix(line, []byte("STAT ")) {
 			return wire.OK
 		}
-		if c.queue[0].reply == replyValues && bytes.HasPrefix(line, []byte("VALUE ")) {
+		if reply == replyValues && bytes.HasPrefix(line, []byte("VALUE ")) {
 			// VALUE <key> <flags> <bytes> [<cas>]
 			tokens := bytes.Fields(line)
 			if len(tokens) < 4 {
@@ -342,15 +340,15 @@ func (c *Conn) loseOut() {
 	c.st.Desync++
 	c.outLost = true
 	c.out.Reset()
-	c.push(waiting{barrier: true})
+	c.queue.PushBarrier()
 }
 
 // loseIn: the replies' framing is lost. The reply in progress, if any, is
 // the oldest command's.
 func (c *Conn) loseIn() {
 	c.st.Desync++
-	if c.started && len(c.queue) > 0 && !c.queue[0].barrier {
-		c.queue[0].lost = true
+	if c.started {
+		c.queue.LoseFront()
 	}
 	c.inLost, c.inDesync = true, true
 	c.in.Reset()
@@ -361,49 +359,26 @@ func (c *Conn) loseIn() {
 // alone whose reply began ends at the last read; anything else is
 // incomplete.
 func (c *Conn) settle(emit func(*record.Record)) {
-	if len(c.queue) == 1 && c.queue[0].lost {
+	if c.queue.SettleOne() {
 		c.answer(c.lastIn, "", "", emit)
-		return
 	}
-	c.dropQueue()
-}
-
-func (c *Conn) dropQueue() {
-	for _, w := range c.queue {
-		if !w.barrier {
-			c.st.Incomplete++
-		}
-	}
-	c.queue = c.queue[:0]
-}
-
-func (c *Conn) push(w waiting) {
-	if len(c.queue) >= maxPending {
-		c.dropQueue()
-		w = waiting{barrier: true}
-	}
-	c.queue = append(c.queue, w)
 }
 
 func (c *Conn) goPassive() {
 	c.passive = true
-	c.dropQueue()
+	c.queue.Drop()
 }
 
 func (c *Conn) giveUp() {
 	c.gaveUp = true
-	c.dropQueue()
+	c.queue.Drop()
 }
 
 // answer pairs the oldest waiting command with a reply that ended at at.
 func (c *Conn) answer(at uint64, status, errType string, emit func(*record.Record)) {
 	c.started = false
-	if len(c.queue) == 0 {
-		return
-	}
-	w := c.queue[0]
-	c.queue = c.queue[:copy(c.queue, c.queue[1:])]
-	if w.barrier {
+	w, ok := c.queue.Pop()
+	if !ok {
 		return
 	}
 	r := record.New()
@@ -424,10 +399,10 @@ func (c *Conn) answer(at uint64, status, errType string, emit func(*record.Recor
 // Flush ends a command whose reply's end could not be seen once the
 // connection was idle for idle.
 func (c *Conn) Flush(now uint64, idle time.Duration, emit func(*record.Record)) {
-	if c.closed || c.gaveUp || !c.inDesync || len(c.queue) == 0 {
+	if c.closed || c.gaveUp || !c.inDesync || c.queue.Len() == 0 {
 		return
 	}
-	if now >= c.lastIn+uint64(idle) && c.queue[0].lost {
+	if now >= c.lastIn+uint64(idle) && c.queue.Front().Lost {
 		c.settle(emit)
 	}
 }
@@ -444,16 +419,16 @@ func (c *Conn) Close(at uint64, emit func(*record.Record)) {
 		c.skipping = nil
 	}
 	if c.gaveUp || c.passive {
-		c.dropQueue()
+		c.queue.Drop()
 		return
 	}
 	if c.inDesync {
 		c.settle(emit)
 	}
-	for len(c.queue) > 0 && !c.queue[0].barrier && !c.queue[0].lost {
+	for c.queue.Ready() {
 		c.answer(at, "", ErrorConnectionClosed, emit)
 	}
-	c.dropQueue()
+	c.queue.Drop()
 }
 
 // atoi parses a non-negative decimal of at most 10 digits.

@@ -40,8 +40,8 @@ type Conn struct {
 	cmd cmdParse
 	rep replyParse
 
-	queue []waiting // commands waiting for their replies, oldest first
-	ns    string    // db.namespace: the index of the last SELECT answered
+	queue wire.Queue[waiting] // commands waiting for their replies, oldest first
+	ns    string              // db.namespace: the index of the last SELECT answered
 
 	// outLost: the commands' framing is lost until a transfer begins with
 	// a command. inLost: where the replies are is not known (before the
@@ -65,16 +65,12 @@ type waiting struct {
 	kind  uint8
 	db    string // SELECT: the index
 	args  int    // its arguments, the name included
-	// barrier: not a command but a stretch of commands whose framing was
-	// lost, an unknown number.
-	barrier bool
-	// lost: its reply began, and its end was not seen.
-	lost bool
 }
 
 // NewConn returns the parser of one client connection; opt may be nil.
 func NewConn(meta stream.Meta, st *protocol.Stats, opt *protocol.Options) *Conn {
-	return &Conn{meta: meta, st: st, queryText: opt != nil && opt.QueryText, inLost: true}
+	return &Conn{meta: meta, st: st, queryText: opt != nil && opt.QueryText, inLost: true,
+		queue: wire.NewQueue[waiting](maxPending, &st.Incomplete)}
 }
 
 // Upgraded: a connection whose writes stopped being commands where one
@@ -140,7 +136,7 @@ func (c *Conn) feedOut(ev *stream.Event, emit func(*record.Record)) {
 func (c *Conn) feedIn(ev *stream.Event, emit func(*record.Record)) {
 	c.lastIn = ev.UnixNano
 	if c.inLost {
-		if len(c.queue) == 0 || c.queue[0].lost || c.queue[0].barrier {
+		if !c.queue.Ready() {
 			c.st.Skipped++
 			return
 		}
@@ -180,15 +176,15 @@ func (c *Conn) loseOut() {
 	c.outLost = true
 	c.out.Reset()
 	c.cmd = cmdParse{}
-	c.push(waiting{barrier: true})
+	c.queue.PushBarrier()
 }
 
 // loseIn: the replies' framing is lost. The reply in progress, if any, is
 // the oldest command's.
 func (c *Conn) loseIn() {
 	c.st.Desync++
-	if c.rep.started && len(c.queue) > 0 && !c.queue[0].barrier {
-		c.queue[0].lost = true
+	if c.rep.started {
+		c.queue.LoseFront()
 	}
 	c.inLost, c.inDesync = true, true
 	c.in.Reset()
@@ -199,41 +195,20 @@ func (c *Conn) loseIn() {
 // alone whose reply began ends at the last read; anything else is
 // incomplete.
 func (c *Conn) settle(emit func(*record.Record)) {
-	if len(c.queue) == 1 && c.queue[0].lost {
+	if c.queue.SettleOne() {
 		c.answer(c.lastIn, "", emit)
-		return
 	}
-	c.dropQueue()
-}
-
-// dropQueue counts every waiting command incomplete.
-func (c *Conn) dropQueue() {
-	for _, w := range c.queue {
-		if !w.barrier {
-			c.st.Incomplete++
-		}
-	}
-	c.queue = c.queue[:0]
-}
-
-func (c *Conn) push(w waiting) {
-	if len(c.queue) >= maxPending {
-		// A client that never reads: stop pairing until it does.
-		c.dropQueue()
-		w = waiting{barrier: true}
-	}
-	c.queue = append(c.queue, w)
 }
 
 // goPassive: no more replies to pair on this connection.
 func (c *Conn) goPassive() {
 	c.passive = true
-	c.dropQueue()
+	c.queue.Drop()
 }
 
 func (c *Conn) giveUp() {
 	c.gaveUp = true
-	c.dropQueue()
+	c.queue.Drop()
 }
 
 // answer pairs the oldest waiting command with a reply that ended at at;
@@ -244,14 +219,13 @@ func (c *Conn) answer(at uint64, status string, emit func(*record.Record)) {
 }
 
 func (c *Conn) answerWith(at uint64, status, errType string, emit func(*record.Record)) {
-	if len(c.queue) == 0 {
+	if c.queue.Len() == 0 {
 		c.st.Incomplete++ // a reply to a command not seen
 		return
 	}
-	w := c.queue[0]
-	c.queue = c.queue[:copy(c.queue, c.queue[1:])]
-	if w.barrier {
-		return
+	w, ok := c.queue.Pop()
+	if !ok {
+		return // a reply to a command whose framing was lost
 	}
 	r := record.New()
 	r.Kind = record.KindClient
@@ -277,10 +251,10 @@ func (c *Conn) answerWith(at uint64, status, errType string, emit func(*record.R
 // Flush ends a command whose reply's end could not be seen once the
 // connection was idle for idle.
 func (c *Conn) Flush(now uint64, idle time.Duration, emit func(*record.Record)) {
-	if c.closed || c.gaveUp || !c.inDesync || len(c.queue) == 0 {
+	if c.closed || c.gaveUp || !c.inDesync || c.queue.Len() == 0 {
 		return
 	}
-	if now >= c.lastIn+uint64(idle) && c.queue[0].lost {
+	if now >= c.lastIn+uint64(idle) && c.queue.Front().Lost {
 		c.settle(emit)
 	}
 }
@@ -293,16 +267,16 @@ func (c *Conn) Close(at uint64, emit func(*record.Record)) {
 	}
 	defer func() { c.closed = true }()
 	if c.gaveUp || c.passive {
-		c.dropQueue()
+		c.queue.Drop()
 		return
 	}
 	if c.inDesync {
 		c.settle(emit)
 	}
-	for len(c.queue) > 0 && !c.queue[0].barrier && !c.queue[0].lost {
+	for c.queue.Ready() {
 		c.answerWith(at, "", ErrorConnectionClosed, emit)
 	}
-	c.dropQueue()
+	c.queue.Drop()
 }
 
 // maxQueryArgs bounds the "?" of a db.query.text: an MSET of thousands of

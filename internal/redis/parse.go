@@ -102,7 +102,7 @@ func (c *Conn) nextArg() wire.Status {
 		c.goPassive()
 		return wire.OK
 	}
-	c.push(w)
+	c.queue.Push(w)
 	return wire.OK
 }
 
@@ -152,7 +152,7 @@ func (c *Conn) parseReply(now uint64, emit func(*record.Record)) wire.Status {
 	}
 	t := k[0]
 	if !p.started {
-		if len(c.queue) > 0 && c.queue[0].barrier {
+		if c.queue.AtBarrier() {
 			// Replies to commands whose framing was lost: how many is
 			// not known. Wait for the client's next command.
 			c.inLost, c.inDesync = true, true
@@ -235,15 +235,15 @@ func (c *Conn) elementDone(now uint64, emit func(*record.Record)) wire.Status {
 	top, status, errType := p.top, p.status, p.errType
 	c.rep = replyParse{}
 	var kind uint8
-	if len(c.queue) > 0 {
-		kind = c.queue[0].kind
+	if f := c.queue.Front(); f != nil {
+		kind = f.Cmd.kind
 	}
 	switch top {
 	case '|':
 		return wire.OK // an attribute: the reply follows
 	case '>':
 		// Out of band (RESP3), except the confirmation of a subscription.
-		if kind == kindSubscribe && !c.queue[0].barrier {
+		if kind == kindSubscribe && !c.queue.AtBarrier() {
 			c.answer(now, "", emit)
 		}
 		return wire.OK
