@@ -37,6 +37,8 @@ CLIENTS=8
 
 die() { echo "bench-redis: $*" >&2; exit 1; }
 log() { echo "bench-redis: $*" >&2; }
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS=\"$ROUNDS\": want a positive integer"
 [[ $N =~ ^[1-9][0-9]*$ ]] || die "BENCH_REDIS_N=\"$N\": want a positive integer"
@@ -51,9 +53,6 @@ if ! mountpoint -q /sys/kernel/tracing; then
 	mount -t tracefs nodev /sys/kernel/tracing
 fi
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 METRICS_PORT=${BENCH_METRICS_PORT:-$(free_port)}
 if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$METRICS_PORT/metrics"; then
 	die "something already listens on 127.0.0.1:$METRICS_PORT: set BENCH_METRICS_PORT"
@@ -76,26 +75,6 @@ cleanup() {
 trap 'cleanup $?' EXIT
 trap 'exit 130' INT TERM
 
-# stop_pid PID: SIGTERM, then SIGKILL after 15 s.
-stop_pid() {
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for ((i = 0; i < 150; i++)); do
-		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-
-# cpu_ticks PID: utime+stime of the whole process, in clock ticks.
-cpu_ticks() {
-	local stat f
-	stat=$(<"/proc/$1/stat") || return 1
-	read -ra f <<<"${stat##*) }"
-	echo $((f[11] + f[12]))
-}
-
 # --- redis-server ---------------------------------------------------------
 REDIS_PORT=$(free_port)
 mkdir -p "$TMP/redis"
@@ -112,54 +91,7 @@ log "redis-server on 127.0.0.1:$REDIS_PORT (pid $REDIS_PID)"
 
 # --- collector ------------------------------------------------------------
 CONFIG=$TMP/collector.yaml
-cat >"$CONFIG" <<CONF
-receivers:
-  ebpfred:
-    executable_name: "/redis-benchmark\$\$"
-exporters:
-  # Cheap sinks: the benchmark measures capture, not export.
-  debug:
-    verbosity: basic
-    sampling_initial: 1
-    sampling_thereafter: 1000
-service:
-  telemetry:
-    logs:
-      level: info
-    metrics:
-      level: detailed
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: $METRICS_PORT
-  pipelines:
-    traces:
-      receivers: [ebpfred]
-      exporters: [debug]
-    metrics:
-      receivers: [ebpfred]
-      exporters: [debug]
-CONF
-
-start_collector() {
-	local tag=$1 i
-	"$COLLECTOR" --config "$CONFIG" >"$TMP/collector-$tag.log" 2>&1 &
-	COLLECTOR_PID=$!
-	for ((i = 0; ; i++)); do
-		if curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$METRICS_PORT/metrics"; then break; fi
-		if ! kill -0 "$COLLECTOR_PID" 2>/dev/null; then
-			wait "$COLLECTOR_PID" 2>/dev/null || true
-			COLLECTOR_PID=""
-			tail -n 30 "$TMP/collector-$tag.log" >&2
-			die "the collector exited during start-up (its log is above; config: $CONFIG)"
-		fi
-		((i < 300)) || die "the collector's telemetry did not answer on :$METRICS_PORT within 30 s"
-		sleep 0.1
-	done
-	sleep "$WARMUP"
-}
+write_config "$CONFIG" 'executable_name: "/redis-benchmark$$"'
 
 # run_bench P FILE: redis-benchmark GET and SET at pipeline depth P; prints
 # "rps requests" (the two tests' requests over their summed times).

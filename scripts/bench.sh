@@ -53,6 +53,8 @@ H2LOAD_ARGS=(-t1 -c8 -m10)
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "bench: $*" >&2; }
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 case $MODE in http1 | h2c | https) ;; *) die "BENCH_MODE=\"$MODE\": want http1, h2c or https" ;; esac
 
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS=\"$ROUNDS\": want a positive integer"
@@ -93,35 +95,6 @@ cleanup() {
 }
 trap 'cleanup $?' EXIT
 trap 'exit 130' INT TERM
-
-# stop_pid PID: SIGTERM, then SIGKILL after 15 s.
-stop_pid() {
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for ((i = 0; i < 150; i++)); do
-		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-		sleep 0.1
-	done
-	log "pid $pid ignored SIGTERM for 15 s: killing it"
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-
-# cpu_ticks PID: utime+stime of the whole process, in clock ticks.
-cpu_ticks() {
-	local stat f
-	stat=$(<"/proc/$1/stat") || return 1
-	# Fields after the command name, which may contain spaces: state is
-	# f[0], utime f[11], stime f[12].
-	read -ra f <<<"${stat##*) }"
-	echo $((f[11] + f[12]))
-}
-
-vm_hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # --- nginx ---------------------------------------------------------------
 NGINX_PORT=$(free_port)
@@ -175,62 +148,7 @@ log "nginx on $URL (master $NGINX_PID, worker $NGINX_WORKER)"
 # --- collector ----------------------------------------------------------
 export BENCH_NGINX_PORT=$NGINX_PORT BENCH_METRICS_PORT=$METRICS_PORT
 CONFIG=${BENCH_CONFIG:-$TMP/collector.yaml}
-if [ -z "${BENCH_CONFIG:-}" ]; then
-	cat >"$CONFIG" <<CONF
-receivers:
-  ebpfred:
-    open_port: "$NGINX_PORT"
-exporters:
-  # Cheap sinks: the benchmark measures capture, not export.
-  debug:
-    verbosity: basic
-    sampling_initial: 1
-    sampling_thereafter: 1000
-service:
-  telemetry:
-    logs:
-      level: info
-    metrics:
-      level: detailed
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: $METRICS_PORT
-  pipelines:
-    traces:
-      receivers: [ebpfred]
-      exporters: [debug]
-    metrics:
-      receivers: [ebpfred]
-      exporters: [debug]
-CONF
-fi
-
-# start_collector ROUND: start it and wait until its telemetry answers and the
-# probes had BENCH_WARMUP seconds to find nginx.
-start_collector() {
-	local round=$1 i
-	"$COLLECTOR" --config "$CONFIG" >"$TMP/collector-$round.log" 2>&1 &
-	COLLECTOR_PID=$!
-	for ((i = 0; ; i++)); do
-		if curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$METRICS_PORT/metrics"; then break; fi
-		if ! kill -0 "$COLLECTOR_PID" 2>/dev/null; then
-			wait "$COLLECTOR_PID" 2>/dev/null || true
-			COLLECTOR_PID=""
-			tail -n 30 "$TMP/collector-$round.log" >&2
-			die "the collector exited during start-up (its log is above; config: $CONFIG)"
-		fi
-		((i < 300)) || die "the collector's telemetry did not answer on :$METRICS_PORT within 30 s"
-		sleep 0.1
-	done
-	sleep "$WARMUP"
-	kill -0 "$COLLECTOR_PID" 2>/dev/null || {
-		tail -n 30 "$TMP/collector-$round.log" >&2
-		die "the collector exited after start-up (its log is above)"
-	}
-}
+[ -n "${BENCH_CONFIG:-}" ] || write_config "$CONFIG" "open_port: \"$NGINX_PORT\""
 
 # --- wrk ----------------------------------------------------------------
 # run_wrk FILE: one wrk run; prints "rps p50_us p99_us requests".
