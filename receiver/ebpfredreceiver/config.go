@@ -73,6 +73,9 @@ type Config struct {
 	// is on by default; detection is by content, never by port.
 	Protocols map[string]bool `mapstructure:"protocols"`
 
+	// Database configures what database CLIENT spans may carry.
+	Database DatabaseConfig `mapstructure:"database"`
+
 	// CaptureHooks chooses how socket I/O is seen: "auto" (the socket
 	// tracepoints where the kernel has them, Linux 6.3+, else the syscall
 	// exit), "sockets" or "syscalls" to insist on one.
@@ -113,6 +116,16 @@ type TracesConfig struct {
 	// span, from what the collector sees of both ends of the connection:
 	// nothing is sent on the wire. On by default.
 	LinkSameNode bool `mapstructure:"link_same_node"`
+}
+
+// DatabaseConfig configures what database CLIENT spans may carry.
+type DatabaseConfig struct {
+	// QueryText adds db.query.text to database CLIENT spans: the statement
+	// with every literal replaced by "?" (PostgreSQL), the command with a
+	// "?" for each argument (Redis, memcached). Off by default: statements
+	// can hold personal data, and the span name (db.query.summary) already
+	// says the operation and the table.
+	QueryText bool `mapstructure:"query_text"`
 }
 
 // ServiceGraphConfig configures the service graph metrics.

@@ -87,6 +87,7 @@ func TestLoadConfig(t *testing.T) {
 				ContextPropagation: PropagationHeaders,
 				CaptureHooks:       "syscalls",
 				RequiredFeatures:   []string{"context_propagation"},
+				Database:           DatabaseConfig{QueryText: true},
 			},
 		},
 		{

@@ -190,7 +190,8 @@ func (r *ebpfReceiver) Start(ctx context.Context, _ component.Host) error {
 			spans.WithSameNodeLinks(r.cfg.Traces.LinkSameNode))
 	}
 	protos, _ := protocols.Select(r.cfg.Protocols) // checked by Validate
-	r.pipe = pipeline.New(r, r.disc, p, &r.stats, pipeline.Options{Protocols: protos, Router: r.router})
+	r.pipe = pipeline.New(r, r.disc, p, &r.stats, pipeline.Options{Protocols: protos, Router: r.router,
+		ProtocolOptions: protocol.Options{QueryText: r.cfg.Database.QueryText}})
 	r.removed = make(chan []uint32, 16)
 
 	p.SetTLSLog(r.logTLS) // TLS: see tls.go
