@@ -133,16 +133,20 @@ func NewBuilder(opts ...Option) *Builder {
 // are ignored. A nil p reports the span under the record's PID alone. With
 // same-node linking, a request between two instrumented processes of the
 // node may wait for its other end before it joins the batch.
-func (b *Builder) Append(r *record.Record, p *process.Info) {
+//
+// It returns how many spans wait for the next Take, so that a caller can
+// take them early when many wait (their records, held until then, are
+// most of a busy collector's heap).
+func (b *Builder) Append(r *record.Record, p *process.Info) int {
 	if r.Kind != record.KindServer && r.Kind != record.KindClient {
-		return
+		return 0
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.link && linkable(r) && b.stitch(r, p) {
-		return
+	if !b.link || !linkable(r) || !b.stitch(r, p) {
+		b.add(r, p, decideBySampler)
 	}
-	b.add(r, p, decideBySampler)
+	return len(b.pending)
 }
 
 // Sampling decisions for add.
