@@ -77,9 +77,9 @@ type ebpfReceiver struct {
 	removed chan []uint32
 	// spansFull: spanBatch spans wait (a wake-up for the export loop).
 	spansFull chan struct{}
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	telem   *selfTelemetry
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	telem     *selfTelemetry
 
 	tlsTelem metric.Registration // TLS: see tls.go
 
