@@ -120,6 +120,30 @@ int ebpfred_go_newproc_ret_spilled(struct user_regs_sp *r)
 	return 0;
 }
 
+/* learn_regs_off (context propagation): r, this uprobe's context, is the
+ * task's saved user registers, at the top of its kernel stack; sk_msg,
+ * which is given no registers, finds a Go writer's goroutine there
+ * (propagate.c go_server_ctx). Stored and read back through the map, the
+ * pointer becomes a number the verifier lets us subtract. */
+static __always_inline void learn_regs_off(struct user_regs *r)
+{
+	if (!propagation)
+		return;
+	__u32 k0 = 0, k1 = 1;
+	__u64 *off = bpf_map_lookup_elem(&regs_off, &k0);
+	if (!off || *off)
+		return;
+	__u64 *tmp = bpf_map_lookup_elem(&regs_off, &k1);
+	if (!tmp)
+		return;
+	*tmp = (__u64)r;
+	__u64 regs = *(volatile __u64 *)tmp;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 stack = (__u64)BPF_CORE_READ(task, stack);
+	if (stack && regs > stack && regs - stack < (1 << 16))
+		*off = regs - stack;
+}
+
 /* net/http.(*conn).serve, entry: one hit per connection. */
 SEC("uprobe")
 int ebpfred_go_serve(struct user_regs *r)
@@ -130,6 +154,7 @@ int ebpfred_go_serve(struct user_regs *r)
 	struct go_route_key k = {.tgid = tgid, .g = r->r14};
 	__u64 none = 0;
 	bpf_map_update_elem(&go_srv, &k, &none, BPF_ANY);
+	learn_regs_off(r);
 	return 0;
 }
 
@@ -144,6 +169,7 @@ int ebpfred_go_write_loop(struct user_regs *r)
 	struct go_route_key k = {.tgid = tgid, .g = r->r14};
 	__u64 pc = r->ax;
 	bpf_map_update_elem(&go_wl, &k, &pc, BPF_ANY);
+	learn_regs_off(r);
 	return 0;
 }
 

@@ -43,6 +43,7 @@ struct task_struct {
 	int tgid;
 	struct pid *thread_pid;
 	struct files_struct *files;
+	void *stack; /* the kernel stack; the saved user registers are at its top */
 };
 
 struct in6_addr {

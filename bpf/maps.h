@@ -229,6 +229,7 @@ struct work {
 	struct go_route_key gk; /* go_link's keys and context */
 	struct go_route_key pk;
 	struct go_ctx gctx;
+	__u64 sk_key; /* prop_data: sock_ctx's key */
 };
 
 struct {

@@ -176,6 +176,50 @@ static __always_inline __u8 hex_digit(__u8 v)
 	return v < 10 ? '0' + v : 'a' + v - 10;
 }
 
+/* go_server_ctx: the server span that the Go goroutine writing now works
+ * for (feature go_context, gocontext.c), read the way capture.h go_link
+ * reads it, without taking anything: R14 at the system call is the
+ * goroutine; a net/http client connection's writer goroutine works for the
+ * request its caller handed over (go_pc), a connection's goroutine for its
+ * own connection (go_srv), a goroutine one started for what it inherited
+ * (go_ctxs, unless it linked a request already). The connection's current
+ * server span is sock_ctx's. NULL when any link is missing: the request
+ * then starts a trace of its own, never one guessed. */
+static __always_inline struct tp_ctx *go_server_ctx(__u32 tgid)
+{
+	__u64 *off = bpf_map_lookup_elem(&regs_off, (const void *)&zero_key);
+	if (!off || !*off)
+		return NULL;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 stack = (__u64)BPF_CORE_READ(task, stack);
+	__u64 g = 0;
+	if (!stack ||
+	    bpf_probe_read_kernel(&g, sizeof(g), (void *)(stack + *off + __builtin_offsetof(struct user_regs, r14))) != 0 ||
+	    !g)
+		return NULL;
+	struct go_route_key k = {.tgid = tgid, .g = g};
+	__u64 sk = 0;
+	__u64 *pc = bpf_map_lookup_elem(&go_wl, &k);
+	if (pc) {
+		struct go_route_key pk = {.tgid = tgid, .g = *pc};
+		struct go_ctx *c = bpf_map_lookup_elem(&go_pc, &pk);
+		if (c)
+			sk = c->sk;
+	} else {
+		__u64 *s = bpf_map_lookup_elem(&go_srv, &k);
+		if (s) {
+			sk = *s;
+		} else {
+			struct go_ctx *c = bpf_map_lookup_elem(&go_ctxs, &k);
+			if (c && !c->used)
+				sk = c->sk;
+		}
+	}
+	if (!sk)
+		return NULL;
+	return bpf_map_lookup_elem(&sock_ctx, &sk);
+}
+
 SEC("sk_msg")
 int ebpfred_sk_msg(struct sk_msg_md *msg)
 {
@@ -199,6 +243,8 @@ int ebpfred_sk_msg(struct sk_msg_md *msg)
 	struct tp_ctx *srv = NULL;
 	if (!bpf_map_lookup_elem(&prop_nolink, &tgid))
 		srv = bpf_map_lookup_elem(&thread_ctx, &id);
+	else if (go_context)
+		srv = go_server_ctx(tgid);
 	if (srv) {
 		/* a child of the server span this thread is answering */
 		__builtin_memcpy(c.trace_id, srv->trace_id, 16);

@@ -60,6 +60,29 @@ struct {
 	__type(value, __u8);
 } prop_nolink SEC(".maps");
 
+/* server socket → the server span whose request was read on it last, until
+ * a response is written there. A Go handler's outgoing request is a child of
+ * the span of the connection its goroutine works for (go_context): the
+ * goroutine names the socket, not the thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct tp_ctx);
+} sock_ctx SEC(".maps");
+
+/* [0]: where a task's saved user registers are, as an offset from its
+ * kernel stack (task_pt_regs), learned by the go_context uprobes, whose
+ * context is those registers. sk_msg programs are given no registers, and
+ * need a Go writer's goroutine (R14 at the system call). 0 until learned.
+ * [1]: the learning's scratch. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} regs_off SEC(".maps");
+
 /* The event that carries kernel-chosen ids to user space, sent just before
  * the data event of the same syscall (its header is struct event's). */
 enum tp_role {

@@ -143,6 +143,21 @@ static __always_inline void prop_emit(__u8 role, __u32 tgid, __u32 fd, __u64 sk,
 	bpf_ringbuf_submit(t, wakeup_flag());
 }
 
+/* sock_ctx_set: the server socket work.sk_key now carries the span in
+ * work.tp (set), or no span any more (!set). A global function with no
+ * stack: the capture programs have none to spare. */
+__attribute__((noinline)) int sock_ctx_set(__u32 set)
+{
+	struct work *w = bpf_map_lookup_elem(&percpu_work, (const void *)&zero_key);
+	if (!w)
+		return 0;
+	if (set)
+		bpf_map_update_elem(&sock_ctx, &w->sk_key, &w->tp, BPF_ANY);
+	else
+		bpf_map_delete_elem(&sock_ctx, &w->sk_key);
+	return 0;
+}
+
 /* prop_data: see the top of this file. The CPU's work.e holds the
  * transfer's first e.payload_len bytes. tgid_fd = tgid << 32 | fd;
  * type_h2 = the event type | the connection's h2 flag << 8; ports = sport |
@@ -154,6 +169,7 @@ __attribute__((noinline)) int prop_data(__u64 tgid_fd, __u32 type_h2, __u64 sk, 
 		return 0;
 	__u32 tgid = tgid_fd >> 32, fd = (__u32)tgid_fd;
 	__u64 id = current_pid_tgid(); /* as sk_msg keys injected */
+	w->sk_key = sk; /* for sock_ctx_set */
 	__u32 len = w->e.payload_len;
 	if ((type_h2 & 0xff) == EVENT_DATA_OUT) {
 		struct tp_ctx *in = bpf_map_lookup_elem(&injected, &id);
@@ -166,8 +182,11 @@ __attribute__((noinline)) int prop_data(__u64 tgid_fd, __u32 type_h2, __u64 sk, 
 			return 0;
 		}
 		const __u8 *p = w->e.payload;
-		if (len >= 5 && p[0] == 'H' && p[1] == 'T' && p[2] == 'T' && p[3] == 'P' && p[4] == '/')
+		if (len >= 5 && p[0] == 'H' && p[1] == 'T' && p[2] == 'T' && p[3] == 'P' && p[4] == '/') {
 			bpf_map_delete_elem(&thread_ctx, &id);
+			if (go_context)
+				sock_ctx_set(0);
+		}
 		return 0;
 	}
 	if (type_h2 >> 8)
@@ -185,8 +204,11 @@ __attribute__((noinline)) int prop_data(__u64 tgid_fd, __u32 type_h2, __u64 sk, 
 	}
 	new_span_id(c->span_id);
 	prop_emit(TP_ROLE_SERVER, tgid, fd, sk, c);
-	/* what the thread's outgoing requests descend from: this span */
+	/* what the thread's outgoing requests descend from: this span; and
+	 * a Go handler's, found through its goroutine's connection */
 	bpf_map_update_elem(&thread_ctx, &id, c, BPF_ANY);
+	if (go_context)
+		sock_ctx_set(1);
 	return 0;
 }
 

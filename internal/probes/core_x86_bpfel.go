@@ -218,9 +218,10 @@ type coreWork struct {
 		Pad  uint32
 		One  uint64
 	}
-	Gk   coreGoRouteKey
-	Pk   coreGoRouteKey
-	Gctx coreGoCtx
+	Gk    coreGoRouteKey
+	Pk    coreGoRouteKey
+	Gctx  coreGoCtx
+	SkKey uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -240,6 +241,8 @@ const (
 	coreMapPercpuWork        = "percpu_work"
 	coreMapPidDrops          = "pid_drops"
 	coreMapPropNolink        = "prop_nolink"
+	coreMapRegsOff           = "regs_off"
+	coreMapSockCtx           = "sock_ctx"
 	coreMapThreadCtx         = "thread_ctx"
 	coreMapTlsCalls          = "tls_calls"
 	coreMapTlsSocks          = "tls_socks"
@@ -329,6 +332,8 @@ type coreMapSpecs struct {
 	PercpuWork  *ebpf.MapSpec `ebpf:"percpu_work"`
 	PidDrops    *ebpf.MapSpec `ebpf:"pid_drops"`
 	PropNolink  *ebpf.MapSpec `ebpf:"prop_nolink"`
+	RegsOff     *ebpf.MapSpec `ebpf:"regs_off"`
+	SockCtx     *ebpf.MapSpec `ebpf:"sock_ctx"`
 	ThreadCtx   *ebpf.MapSpec `ebpf:"thread_ctx"`
 	TlsCalls    *ebpf.MapSpec `ebpf:"tls_calls"`
 	TlsSocks    *ebpf.MapSpec `ebpf:"tls_socks"`
@@ -382,6 +387,8 @@ type coreMaps struct {
 	PercpuWork  *ebpf.Map `ebpf:"percpu_work"`
 	PidDrops    *ebpf.Map `ebpf:"pid_drops"`
 	PropNolink  *ebpf.Map `ebpf:"prop_nolink"`
+	RegsOff     *ebpf.Map `ebpf:"regs_off"`
+	SockCtx     *ebpf.Map `ebpf:"sock_ctx"`
 	ThreadCtx   *ebpf.Map `ebpf:"thread_ctx"`
 	TlsCalls    *ebpf.Map `ebpf:"tls_calls"`
 	TlsSocks    *ebpf.Map `ebpf:"tls_socks"`
@@ -404,6 +411,8 @@ func (m *coreMaps) Close() error {
 		m.PercpuWork,
 		m.PidDrops,
 		m.PropNolink,
+		m.RegsOff,
+		m.SockCtx,
 		m.ThreadCtx,
 		m.TlsCalls,
 		m.TlsSocks,

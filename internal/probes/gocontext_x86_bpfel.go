@@ -216,9 +216,10 @@ type gocontextWork struct {
 		Pad  uint32
 		One  uint64
 	}
-	Gk   gocontextGoRouteKey
-	Pk   gocontextGoRouteKey
-	Gctx gocontextGoCtx
+	Gk    gocontextGoRouteKey
+	Pk    gocontextGoRouteKey
+	Gctx  gocontextGoCtx
+	SkKey uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -239,6 +240,8 @@ const (
 	gocontextMapPercpuWork                  = "percpu_work"
 	gocontextMapPidDrops                    = "pid_drops"
 	gocontextMapPropNolink                  = "prop_nolink"
+	gocontextMapRegsOff                     = "regs_off"
+	gocontextMapSockCtx                     = "sock_ctx"
 	gocontextMapThreadCtx                   = "thread_ctx"
 	gocontextMapTlsCalls                    = "tls_calls"
 	gocontextMapTlsSocks                    = "tls_socks"
@@ -327,6 +330,8 @@ type gocontextMapSpecs struct {
 	PercpuWork  *ebpf.MapSpec `ebpf:"percpu_work"`
 	PidDrops    *ebpf.MapSpec `ebpf:"pid_drops"`
 	PropNolink  *ebpf.MapSpec `ebpf:"prop_nolink"`
+	RegsOff     *ebpf.MapSpec `ebpf:"regs_off"`
+	SockCtx     *ebpf.MapSpec `ebpf:"sock_ctx"`
 	ThreadCtx   *ebpf.MapSpec `ebpf:"thread_ctx"`
 	TlsCalls    *ebpf.MapSpec `ebpf:"tls_calls"`
 	TlsSocks    *ebpf.MapSpec `ebpf:"tls_socks"`
@@ -381,6 +386,8 @@ type gocontextMaps struct {
 	PercpuWork  *ebpf.Map `ebpf:"percpu_work"`
 	PidDrops    *ebpf.Map `ebpf:"pid_drops"`
 	PropNolink  *ebpf.Map `ebpf:"prop_nolink"`
+	RegsOff     *ebpf.Map `ebpf:"regs_off"`
+	SockCtx     *ebpf.Map `ebpf:"sock_ctx"`
 	ThreadCtx   *ebpf.Map `ebpf:"thread_ctx"`
 	TlsCalls    *ebpf.Map `ebpf:"tls_calls"`
 	TlsSocks    *ebpf.Map `ebpf:"tls_socks"`
@@ -404,6 +411,8 @@ func (m *gocontextMaps) Close() error {
 		m.PercpuWork,
 		m.PidDrops,
 		m.PropNolink,
+		m.RegsOff,
+		m.SockCtx,
 		m.ThreadCtx,
 		m.TlsCalls,
 		m.TlsSocks,

@@ -224,9 +224,10 @@ type goroutesWork struct {
 		Pad  uint32
 		One  uint64
 	}
-	Gk   goroutesGoRouteKey
-	Pk   goroutesGoRouteKey
-	Gctx goroutesGoCtx
+	Gk    goroutesGoRouteKey
+	Pk    goroutesGoRouteKey
+	Gctx  goroutesGoCtx
+	SkKey uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -248,6 +249,8 @@ const (
 	goroutesMapPercpuWork              = "percpu_work"
 	goroutesMapPidDrops                = "pid_drops"
 	goroutesMapPropNolink              = "prop_nolink"
+	goroutesMapRegsOff                 = "regs_off"
+	goroutesMapSockCtx                 = "sock_ctx"
 	goroutesMapThreadCtx               = "thread_ctx"
 	goroutesMapTlsCalls                = "tls_calls"
 	goroutesMapTlsSocks                = "tls_socks"
@@ -337,6 +340,8 @@ type goroutesMapSpecs struct {
 	PercpuWork   *ebpf.MapSpec `ebpf:"percpu_work"`
 	PidDrops     *ebpf.MapSpec `ebpf:"pid_drops"`
 	PropNolink   *ebpf.MapSpec `ebpf:"prop_nolink"`
+	RegsOff      *ebpf.MapSpec `ebpf:"regs_off"`
+	SockCtx      *ebpf.MapSpec `ebpf:"sock_ctx"`
 	ThreadCtx    *ebpf.MapSpec `ebpf:"thread_ctx"`
 	TlsCalls     *ebpf.MapSpec `ebpf:"tls_calls"`
 	TlsSocks     *ebpf.MapSpec `ebpf:"tls_socks"`
@@ -392,6 +397,8 @@ type goroutesMaps struct {
 	PercpuWork   *ebpf.Map `ebpf:"percpu_work"`
 	PidDrops     *ebpf.Map `ebpf:"pid_drops"`
 	PropNolink   *ebpf.Map `ebpf:"prop_nolink"`
+	RegsOff      *ebpf.Map `ebpf:"regs_off"`
+	SockCtx      *ebpf.Map `ebpf:"sock_ctx"`
 	ThreadCtx    *ebpf.Map `ebpf:"thread_ctx"`
 	TlsCalls     *ebpf.Map `ebpf:"tls_calls"`
 	TlsSocks     *ebpf.Map `ebpf:"tls_socks"`
@@ -416,6 +423,8 @@ func (m *goroutesMaps) Close() error {
 		m.PercpuWork,
 		m.PidDrops,
 		m.PropNolink,
+		m.RegsOff,
+		m.SockCtx,
 		m.ThreadCtx,
 		m.TlsCalls,
 		m.TlsSocks,

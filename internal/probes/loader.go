@@ -56,7 +56,7 @@ type loader struct {
 // propagationMaps are declared in every object but used only with
 // context propagation; an LRU hash preallocates all its entries, so they
 // are made one entry each when propagation is off.
-var propagationMaps = []string{"thread_ctx", "injected", "prop_nolink"}
+var propagationMaps = []string{"thread_ctx", "injected", "prop_nolink", "sock_ctx"}
 
 // goContextMaps are likewise used only by the go_context feature.
 var goContextMaps = []string{"go_srv", "go_ctxs", "go_wl", "go_pc"}

@@ -216,9 +216,10 @@ type propWork struct {
 		Pad  uint32
 		One  uint64
 	}
-	Gk   propGoRouteKey
-	Pk   propGoRouteKey
-	Gctx propGoCtx
+	Gk    propGoRouteKey
+	Pk    propGoRouteKey
+	Gctx  propGoCtx
+	SkKey uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -240,6 +241,8 @@ const (
 	propMapPropConnecting             = "prop_connecting"
 	propMapPropNolink                 = "prop_nolink"
 	propMapPropSocks                  = "prop_socks"
+	propMapRegsOff                    = "regs_off"
+	propMapSockCtx                    = "sock_ctx"
 	propMapThreadCtx                  = "thread_ctx"
 	propMapTlsCalls                   = "tls_calls"
 	propMapTlsSocks                   = "tls_socks"
@@ -327,6 +330,8 @@ type propMapSpecs struct {
 	PropConnecting *ebpf.MapSpec `ebpf:"prop_connecting"`
 	PropNolink     *ebpf.MapSpec `ebpf:"prop_nolink"`
 	PropSocks      *ebpf.MapSpec `ebpf:"prop_socks"`
+	RegsOff        *ebpf.MapSpec `ebpf:"regs_off"`
+	SockCtx        *ebpf.MapSpec `ebpf:"sock_ctx"`
 	ThreadCtx      *ebpf.MapSpec `ebpf:"thread_ctx"`
 	TlsCalls       *ebpf.MapSpec `ebpf:"tls_calls"`
 	TlsSocks       *ebpf.MapSpec `ebpf:"tls_socks"`
@@ -382,6 +387,8 @@ type propMaps struct {
 	PropConnecting *ebpf.Map `ebpf:"prop_connecting"`
 	PropNolink     *ebpf.Map `ebpf:"prop_nolink"`
 	PropSocks      *ebpf.Map `ebpf:"prop_socks"`
+	RegsOff        *ebpf.Map `ebpf:"regs_off"`
+	SockCtx        *ebpf.Map `ebpf:"sock_ctx"`
 	ThreadCtx      *ebpf.Map `ebpf:"thread_ctx"`
 	TlsCalls       *ebpf.Map `ebpf:"tls_calls"`
 	TlsSocks       *ebpf.Map `ebpf:"tls_socks"`
@@ -406,6 +413,8 @@ func (m *propMaps) Close() error {
 		m.PropConnecting,
 		m.PropNolink,
 		m.PropSocks,
+		m.RegsOff,
+		m.SockCtx,
 		m.ThreadCtx,
 		m.TlsCalls,
 		m.TlsSocks,

@@ -216,9 +216,10 @@ type tlsWork struct {
 		Pad  uint32
 		One  uint64
 	}
-	Gk   tlsGoRouteKey
-	Pk   tlsGoRouteKey
-	Gctx tlsGoCtx
+	Gk    tlsGoRouteKey
+	Pk    tlsGoRouteKey
+	Gctx  tlsGoCtx
+	SkKey uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -238,6 +239,8 @@ const (
 	tlsMapPercpuWork                = "percpu_work"
 	tlsMapPidDrops                  = "pid_drops"
 	tlsMapPropNolink                = "prop_nolink"
+	tlsMapRegsOff                   = "regs_off"
+	tlsMapSockCtx                   = "sock_ctx"
 	tlsMapThreadCtx                 = "thread_ctx"
 	tlsMapTlsCalls                  = "tls_calls"
 	tlsMapTlsSocks                  = "tls_socks"
@@ -339,6 +342,8 @@ type tlsMapSpecs struct {
 	PercpuWork  *ebpf.MapSpec `ebpf:"percpu_work"`
 	PidDrops    *ebpf.MapSpec `ebpf:"pid_drops"`
 	PropNolink  *ebpf.MapSpec `ebpf:"prop_nolink"`
+	RegsOff     *ebpf.MapSpec `ebpf:"regs_off"`
+	SockCtx     *ebpf.MapSpec `ebpf:"sock_ctx"`
 	ThreadCtx   *ebpf.MapSpec `ebpf:"thread_ctx"`
 	TlsCalls    *ebpf.MapSpec `ebpf:"tls_calls"`
 	TlsSocks    *ebpf.MapSpec `ebpf:"tls_socks"`
@@ -392,6 +397,8 @@ type tlsMaps struct {
 	PercpuWork  *ebpf.Map `ebpf:"percpu_work"`
 	PidDrops    *ebpf.Map `ebpf:"pid_drops"`
 	PropNolink  *ebpf.Map `ebpf:"prop_nolink"`
+	RegsOff     *ebpf.Map `ebpf:"regs_off"`
+	SockCtx     *ebpf.Map `ebpf:"sock_ctx"`
 	ThreadCtx   *ebpf.Map `ebpf:"thread_ctx"`
 	TlsCalls    *ebpf.Map `ebpf:"tls_calls"`
 	TlsSocks    *ebpf.Map `ebpf:"tls_socks"`
@@ -414,6 +421,8 @@ func (m *tlsMaps) Close() error {
 		m.PercpuWork,
 		m.PidDrops,
 		m.PropNolink,
+		m.RegsOff,
+		m.SockCtx,
 		m.ThreadCtx,
 		m.TlsCalls,
 		m.TlsSocks,
