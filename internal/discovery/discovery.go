@@ -316,6 +316,15 @@ func (d *Discovery) sameProcess(info *process.Info) bool {
 	return st != 0 && st == info.StartTimeUnixNano
 }
 
+// Running reports whether the process info names still runs: same pid,
+// same start time, and not exiting. A process that has begun to exit
+// (PF_EXITING, set before the kernel's sched_process_exit hook runs) is
+// not running: whatever tracks it from now on may miss its exit.
+func (d *Discovery) Running(info *process.Info) bool {
+	st, exiting := d.stat(info.PID)
+	return st != 0 && st == info.StartTimeUnixNano && !exiting
+}
+
 // evaluate returns the identity of pid when it is to be instrumented, and
 // whether that identity still waits for Kubernetes metadata.
 func (d *Discovery) evaluate(pid uint32, exeHint string, listen map[string]map[uint64]uint16) (*process.Info, *pending) {
@@ -537,24 +546,35 @@ func readEnv(path string) envInfo {
 
 // startTime returns when the process started, in Unix ns (0 if unknown).
 func (d *Discovery) startTime(pid uint32) uint64 {
+	st, _ := d.stat(pid)
+	return st
+}
+
+// pfExiting is the kernel's PF_EXITING task flag (include/linux/sched.h).
+const pfExiting = 0x4
+
+// stat returns when the process started, in Unix ns (0 if unknown or
+// gone), and whether it has begun to exit.
+func (d *Discovery) stat(pid uint32) (start uint64, exiting bool) {
 	b, err := os.ReadFile(filepath.Join(d.cfg.ProcRoot, strconv.Itoa(int(pid)), "stat"))
 	if err != nil {
-		return 0
+		return 0, false
 	}
 	// comm may contain spaces and parentheses: fields start after the last ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0
+		return 0, false
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
-		return 0 // exited (a zombie not yet reaped counts as gone)
+		return 0, false // exited (a zombie not yet reaped counts as gone)
 	}
 	ticks, err := strconv.ParseUint(f[19], 10, 64) // field 22: starttime
 	if err != nil {
-		return 0
+		return 0, false
 	}
-	return d.bootNano + ticks*(1e9/d.clkTck)
+	flags, _ := strconv.ParseUint(f[6], 10, 32) // field 9: flags
+	return d.bootNano + ticks*(1e9/d.clkTck), flags&pfExiting != 0
 }
 
 func readBootTime(proc string) uint64 {

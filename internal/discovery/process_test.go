@@ -8,10 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // listenEnv makes the test binary a listener (see TestMain): it lets the
@@ -225,4 +227,54 @@ func regexpQuote(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// Running is true for the process an identity names while it runs, and
+// false once it has exited (a zombie not yet reaped included) or when the
+// pid names another process (another start time).
+func TestRunning(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep executable")
+	}
+	cmd := exec.Command(sleep, "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	reaped := false
+	t.Cleanup(func() {
+		if !reaped {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	pid := uint32(cmd.Process.Pid)
+	d := New(Config{Criteria: Criteria{ExePath: regexp.MustCompile(".")}})
+	info := d.Evaluate(pid, "")
+	if info == nil {
+		t.Fatalf("pid %d not selected", pid)
+	}
+	if !d.Running(info) {
+		t.Errorf("pid %d runs, Running says no", pid)
+	}
+	other := *info
+	other.StartTimeUnixNano += 1e9
+	if d.Running(&other) {
+		t.Errorf("pid %d with another start time: Running says yes", pid)
+	}
+	cmd.Process.Kill()
+	for d.startTime(pid) != 0 { // until it is a zombie
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+		t.Fatalf("zombie %d not in /proc: %v", pid, err)
+	}
+	if d.Running(info) {
+		t.Errorf("pid %d exited (not reaped), Running says yes", pid)
+	}
+	cmd.Wait()
+	reaped = true
+	if d.Running(info) {
+		t.Errorf("pid %d reaped, Running says yes", pid)
+	}
 }

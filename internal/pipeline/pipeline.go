@@ -9,6 +9,7 @@ package pipeline
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"net/netip"
@@ -72,23 +73,52 @@ type LossSink interface {
 
 // confirmer is implemented by the probe set: confirm a process the kernel
 // tracks provisionally (from its exec or fork), without tracking it anew
-// when it has exited meanwhile, and give it its TLS probes when tls is set.
+// when it has exited meanwhile (probes.ErrNotTracked), and give it its TLS
+// probes when tls is set; or track it whatever the kernel holds (Track).
 // Optional, like dropCounter.
 type confirmer interface {
 	Confirm(tgid uint32, tls bool) error
+	Track(tgid uint32, tls bool) error
 }
 
-// confirm confirms pid, which the kernel started tracking itself (exec,
-// fork). Under process churn its exit has often removed the kernel's entry
-// before its exec event is read here: tracking it again would leave an
-// entry no exit ever removes, and a full tracked_pids map tracks nothing
-// new. Its exit event, later in the ring, forgets it here too.
-func (p *Pipeline) confirm(pid uint32, tls bool) {
-	if c, ok := p.tracker.(confirmer); ok {
-		_ = c.Confirm(pid, tls)
+// runner is implemented by discovery: whether the process an identity
+// names still runs (same pid and start time, not exiting). Optional.
+type runner interface {
+	Running(info *process.Info) bool
+}
+
+// confirm confirms info's process, which the kernel started tracking
+// itself (exec, fork). Under process churn its exit has often removed the
+// kernel's entry before its exec event is read here: tracking it again
+// would leave an entry no exit ever removes, and a full tracked_pids map
+// tracks nothing new. Its exit event, later in the ring, forgets it here
+// too.
+//
+// The entry can also be missing while the process runs on: an earlier
+// exec event of the same process (a shell or a launcher such as a pyenv
+// shim, before it exec'd the selected executable) was judged on the
+// executable /proc showed then, and dropping it deleted the entry after
+// the process had exec'd again; the kernel's exec hook, finding the entry
+// still there, had added none. Only this event can put it back, and it
+// does when the process still runs. It is checked again after: a process
+// whose exit began before the entry existed has no exit event to remove it.
+func (p *Pipeline) confirm(info *process.Info, tls bool) {
+	c, ok := p.tracker.(confirmer)
+	if !ok {
+		_ = p.tracker.Adopt(info.PID)
 		return
 	}
-	_ = p.tracker.Adopt(pid)
+	if err := c.Confirm(info.PID, tls); !errors.Is(err, probes.ErrNotTracked) {
+		return
+	}
+	r, ok := p.sel.(runner)
+	if !ok || !r.Running(info) {
+		return // exited: its exit event follows
+	}
+	_ = c.Track(info.PID, tls)
+	if !r.Running(info) {
+		_ = p.tracker.Untrack(info.PID)
+	}
 }
 
 // Stats are the pipeline's self-telemetry; read them with atomic loads from
@@ -437,13 +467,13 @@ func (p *Pipeline) Handle(e *probes.Event) {
 	case probes.EventExec:
 		exe := string(trimNul(e.Payload))
 		if info := p.sel.Evaluate(e.TGID, exe); info != nil {
-			p.confirm(e.TGID, true) // TLS: a Go or statically linked OpenSSL executable
+			p.confirm(info, true) // TLS: a Go or statically linked OpenSSL executable
 		} else {
 			p.drop(e.TGID)
 		}
 	case probes.EventFork:
 		if info := p.sel.Inherit(e.TGID, e.FD); info != nil {
-			p.confirm(e.TGID, false)
+			p.confirm(info, false)
 		} else if p.sel.Evaluate(e.TGID, "") == nil {
 			p.drop(e.TGID)
 		}
@@ -461,7 +491,7 @@ func (p *Pipeline) data(e *probes.Event) {
 			p.drop(e.TGID)
 			return
 		}
-		p.confirm(e.TGID, true) // TLS: its libssl is mapped by now
+		p.confirm(info, true) // TLS: its libssl is mapped by now
 	}
 	now := e.Mono + p.offset
 	c := p.conn(e, stream.Meta{PID: e.TGID, Scheme: "http"})

@@ -420,30 +420,58 @@ func (p *Probes) SetTracked(tgid, flags uint32) error {
 // socket I/O from now on, and its TLS libraries get their probes without
 // the caller waiting (parsing a large executable takes a while); Settle
 // waits for them. This is the one place a process is taken on.
-func (p *Probes) Adopt(pid uint32) error {
-	if err := p.SetTracked(pid, FlagConfirmed); err != nil {
+func (p *Probes) Adopt(pid uint32) error { return p.Track(pid, true) }
+
+// Track tracks tgid as selected whether or not the kernel tracks it now,
+// and with tls gives its TLS libraries their probes without waiting. Unlike
+// Confirm it adds the entry when there is none: the caller knows the
+// process still runs (see pipeline.confirm).
+func (p *Probes) Track(tgid uint32, tls bool) error {
+	if err := p.SetTracked(tgid, FlagConfirmed); err != nil {
 		return err
 	}
-	p.InstrumentTLSAsync(pid)
+	if tls {
+		p.InstrumentTLSAsync(tgid)
+	}
 	return nil
+}
+
+// Tracks reports whether the kernel tracks tgid, and with which flags.
+func (p *Probes) Tracks(tgid uint32) (flags uint32, ok bool) {
+	var t coreTrack
+	if err := p.tracked.Lookup(tgid, &t); err != nil {
+		return 0, false
+	}
+	return t.Flags, true
 }
 
 // Settle waits until the TLS instrumentation of every process adopted so
 // far is done.
 func (p *Probes) Settle() { p.tls.wg.Wait() }
 
+// ErrNotTracked is Confirm's error when the kernel has no entry for the
+// process.
+var ErrNotTracked = errors.New("the kernel does not track the process")
+
 // Confirm marks tgid, which the kernel tracks provisionally (its exec or
 // fork hook added it), as selected. It never adds an entry: a process that
 // has exited meanwhile (its exit hook removed it) stays untracked, rather
-// than leaving an entry behind that no exit will remove. With tls, its TLS
-// libraries get their probes as in Adopt (a fork shares its parent's).
+// than leaving an entry behind that no exit will remove; the error is then
+// ErrNotTracked. With tls, its TLS libraries get their probes as in Adopt
+// (a fork shares its parent's).
 func (p *Probes) Confirm(tgid uint32, tls bool) error {
 	var t coreTrack
 	if err := p.tracked.Lookup(tgid, &t); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("confirm %d: %w", tgid, ErrNotTracked)
+		}
 		return err
 	}
 	t.Flags = FlagConfirmed
 	if err := p.tracked.Update(tgid, &t, ebpf.UpdateExist); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) { // its exit came in between
+			return fmt.Errorf("confirm %d: %w", tgid, ErrNotTracked)
+		}
 		return err
 	}
 	p.propTrack(tgid)

@@ -28,6 +28,9 @@ const (
 	FlagPending   uint32 = 2
 )
 
+// ErrNotTracked: see the Linux build.
+var ErrNotTracked = errors.New("the kernel does not track the process")
+
 // Probes is unavailable on this platform.
 type Probes struct{}
 
@@ -40,7 +43,9 @@ func Load(Options) (*Probes, error) {
 }
 
 func (p *Probes) Close() error                    { return nil }
-func (p *Probes) Confirm(uint32) error            { return nil }
+func (p *Probes) Confirm(uint32, bool) error      { return nil }
+func (p *Probes) Track(uint32, bool) error        { return nil }
+func (p *Probes) Tracks(uint32) (uint32, bool)    { return 0, false }
 func (p *Probes) StopReading() error              { return nil }
 func (p *Probes) ProcessDrops() map[uint32]uint64 { return nil }
 func (p *Probes) TakeProcessDrops(uint32) uint64  { return 0 }
