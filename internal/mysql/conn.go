@@ -143,6 +143,7 @@ type Conn struct {
 	lastPrepared stmt // the statement id 0xffffffff (MariaDB) names
 
 	now    uint64 // time of the transfer being parsed
+	lastIn uint64 // time of the last server transfer
 	emitFn func(*record.Record)
 	closed bool
 }
@@ -176,6 +177,7 @@ func (c *Conn) Feed(ev *stream.Event, emit func(*record.Record)) {
 		return
 	}
 	c.walk(&c.in, ev)
+	c.lastIn = ev.UnixNano
 }
 
 // Flush: an answer can take as long as the server takes; nothing ends by
@@ -667,12 +669,16 @@ func (c *Conn) finish(status string) {
 }
 
 // answersLost: the server's bytes were lost and the client has sent its
-// next command: every answer in flight is over. The head's is reported
-// with its status unknown; the others cannot be told apart.
+// next command: every answer in flight is over, by the end of the last
+// transfer read. The head's is reported with its status unknown; the
+// others cannot be told apart.
 func (c *Conn) answersLost() {
 	if h := c.peek(); h != nil {
 		h.lost = true
+		now := c.now
+		c.now = max(c.lastIn, h.start)
 		c.finish("")
+		c.now = now
 	}
 	for c.head < len(c.q) {
 		c.discard(c.pop())

@@ -230,7 +230,7 @@ func scenarios() []scenario {
 			stats: protocol.Stats{Desync: 1},
 		},
 		{
-			name: "a large result whose end is not seen: over at the next command, status unknown",
+			name: "a large result whose end is not seen: over by the last read before the next command, status unknown",
 			evs: func() []stream.Event {
 				rs := resultSet([]string{"v"}, rows(400, 90), true, 0x0002)
 				return with(connected("shop"), []stream.Event{
@@ -241,7 +241,7 @@ func scenarios() []scenario {
 					ev(in, 40, resultSet([]string{"1"}, [][]string{{"1"}}, true, 2)),
 				})
 			}(),
-			want:  []string{"SELECT|big|SELECT big||10-30", "SELECT||SELECT||30-40"},
+			want:  []string{"SELECT|big|SELECT big||10-21", "SELECT||SELECT||30-40"},
 			stats: protocol.Stats{Desync: 1, Unknown: 1},
 		},
 		{
