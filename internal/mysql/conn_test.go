@@ -36,7 +36,7 @@ type scenario struct {
 	name  string
 	evs   []stream.Event
 	want  []string
-	stats protocol.Stats // Records is checked against want; zero fields unchecked but for Incomplete and Unknown
+	stats protocol.Stats // Records is checked against want; zero fields unchecked but for Incomplete, Unknown and Skipped
 	ns    string
 	// system: db.system.name of the records ("mariadb" when empty)
 	system string
@@ -301,6 +301,7 @@ func scenarios() []scenario {
 				ev(out, 3, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
 				ev(in, 4, "\x16\x03\x03\x00\x7a\x02"),
 			},
+			stats: protocol.Stats{Skipped: 2},
 		},
 	}
 }
@@ -334,9 +335,10 @@ func TestConn(t *testing.T) {
 				t.Errorf("records:\n got  %s\n want %s", strings.Join(got, "\n      "), strings.Join(s.want, "\n      "))
 			}
 			if st.Records != uint64(len(recs)) || st.Incomplete != s.stats.Incomplete || st.Unknown != s.stats.Unknown ||
-				s.stats.Desync != 0 && st.Desync != s.stats.Desync || s.stats.Truncated != 0 && st.Truncated != s.stats.Truncated {
-				t.Errorf("stats %+v, want Incomplete %d Unknown %d Desync %d Truncated %d", st, s.stats.Incomplete, s.stats.Unknown,
-					s.stats.Desync, s.stats.Truncated)
+				st.Skipped != s.stats.Skipped || s.stats.Desync != 0 && st.Desync != s.stats.Desync ||
+				s.stats.Truncated != 0 && st.Truncated != s.stats.Truncated {
+				t.Errorf("stats %+v, want Incomplete %d Unknown %d Skipped %d Desync %d Truncated %d", st, s.stats.Incomplete,
+					s.stats.Unknown, s.stats.Skipped, s.stats.Desync, s.stats.Truncated)
 			}
 		})
 	}
