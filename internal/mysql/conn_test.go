@@ -258,6 +258,28 @@ func scenarios() []scenario {
 			want: []string{"SELECT|docs|SELECT docs||10-22"},
 		},
 		{
+			name: "payloads of 16 MiB and more: packets of 0xffffff bytes and a shorter one, the continuation never read as a packet of its own",
+			evs: func() []stream.Event {
+				full := "\xff\xff\xff"
+				text := "INSERT INTO blobs VALUES ('" + strings.Repeat("x", maxPacket-len("\x03INSERT INTO blobs VALUES ('"))
+				bigQuery := full + "\x00" + "\x03" + text
+				value := strings.Repeat("v", maxPacket+50)
+				bigRow := full + "\x03" + "\xfe" + string([]byte{byte(len(value)), byte(len(value) >> 8), byte(len(value) >> 16), 0, 0, 0, 0, 0}) +
+					value[:maxPacket-9]
+				rest := "\xfe" + value[maxPacket-9+1:] // the continuation begins with 0xfe, like an EOF
+				return with(connected("shop"), []stream.Event{
+					evCut(out, 10, bigQuery, 4096),
+					ev(out, 11, pkt(1, "');")),
+					ev(in, 20, okPkt(2, 0x0002)),
+					ev(out, 30, query("SELECT v FROM blobs")),
+					evCut(in, 40, pkt(1, "\x01")+colDef(2, "v")+bigRow, 4096),
+					ev(in, 41, pkt(4, rest)+okEnd(5, 0x0002)),
+				})
+			}(),
+			want:  []string{"INSERT|blobs|INSERT blobs||10-20", "SELECT|blobs|SELECT blobs||30-41"},
+			stats: protocol.Stats{Truncated: 1},
+		},
+		{
 			name: "a long statement cut by the copy: truncated, no collection",
 			evs: with(connected("shop"), []stream.Event{
 				evCut(out, 10, query("INSERT INTO t VALUES "+strings.Repeat("(1),", 5000)+"(1)"), 4096),
