@@ -15,8 +15,10 @@
 //     and a TestContract that runs protocoltest.Contract on conversations of
 //     its own;
 //  2. one line in internal/protocols.All;
-//  3. bpf/protocols/<name>.h with <name>_may_start(), and one line in each
-//     list of bpf/protocols/all.h; then `make generate`.
+//  3. bpf/protocols/<name>.h with <name>_may_start() (or <name>_start() of
+//     the peek as two words, asked from one global function), its include
+//     line and one line in its list in bpf/protocols/all.h; then
+//     `make generate`.
 package protocol
 
 import (

@@ -12,6 +12,7 @@ import (
 	"github.com/ebpfred/ebpfred/internal/http1"
 	"github.com/ebpfred/ebpfred/internal/http2"
 	"github.com/ebpfred/ebpfred/internal/memcached"
+	"github.com/ebpfred/ebpfred/internal/mysql"
 	"github.com/ebpfred/ebpfred/internal/postgres"
 	"github.com/ebpfred/ebpfred/internal/protocol"
 	"github.com/ebpfred/ebpfred/internal/record"
@@ -28,6 +29,7 @@ var All = []*protocol.Protocol{
 	redis.Protocol,
 	memcached.Protocol,
 	postgres.Protocol,
+	mysql.Protocol,
 }
 
 // Conventions are the conventions of every protocol's records, each once.
