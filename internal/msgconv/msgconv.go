@@ -33,8 +33,10 @@ const (
 // New returns the conventions of a messaging protocol whose messaging.system
 // is system ("kafka", ...); opType gives the messaging.operation.type of an
 // operation name ("" when none applies).
+// The conventions are a pointer: conventions are compared (a record's
+// against a protocol's), and a func field makes a struct uncomparable.
 func New(system string, opType func(op string) string) record.Conventions {
-	return conventions{system: system, opType: opType}
+	return &conventions{system: system, opType: opType}
 }
 
 type conventions struct {
@@ -44,7 +46,7 @@ type conventions struct {
 
 // SpanName: "{operation} {destination}", else the operation, else the
 // system.
-func (c conventions) SpanName(r *record.Record) string {
+func (c *conventions) SpanName(r *record.Record) string {
 	switch {
 	case r.Operation != "" && r.Target != "":
 		return r.Operation + " " + r.Target
@@ -54,14 +56,14 @@ func (c conventions) SpanName(r *record.Record) string {
 	return c.system
 }
 
-func (c conventions) SpanAttributes(r *record.Record, a *record.Attrs) {
+func (c *conventions) SpanAttributes(r *record.Record, a *record.Attrs) {
 	c.common(r, a)
 	semconv.AddServer(r, a)
 	semconv.AddPeer(r, a)
 }
 
 // common: the attributes spans and metric points share.
-func (c conventions) common(r *record.Record, a *record.Attrs) {
+func (c *conventions) common(r *record.Record, a *record.Attrs) {
 	a.Str(semconv.AttrMessagingSystem, c.system)
 	a.Str(semconv.AttrMessagingOperationName, r.Operation)
 	if c.opType != nil {
@@ -74,7 +76,7 @@ func (c conventions) common(r *record.Record, a *record.Attrs) {
 // ErrorType: the broker's error (its name, e.g. "UNKNOWN_TOPIC_OR_PARTITION")
 // when the operation failed, else what failed without one
 // ("connection_closed").
-func (conventions) ErrorType(r *record.Record) string {
+func (*conventions) ErrorType(r *record.Record) string {
 	if r.Status != "" {
 		return r.Status
 	}
@@ -82,16 +84,16 @@ func (conventions) ErrorType(r *record.Record) string {
 }
 
 // Family: client operations only.
-func (conventions) Family(r *record.Record) *record.Family {
+func (*conventions) Family(r *record.Record) *record.Family {
 	if r.Kind == record.KindClient {
 		return ClientFamily
 	}
 	return nil
 }
 
-func (c conventions) MetricAttributes(r *record.Record, _ record.MetricOptions, a *record.Attrs) {
+func (c *conventions) MetricAttributes(r *record.Record, _ record.MetricOptions, a *record.Attrs) {
 	c.common(r, a)
 	semconv.AddServer(r, a)
 }
 
-func (conventions) Routed(*record.Record) bool { return false }
+func (*conventions) Routed(*record.Record) bool { return false }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ebpfred/ebpfred/internal/http1"
 	"github.com/ebpfred/ebpfred/internal/http2"
+	"github.com/ebpfred/ebpfred/internal/kafka"
 	"github.com/ebpfred/ebpfred/internal/memcached"
 	"github.com/ebpfred/ebpfred/internal/postgres"
 	"github.com/ebpfred/ebpfred/internal/protocol"
@@ -28,6 +29,7 @@ var All = []*protocol.Protocol{
 	redis.Protocol,
 	memcached.Protocol,
 	postgres.Protocol,
+	kafka.Protocol,
 }
 
 // Conventions are the conventions of every protocol's records, each once.
