@@ -44,15 +44,16 @@ var wantPromNames = map[string]promNames{
 	// RED histograms (internal/red). Histogram series add _bucket, _count
 	// and _sum to the Prometheus name; in Managed Prometheus, PromQL names
 	// them the same way.
-	"http.server.request.duration":   hist("http_server_request_duration_seconds", "http_server_request_duration"),
-	"http.server.request.body.size":  hist("http_server_request_body_size_bytes", "http_server_request_body_size"),
-	"http.server.response.body.size": hist("http_server_response_body_size_bytes", "http_server_response_body_size"),
-	"http.client.request.duration":   hist("http_client_request_duration_seconds", "http_client_request_duration"),
-	"http.client.request.body.size":  hist("http_client_request_body_size_bytes", "http_client_request_body_size"),
-	"http.client.response.body.size": hist("http_client_response_body_size_bytes", "http_client_response_body_size"),
-	"rpc.server.call.duration":       hist("rpc_server_call_duration_seconds", "rpc_server_call_duration"),
-	"rpc.client.call.duration":       hist("rpc_client_call_duration_seconds", "rpc_client_call_duration"),
-	"db.client.operation.duration":   hist("db_client_operation_duration_seconds", "db_client_operation_duration"),
+	"http.server.request.duration":        hist("http_server_request_duration_seconds", "http_server_request_duration"),
+	"http.server.request.body.size":       hist("http_server_request_body_size_bytes", "http_server_request_body_size"),
+	"http.server.response.body.size":      hist("http_server_response_body_size_bytes", "http_server_response_body_size"),
+	"http.client.request.duration":        hist("http_client_request_duration_seconds", "http_client_request_duration"),
+	"http.client.request.body.size":       hist("http_client_request_body_size_bytes", "http_client_request_body_size"),
+	"http.client.response.body.size":      hist("http_client_response_body_size_bytes", "http_client_response_body_size"),
+	"rpc.server.call.duration":            hist("rpc_server_call_duration_seconds", "rpc_server_call_duration"),
+	"rpc.client.call.duration":            hist("rpc_client_call_duration_seconds", "rpc_client_call_duration"),
+	"db.client.operation.duration":        hist("db_client_operation_duration_seconds", "db_client_operation_duration"),
+	"messaging.client.operation.duration": hist("messaging_client_operation_duration_seconds", "messaging_client_operation_duration"),
 	// Beside them, per process, once its events were dropped (overload).
 	"ebpfred.requests.possibly_lost": counter("ebpfred_requests_possibly_lost"),
 

@@ -72,13 +72,4 @@ __attribute__((noinline)) int redis_start(__u64 lo, __u64 hi)
 	return 0;
 }
 
-/* redis_may_start: see redis_start. */
-static __always_inline int redis_may_start(const __u8 *p)
-{
-	__u64 lo, hi;
-	__builtin_memcpy(&lo, p, 8);
-	__builtin_memcpy(&hi, p + 8, 8);
-	return redis_start(lo, hi);
-}
-
 #endif

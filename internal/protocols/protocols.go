@@ -11,6 +11,7 @@ import (
 
 	"github.com/ebpfred/ebpfred/internal/http1"
 	"github.com/ebpfred/ebpfred/internal/http2"
+	"github.com/ebpfred/ebpfred/internal/kafka"
 	"github.com/ebpfred/ebpfred/internal/memcached"
 	"github.com/ebpfred/ebpfred/internal/mysql"
 	"github.com/ebpfred/ebpfred/internal/postgres"
@@ -30,6 +31,7 @@ var All = []*protocol.Protocol{
 	memcached.Protocol,
 	postgres.Protocol,
 	mysql.Protocol,
+	kafka.Protocol,
 }
 
 // Conventions are the conventions of every protocol's records, each once.

@@ -78,7 +78,9 @@ func TestKernelCopyRule(t *testing.T) {
 		fmt.Fprintf(&src, "%d, ", min(len(c.peek), 16))
 	}
 	src.WriteString("};\nint main(void) {\n\tfor (unsigned i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {\n" +
-		"\t\t__u8 p[PEEK] = {0};\n\t\tmemcpy(p, peeks[i], lens[i]);\n\t\tprintf(\"%d\", redis_may_start(p));\n\t}\n\treturn 0;\n}\n")
+		"\t\t__u8 p[PEEK] = {0};\n\t\tmemcpy(p, peeks[i], lens[i]);\n" +
+		"\t\t__u64 lo, hi;\n\t\tmemcpy(&lo, p, 8);\n\t\tmemcpy(&hi, p + 8, 8);\n" +
+		"\t\tprintf(\"%d\", redis_start(lo, hi));\n\t}\n\treturn 0;\n}\n")
 	c := filepath.Join(dir, "rule.c")
 	if err := os.WriteFile(c, []byte(src.String()), 0o644); err != nil {
 		t.Fatal(err)
@@ -93,7 +95,7 @@ func TestKernelCopyRule(t *testing.T) {
 	}
 	for i, c := range cases {
 		if got := out[i] == '1'; got != c.want {
-			t.Errorf("redis_may_start(%q) = %v, want %v", c.peek[:min(len(c.peek), 16)], got, c.want)
+			t.Errorf("redis_start(%q) = %v, want %v", c.peek[:min(len(c.peek), 16)], got, c.want)
 		}
 	}
 }

@@ -42,6 +42,7 @@ const (
 	AttrMessagingSystem           = "messaging.system"
 	AttrMessagingOperationName    = "messaging.operation.name"
 	AttrMessagingDestinationName  = "messaging.destination.name"
+	AttrMessagingOperationType    = "messaging.operation.type"
 )
 
 // ServerAddress returns server.address and server.port as a client saw

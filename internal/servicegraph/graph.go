@@ -10,7 +10,8 @@
 //
 //   - a CLIENT record: client = its service, server = the instrumented
 //     process at the other end (its service), else the peer's address
-//     (connection_type "virtual_node", or "database" for a database);
+//     (connection_type "virtual_node", or "database" for a database,
+//     "messaging_system" for a message broker);
 //   - a SERVER record whose caller is not an instrumented process of the
 //     node: client = "user" (the connector's name for an unknown caller),
 //     connection_type "virtual_node";
@@ -48,6 +49,7 @@ const (
 	ConnDirect      = ""
 	ConnVirtualNode = "virtual_node"
 	ConnDatabase    = "database"
+	ConnMessaging   = "messaging_system"
 )
 
 // UnknownClient is the client of a request whose caller is not known.
@@ -121,10 +123,8 @@ func (g *Graph) Add(r *record.Record, p, peer *process.Info) {
 		switch {
 		case peer != nil:
 			k.server, k.connType = peer.ServiceName, ConnDirect
-		case isDatabase(r):
-			k.server, k.connType = g.addr(r.Peer), ConnDatabase
 		default:
-			k.server, k.connType = g.addr(r.Peer), ConnVirtualNode
+			k.server, k.connType = g.addr(r.Peer), unknownPeerType(r)
 		}
 		if e := g.edge(k); e != nil {
 			e.count(failed)
@@ -151,9 +151,19 @@ func (e *edge) count(failed bool) {
 	}
 }
 
-func isDatabase(r *record.Record) bool {
+// unknownPeerType is the connection_type of a client's edge to a peer
+// that is not an instrumented process: what its metric family says the
+// peer is.
+func unknownPeerType(r *record.Record) string {
 	f := r.Conv.Family(r)
-	return f != nil && strings.HasPrefix(f.Name, "db.")
+	switch {
+	case f == nil:
+	case strings.HasPrefix(f.Name, "db."):
+		return ConnDatabase
+	case strings.HasPrefix(f.Name, "messaging."):
+		return ConnMessaging
+	}
+	return ConnVirtualNode
 }
 
 // edge returns k's edge, nil when MaxEdges are already counted.

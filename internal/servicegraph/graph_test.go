@@ -12,6 +12,7 @@ import (
 
 	"github.com/ebpfred/ebpfred/internal/dbconv"
 	"github.com/ebpfred/ebpfred/internal/httpconv"
+	"github.com/ebpfred/ebpfred/internal/msgconv"
 	"github.com/ebpfred/ebpfred/internal/process"
 	"github.com/ebpfred/ebpfred/internal/record"
 )
@@ -80,11 +81,15 @@ func TestGraph(t *testing.T) {
 	db := req(record.KindClient, 0, 2)
 	db.Conv, db.Method, db.Peer = dbconv.New("postgresql"), "", netip.MustParseAddrPort("10.0.0.5:5432")
 	g.Add(db, back, nil)
+	mq := req(record.KindClient, 0, 3)
+	mq.Conv, mq.Method, mq.Peer = msgconv.New("kafka", nil), "", netip.MustParseAddrPort("10.0.0.6:9092")
+	g.Add(mq, back, nil)
 
 	md = pmetric.NewMetrics()
 	g.AppendTo(md, 2)
 	want := strings.Join([]string{
 		`traces_service_graph_request_client back→10.0.0.5:5432 "database" = 1 in 0.002s`,
+		`traces_service_graph_request_client back→10.0.0.6:9092 "messaging_system" = 1 in 0.003s`,
 		`traces_service_graph_request_client back→10.0.0.9:443 "virtual_node" = 1 in 0.005s`,
 		`traces_service_graph_request_client front→back "" = 4 in 0.120s`,
 		`traces_service_graph_request_failed_total front→back "" = 2`,
@@ -92,6 +97,7 @@ func TestGraph(t *testing.T) {
 		`traces_service_graph_request_server front→back "" = 4 in 0.080s`,
 		`traces_service_graph_request_server user→front "virtual_node" = 4 in 0.160s`,
 		`traces_service_graph_request_total back→10.0.0.5:5432 "database" = 1`,
+		`traces_service_graph_request_total back→10.0.0.6:9092 "messaging_system" = 1`,
 		`traces_service_graph_request_total back→10.0.0.9:443 "virtual_node" = 1`,
 		`traces_service_graph_request_total front→back "" = 4`,
 		`traces_service_graph_request_total user→front "virtual_node" = 4`,
