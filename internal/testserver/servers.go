@@ -427,3 +427,16 @@ func StartSink(t testing.TB) *Server {
 	}
 	return s
 }
+
+// StartSDKProxy starts goapps/sdkproxy, a Go service instrumented with the
+// OpenTelemetry SDK (otelhttp server and client): /proxy?to=URL calls URL.
+// Its spans are in the file spans once it has stopped (Stop).
+func StartSDKProxy(t testing.TB, spans string) *Server {
+	t.Helper()
+	bin := GoBinary(t, "goapps/sdkproxy")
+	s, err := startProcess(t, "sdkproxy", exec.Command(bin, "-spans", spans), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
