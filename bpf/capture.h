@@ -255,6 +255,12 @@ static __always_inline void tls_syscall(__u32 tgid, __u32 tid, __u32 fd, __u64 s
 	}
 	c->fd = fd;
 	c->sk = sk;
+	/* A write's plaintext is reported when the call returns (or when a
+	 * Read on its connection flushes it, tls_wpending); the thread or
+	 * goroutine can be descheduled before that while the peer answers.
+	 * It is dated like a socket write: when its bytes went out. */
+	if (c->type == EVENT_DATA_OUT && type == EVENT_DATA_OUT)
+		c->ts = bpf_ktime_get_ns();
 	struct tls_key h = {.tgid = tgid, .kind = TLS_KEY_HANDLE, .id = c->handle};
 	bpf_map_update_elem(&tls_socks, &h, &ts, BPF_ANY);
 	if (k.kind == TLS_KEY_GOROUTINE && c->type == EVENT_DATA_OUT && type == EVENT_DATA_OUT)
@@ -419,6 +425,12 @@ __attribute__((noinline)) int report_xfer(void)
 		if (ci->tls) {
 			if (have_v) /* not sendfile */
 				tls_syscall(tgid, x->tid, fd, sk, x->g, type);
+			/* The endpoints go out with the first transfer (the
+			 * handshake), not the first plaintext: a Write's plaintext
+			 * is reported when it returns, which can be after the
+			 * peer, on this node, answered it; the peer's record must
+			 * know by then which process holds this end. */
+			send_tuple(tgid, fd, ci);
 			/* Go: a connection's goroutine reading ciphertext (the
 			 * handshake) names its socket: an HTTP/2 server's
 			 * goroutine reads nothing else itself. */
@@ -431,6 +443,8 @@ __attribute__((noinline)) int report_xfer(void)
 	if (type == EVENT_DATA_OUT && x->g)
 		send_route(tgid, fd, sk, x->g);
 	struct event *e = new_event(w, tls ? type | EVENT_FLAG_TLS : type, tgid, fd);
+	if (x->ts) /* a TLS write: when its socket write returned */
+		e->ts = x->ts;
 	e->sk = sk;
 	__u64 n = x->n;
 	e->len = n;
