@@ -255,6 +255,12 @@ static __always_inline void tls_syscall(__u32 tgid, __u32 tid, __u32 fd, __u64 s
 	}
 	c->fd = fd;
 	c->sk = sk;
+	/* A write's plaintext is reported when the call returns (or when a
+	 * Read on its connection flushes it, tls_wpending); the thread or
+	 * goroutine can be descheduled before that while the peer answers.
+	 * It is dated like a socket write: when its bytes went out. */
+	if (c->type == EVENT_DATA_OUT && type == EVENT_DATA_OUT)
+		c->ts = bpf_ktime_get_ns();
 	struct tls_key h = {.tgid = tgid, .kind = TLS_KEY_HANDLE, .id = c->handle};
 	bpf_map_update_elem(&tls_socks, &h, &ts, BPF_ANY);
 	if (k.kind == TLS_KEY_GOROUTINE && c->type == EVENT_DATA_OUT && type == EVENT_DATA_OUT)
@@ -271,8 +277,11 @@ static __always_inline void tls_syscall(__u32 tgid, __u32 tid, __u32 fd, __u64 s
  * caller handed over in roundTrip (go_pc), taken by the first write.
  * Otherwise it is the writer's own: a connection's goroutine itself (an
  * HTTP/1 handler), or one it started (go_ctxs: for its first request only,
- * see struct go_ctx). A global function: the capture programs are verified
- * without it; its keys live in the per-CPU work area. */
+ * see struct go_ctx). The event names the transfer by its data event's time
+ * and its length: HTTP/2's frame walk may report one transfer as several
+ * events, and the ids are for the request that starts anywhere in it. A
+ * global function: the capture programs are verified without it; its keys
+ * live in the per-CPU work area. */
 __attribute__((noinline)) int go_link(__u32 start)
 {
 	/* no stack at all: the capture programs have none to spare */
@@ -325,11 +334,13 @@ __attribute__((noinline)) int go_link(__u32 start)
 			*v += 1;
 		return 0;
 	}
-	e->ts = bpf_ktime_get_ns();
+	/* the transfer it is about: its data event's time, and its length
+	 * (an HTTP/2 transfer can reach user space as several events) */
+	e->ts = w->e.ts;
 	e->sk = x->sk;
 	e->tgid = x->tgid;
 	e->fd = x->fd;
-	e->len = 0;
+	e->len = x->n;
 	e->payload_len = 0;
 	e->type = EVENT_GO_LINK;
 	e->tail_len = 0;
@@ -414,6 +425,12 @@ __attribute__((noinline)) int report_xfer(void)
 		if (ci->tls) {
 			if (have_v) /* not sendfile */
 				tls_syscall(tgid, x->tid, fd, sk, x->g, type);
+			/* The endpoints go out with the first transfer (the
+			 * handshake), not the first plaintext: a Write's plaintext
+			 * is reported when it returns, which can be after the
+			 * peer, on this node, answered it; the peer's record must
+			 * know by then which process holds this end. */
+			send_tuple(tgid, fd, ci);
 			/* Go: a connection's goroutine reading ciphertext (the
 			 * handshake) names its socket: an HTTP/2 server's
 			 * goroutine reads nothing else itself. */
@@ -426,6 +443,8 @@ __attribute__((noinline)) int report_xfer(void)
 	if (type == EVENT_DATA_OUT && x->g)
 		send_route(tgid, fd, sk, x->g);
 	struct event *e = new_event(w, tls ? type | EVENT_FLAG_TLS : type, tgid, fd);
+	if (x->ts) /* a TLS write: when its socket write returned */
+		e->ts = x->ts;
 	e->sk = sk;
 	__u64 n = x->n;
 	e->len = n;
@@ -434,7 +453,10 @@ __attribute__((noinline)) int report_xfer(void)
 		return 0;
 	}
 	if (ci->h2) {
-		/* HTTP/2: every transfer is walked for its frames */
+		/* HTTP/2: every transfer is walked for its frames; any write
+		 * may start a request */
+		if (go_context && x->g)
+			go_link(1);
 		h2_report(n, ci == &w->conn);
 		return 0;
 	}
@@ -480,6 +502,8 @@ __attribute__((noinline)) int report_xfer(void)
 	 * its frames like every later one. */
 	if (off >= 12 && (is_preface(e->payload) || is_server_preface(e->payload, off))) {
 		ci->h2 = 1;
+		if (go_context && x->g)
+			go_link(1);
 		h2_report(n, ci == &w->conn);
 		return 0;
 	}

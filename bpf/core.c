@@ -111,6 +111,7 @@ static __always_inline int fill_xfer(struct work *w, __u32 tgid, __u32 tid, __u8
 	x->type = type;
 	x->vectored = vectored;
 	x->tls = 0;
+	x->ts = 0;
 	return 1;
 }
 

@@ -23,9 +23,9 @@ enum event_type {
 	EVENT_ROUTE_STREAM = 9, /* Go net/http HTTP/2: the route an HTTP/2
 				 * handler's router matched, naming the stream
 				 * and the peer (struct route_stream_event) */
-	EVENT_GO_LINK = 10, /* Go in process: the client request that the next
-			     * data event of sk starts was made for the server
-			     * request in flight on another socket
+	EVENT_GO_LINK = 10, /* Go in process: the client request that the
+			     * transfer of sk it names starts was made for the
+			     * server request in flight on another socket
 			     * (struct go_link_event) */
 	/* propagation: kernel-chosen span ids (struct trace_event in
 	 * propagate.h), sent just before the data event of the same syscall.
@@ -122,10 +122,11 @@ struct route_stream_event {
 
 _Static_assert(__builtin_offsetof(struct route_stream_event, route) == EVENT_HDR_SIZE, "route_stream_event header");
 
-/* EVENT_GO_LINK: sk and fd name the client connection; parent_sk the
- * server connection of the same process whose request the writing goroutine
- * works for; since (bpf_ktime_get_ns) a time at which that request was
- * surely in flight: it had started by then (see gocontext.c). */
+/* EVENT_GO_LINK: sk and fd name the client connection; ts and len the
+ * transfer it is about (the time of its data event or events, its length);
+ * parent_sk the server connection of the same process whose request the
+ * writing goroutine works for; since (bpf_ktime_get_ns) a time at which that
+ * request was surely in flight: it had started by then (see gocontext.c). */
 struct go_link_event {
 	EVENT_HEADER;
 	__u64 parent_sk;

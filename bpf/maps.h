@@ -161,6 +161,7 @@ struct xfer {
 	__u8 vectored;
 	__u8 tls;     /* the bytes are TLS plaintext from a uprobe */
 	__u8 pad[5];
+	__u64 ts;     /* TLS write: when its socket write returned; 0: now */
 };
 
 /* The state of the iovec walk that copies a transfer's first bytes. */
@@ -273,6 +274,7 @@ struct tls_call {
 	__u8 sent; /* Go Write: its plaintext went out early (see flush_write) */
 	__u8 pad;
 	__u64 len; /* Go Write: the length asked for (Write writes it all or fails) */
+	__u64 ts;  /* a write: when its last socket write returned (0: none yet) */
 };
 
 struct {

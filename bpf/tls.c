@@ -31,9 +31,10 @@ static __always_inline int tls_enter(__u32 kind, __u64 id, __u64 handle, __u64 b
 	return 0;
 }
 
-/* plaintext reports n bytes of TLS plaintext at buf through the data path. */
+/* plaintext reports n bytes of TLS plaintext at buf through the data path,
+ * dated ts (a write whose socket I/O was seen: when it returned) or now. */
 static __always_inline void plaintext(struct work *w, __u32 tgid, __u32 fd, __u64 sk, __u8 type, __u64 buf,
-				      __u64 n, __u64 g)
+				      __u64 n, __u64 g, __u64 ts)
 {
 	struct xfer *x = &w->x;
 	x->ptr = buf;
@@ -47,6 +48,7 @@ static __always_inline void plaintext(struct work *w, __u32 tgid, __u32 fd, __u6
 	x->type = type;
 	x->vectored = 0;
 	x->tls = 1;
+	x->ts = ts;
 	report_xfer();
 }
 
@@ -64,7 +66,7 @@ static __always_inline void flush_write(struct work *w, __u32 tgid, __u64 handle
 	if (!wc || wc->type != EVENT_DATA_OUT || !wc->sk || wc->sent || !wc->len || wc->handle != handle)
 		return;
 	wc->sent = 1;
-	plaintext(w, tgid, wc->fd, wc->sk, EVENT_DATA_OUT, wc->buf, wc->len, wkey.id);
+	plaintext(w, tgid, wc->fd, wc->sk, EVENT_DATA_OUT, wc->buf, wc->len, wkey.id, wc->ts);
 }
 
 /* tls_exit emits n plaintext bytes of the call c that was in flight under k. */
@@ -97,7 +99,8 @@ static __always_inline void tls_exit(struct tls_key *k, struct tls_call *c, __s6
 		}
 		ts = *f;
 	}
-	plaintext(w, k->tgid, ts.fd, ts.sk, c->type, c->buf, n, k->kind == TLS_KEY_GOROUTINE ? k->id : 0);
+	plaintext(w, k->tgid, ts.fd, ts.sk, c->type, c->buf, n, k->kind == TLS_KEY_GOROUTINE ? k->id : 0,
+		  c->type == EVENT_DATA_OUT ? c->ts : 0);
 }
 
 /* tls_handshake_done ends a handshake entry, and only that: a handshake

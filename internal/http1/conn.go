@@ -135,6 +135,10 @@ type Conn struct {
 	// into later transfers.
 	ids    stream.SpanIDs
 	hasIDs bool
+	// idsRun: the egress transfer the ids were for goes on in the next
+	// egress event (stream.Event.IDsMore), whose same ids must not arm a
+	// second request of it.
+	idsRun bool
 
 	// lastEnd: the end of the last response emitted (Unix ns), for
 	// InFlight.
@@ -172,8 +176,11 @@ func (c *Conn) Feed(ev *stream.Event, emit func(*record.Record)) {
 		return
 	}
 	vis, tail := visible(ev)
-	if ev.IDs != nil { // propagation
+	if ev.IDs != nil && (!c.idsRun || ev.Dir != stream.Egress) { // propagation
 		c.ids, c.hasIDs = *ev.IDs, true
+	}
+	if ev.Dir == stream.Egress {
+		c.idsRun = ev.IDs != nil && ev.IDsMore
 	}
 	if c.reqDir == 0 && !c.sniff(ev.Dir, vis) {
 		c.hasIDs = false

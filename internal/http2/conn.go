@@ -142,14 +142,19 @@ type Conn struct {
 	fields fieldSet
 	dec    decoder
 
-	// ids (stream.Event.IDs) of the event being fed: the parent a client
-	// request starting in it gets (in process: a Go handler's call), when
-	// exactly one request starts in it. opened counts the streams opened
-	// by the event, last the latest of them.
-	spanIDs stream.SpanIDs
-	hasIDs  bool
-	opened  int
-	last    *h2stream
+	// ids (stream.Event.IDs) of the egress transfer being fed, which can
+	// come as several events (IDsMore): the parent a client request
+	// starting in it gets (in process: a Go handler's call), when exactly
+	// one request starts in the whole transfer. idsOpened counts the
+	// streams it opened, idsLast (with its id) the latest of them; opened
+	// and last do the same for the event being fed.
+	spanIDs   stream.SpanIDs
+	hasIDs    bool
+	idsOpened int
+	idsLast   *h2stream
+	idsLastID uint32
+	opened    int
+	last      *h2stream
 	// For InFlight: the latest end of a stream (Unix ns); the most streams
 	// open at once so far; whether a request may have gone unseen (frames
 	// lost or cut).
@@ -197,21 +202,58 @@ func (c *Conn) Feed(ev *stream.Event, emit func(*record.Record)) {
 		vis = vis[:ev.Len]
 	}
 	s := c.side(ev.Dir)
-	c.hasIDs, c.opened, c.last = false, 0, nil
-	if ev.IDs != nil && ev.Dir == stream.Egress {
-		c.spanIDs, c.hasIDs = *ev.IDs, true
+	c.opened, c.last = 0, nil
+	if ev.Dir == stream.Egress {
+		c.beginIDs(ev)
 	}
 	c.read(s, ev, vis, emit)
 	s.started = true
-	if c.hasIDs && c.opened == 1 && c.reqDir == stream.Egress && c.streams[c.last.id] == c.last {
-		// a client request: its parent, chosen before it was written
-		rec := c.last.rec
-		ids := &c.spanIDs
-		rec.SpanID, rec.TraceID, rec.TraceFlags = ids.SpanID, ids.TraceID, ids.Flags
-		rec.ParentSpanID = ids.ParentID
-		rec.HasTraceParent = ids.ParentID != [8]byte{}
+	if ev.Dir == stream.Egress && c.hasIDs {
+		c.idsOpened += c.opened
+		if c.last != nil {
+			c.idsLast, c.idsLastID = c.last, c.last.id
+		}
+		if !ev.IDsMore {
+			c.endIDs(ev)
+		}
 	}
-	c.hasIDs, c.last = false, nil
+	c.last = nil
+}
+
+// beginIDs: the egress event ev starts a transfer with ids, continues the
+// one being fed, or carries none (then a transfer whose last events were
+// lost ends unused).
+func (c *Conn) beginIDs(ev *stream.Event) {
+	switch {
+	case ev.IDs == nil:
+		c.hasIDs, c.idsLast = false, nil
+	case !c.hasIDs:
+		c.spanIDs, c.hasIDs = *ev.IDs, true
+		c.idsOpened, c.idsLast = 0, nil
+	}
+}
+
+// endIDs: the transfer with ids ended with ev. The one client request that
+// started in it, still in progress, takes them as its parent, chosen
+// before it was written. When more than one started, or it already ended
+// (its response was read between the transfer's events), which request
+// they were for is not certain: ev says they were refused. A transfer that
+// started none (the preface, SETTINGS, WINDOW_UPDATE) leaves them unused.
+func (c *Conn) endIDs(ev *stream.Event) {
+	st, id, n := c.idsLast, c.idsLastID, c.idsOpened
+	c.hasIDs, c.idsLast, c.idsOpened = false, nil, 0
+	if n == 0 {
+		return
+	}
+	if n > 1 || c.reqDir != stream.Egress || st == nil || st.id != id || c.streams[id] != st || st.rec == nil {
+		ev.IDsRefused = true
+		return
+	}
+	rec := st.rec
+	ids := &c.spanIDs
+	rec.SpanID, rec.TraceID, rec.TraceFlags = ids.SpanID, ids.TraceID, ids.Flags
+	rec.ParentSpanID = ids.ParentID
+	rec.HasTraceParent = ids.ParentID != [8]byte{}
 }
 
 // Close ends the connection: the process closed the socket at unixNano.

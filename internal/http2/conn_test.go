@@ -546,3 +546,57 @@ func TestRecordStreamIDs(t *testing.T) {
 		t.Fatalf("records %+v: want /b on stream 5, then /a on stream 3", got)
 	}
 }
+
+// Ids for a transfer that reaches the parser as several events (the
+// kernel's frame walk): the one request that starts anywhere in it takes
+// them; two starting in it leave both without, and the event that ends the
+// transfer says they were refused.
+func TestIDsOfASplitTransfer(t *testing.T) {
+	ids := &stream.SpanIDs{TraceID: [16]byte{0x77}, ParentID: [8]byte{0x51}, Flags: 1}
+	for _, c := range []struct {
+		name    string
+		parts   func(p *peer) [][]byte
+		parent  [][8]byte // per request, in the order they end
+		refused bool
+	}{
+		{"one request after the preface", func(p *peer) [][]byte {
+			return [][]byte{cat([]byte(preface), p.settings()), p.headers(1, true, ":method", "GET", ":scheme", "https", ":path", "/a", ":authority", "x")}
+		}, [][8]byte{{0x51}}, false},
+		{"two requests", func(p *peer) [][]byte {
+			return [][]byte{cat([]byte(preface), p.settings(), p.headers(1, true, ":method", "GET", ":scheme", "https", ":path", "/a", ":authority", "x")),
+				p.headers(3, true, ":method", "GET", ":scheme", "https", ":path", "/b", ":authority", "x")}
+		}, [][8]byte{{}, {}}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cl, sv := newPeer(), newPeer()
+			conn := NewConn(testMeta, nil)
+			var got []record.Record
+			emit := func(r *record.Record) { got = append(got, *r); record.Release(r) }
+			parts := c.parts(cl)
+			refused := false
+			for i, b := range parts {
+				ev := &stream.Event{Dir: out, UnixNano: 1000, Len: len(b), Payload: b, IDs: ids, IDsMore: i < len(parts)-1}
+				conn.Feed(ev, emit)
+				refused = refused || ev.IDsRefused
+			}
+			if refused != c.refused {
+				t.Errorf("refused %v, want %v", refused, c.refused)
+			}
+			var resp []byte
+			for id := uint32(1); id <= uint32(2*len(c.parent)-1); id += 2 {
+				resp = append(resp, sv.headers(id, true, ":status", "200")...)
+			}
+			resp = cat(sv.settings(), resp)
+			conn.Feed(&stream.Event{Dir: in, UnixNano: 2000, Len: len(resp), Payload: resp}, emit)
+			if len(got) != len(c.parent) {
+				t.Fatalf("%d records, want %d", len(got), len(c.parent))
+			}
+			for i, r := range got {
+				want := c.parent[i]
+				if r.ParentSpanID != want || r.HasTraceParent != (want != [8]byte{}) || (r.HasTraceParent && r.TraceID != ids.TraceID) {
+					t.Errorf("stream %d: parent %x (has %v) trace %x, want parent %x", r.StreamID, r.ParentSpanID, r.HasTraceParent, r.TraceID, want)
+				}
+			}
+		})
+	}
+}

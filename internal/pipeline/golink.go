@@ -17,8 +17,19 @@ import (
 // The client request's record gets that server request as its parent: the
 // server record, still in its parser (it ends after the handler's calls),
 // gets its span id (and trace id, when no traceparent gave one) now, and
-// the client connection's next request carries them as its traceparent,
-// the way kernel-chosen ids do (stream.Event.IDs).
+// the request that starts in the transfer the link names carries them as
+// its traceparent, the way kernel-chosen ids do (stream.Event.IDs).
+//
+// The link names one transfer of the client connection (its time and
+// length): HTTP/2's frame walk in the kernel reports a transfer as one
+// event or several, and the request may start in any of them (after the
+// preface, SETTINGS or WINDOW_UPDATE frames of the same write). Every event
+// of that transfer carries the ids, and no other event does: a transfer
+// that starts no request (a connection's preface, written by the goroutine
+// that dialled it) leaves them unused, never to a later request that was
+// made for someone else. When the parser cannot tell which one request of
+// the transfer they were for, the client span stays a root, counted in
+// Stats.ClientUnlinked.
 //
 // Only a certain parent is given: the server request must have started by
 // the time the kernel says it was surely in flight (Since) and still be in
@@ -53,8 +64,8 @@ func (p *Pipeline) goLink(e *probes.Event) {
 			}
 		}
 	}
-	c.ids = stream.SpanIDs{TraceID: srv.TraceID, ParentID: srv.SpanID, Flags: srv.TraceFlags}
-	c.idsPending = true
+	c.link = stream.SpanIDs{TraceID: srv.TraceID, ParentID: srv.SpanID, Flags: srv.TraceFlags}
+	c.linkMono, c.linkLeft = e.Mono, int(e.Len)
 	// counted linked when a client record carrying it is emitted (an
 	// HTTP/2 connection's set-up writes take ids no request uses)
 	if len(c.goParents) == maxGoParents {
@@ -62,6 +73,34 @@ func (p *Pipeline) goLink(e *probes.Event) {
 		c.goParents = c.goParents[:maxGoParents-1]
 	}
 	c.goParents = append(c.goParents, srv.SpanID)
+}
+
+// linkData gives ev, an egress event of c at mono, the ids of c's link
+// when it is an event of the transfer the link names.
+func (p *Pipeline) linkData(c *conn, mono uint64, ev *stream.Event) {
+	if mono != c.linkMono || ev.IDs != nil {
+		// Another transfer: the rest of the named one was lost (a full
+		// ring) and the ids go with it. Or propagation's ids, which went
+		// on the wire, are the request's.
+		c.linkLeft = 0
+		return
+	}
+	c.linkLeft -= ev.Len
+	ev.IDs = &c.link
+	ev.IDsMore = c.linkLeft > 0
+	c.linkLeft = max(c.linkLeft, 0)
+}
+
+// linkRefused: the parser could not tell which request of the transfer
+// c's link was for; the client span stays a root.
+func (p *Pipeline) linkRefused(c *conn) {
+	p.stats.ClientUnlinked.Add(1)
+	for i, id := range c.goParents {
+		if id == c.link.ParentID {
+			c.goParents = append(c.goParents[:i], c.goParents[i+1:]...)
+			return
+		}
+	}
 }
 
 // maxGoParents bounds the parents given on one connection whose client

@@ -133,7 +133,8 @@ type Stats struct {
 	// ClientLinked: Go client records emitted as the child of the server
 	// request their goroutine worked for (golink.go); ClientUnlinked:
 	// requests whose server request could not be known for certain (it had
-	// ended, or its connection or protocol could not say), left roots.
+	// ended, or its connection or protocol could not say, or which request
+	// of the linked transfer it was for), left roots.
 	ClientLinked, ClientUnlinked atomic.Uint64
 	// PerProtocol: each enabled protocol's counts, in Options.Protocols
 	// order, as of the last Tick.
@@ -237,6 +238,12 @@ type conn struct {
 	// goParents: server spans given as parents by EventGoLink whose
 	// client record is not emitted yet (golink.go)
 	goParents [][8]byte
+	// link: the ids an EventGoLink gave for one egress transfer, the one
+	// whose events have the time linkMono; linkLeft of its bytes are still
+	// to come (golink.go).
+	link     stream.SpanIDs
+	linkMono uint64
+	linkLeft int
 }
 
 type pendingEvent struct {
@@ -515,10 +522,13 @@ func (p *Pipeline) data(e *probes.Event) {
 	ev.Len = int(e.Len)
 	ev.Payload = e.Payload
 	ev.Tail = e.Tail
-	ev.IDs = nil
+	ev.IDs, ev.IDsMore, ev.IDsRefused = nil, false, false
 	if c.idsPending { // propagation
 		ev.IDs = &c.ids
 		c.idsPending = false
+	}
+	if c.linkLeft > 0 && ev.Dir == stream.Egress {
+		p.linkData(c, e.Mono, ev)
 	}
 	first := !c.seen[ev.Dir]
 	c.seen[ev.Dir] = true
@@ -531,6 +541,9 @@ func (p *Pipeline) data(e *probes.Event) {
 		return
 	}
 	c.parser.Feed(ev, p.emitFn)
+	if ev.IDsRefused && ev.IDs == &c.link {
+		p.linkRefused(c)
+	}
 }
 
 // recognise asks the enabled protocols, in order, whether ev begins their
@@ -571,6 +584,11 @@ func (p *Pipeline) recognise(c *conn, e *probes.Event, ev *stream.Event, first b
 	if maybe && len(ev.Payload) == ev.Len && c.detectBytes+len(ev.Payload) <= maxDetect {
 		// too short to tell, and whole: keep it for the next transfer
 		pe := pendingEvent{ev: *ev, payload: bytes.Clone(ev.Payload)}
+		if ev.IDs != nil {
+			// the connection's ids may be others by the time it is fed
+			ids := *ev.IDs
+			pe.ev.IDs = &ids
+		}
 		pe.ev.Payload = pe.payload
 		pe.ev.Tail = pe.payload[max(len(pe.payload)-8, 0):]
 		c.detect = append(c.detect, pe)

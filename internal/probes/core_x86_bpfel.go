@@ -101,6 +101,7 @@ type coreTlsCall struct {
 	Sent   uint8
 	Pad    uint8
 	Len    uint64
+	Ts     uint64
 }
 
 type coreTlsKey struct {
@@ -153,6 +154,7 @@ type coreWork struct {
 		Vectored uint8
 		Tls      uint8
 		Pad      [5]uint8
+		Ts       uint64
 	}
 	W struct {
 		_       structs.HostLayout

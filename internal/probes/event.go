@@ -37,10 +37,13 @@ const (
 	// handler's router matched, FD = the stream id, Addr = the peer as the
 	// handler saw it (Request.RemoteAddr): that names the connection.
 	EventRouteStream EventType = 9
-	// EventGoLink (go_context): the client request that the next data
-	// event of Sock starts was made, in a Go program, for the server
+	// EventGoLink (go_context): the client request that starts in the
+	// next transfer of Sock was made, in a Go program, for the server
 	// request in flight on ParentSock, which had started by Since
-	// (CLOCK_MONOTONIC ns).
+	// (CLOCK_MONOTONIC ns). Mono and Len name that transfer: the time of
+	// its data events and its length. HTTP/2's frame walk reports a
+	// transfer as one data event or several consecutive ones, all with
+	// its time, whose lengths add up to its length.
 	EventGoLink EventType = 10
 	// EventTrace (context propagation): the span ids the kernel chose for
 	// the request that the next data event of the connection starts

@@ -44,7 +44,8 @@ func TestDecodeRouteStream(t *testing.T) {
 }
 
 // decode of an EVENT_GO_LINK record laid out as struct go_link_event in
-// bpf/ebpfred.h: header, parent_sk, since.
+// bpf/ebpfred.h: header (ts and len: the transfer it is about), parent_sk,
+// since.
 func TestDecodeGoLink(t *testing.T) {
 	b := make([]byte, goLinkSize)
 	le := binary.LittleEndian
@@ -52,6 +53,7 @@ func TestDecodeGoLink(t *testing.T) {
 	le.PutUint64(b[8:], 0xffff1111) // the client socket
 	le.PutUint32(b[16:], 42)
 	le.PutUint32(b[20:], 9)
+	le.PutUint32(b[24:], 700) // the transfer's length
 	b[30] = byte(EventGoLink)
 	le.PutUint64(b[hdrSize:], 0xffff2222)
 	le.PutUint64(b[hdrSize+8:], 100)
@@ -59,8 +61,8 @@ func TestDecodeGoLink(t *testing.T) {
 	if !decode(b, &e) {
 		t.Fatal("decode refused a whole record")
 	}
-	if e.Type != EventGoLink || e.Sock != 0xffff1111 || e.TGID != 42 || e.FD != 9 || e.ParentSock != 0xffff2222 ||
-		e.Since != 100 || e.Payload != nil || e.Tail != nil {
+	if e.Type != EventGoLink || e.Mono != 123 || e.Sock != 0xffff1111 || e.TGID != 42 || e.FD != 9 || e.Len != 700 ||
+		e.ParentSock != 0xffff2222 || e.Since != 100 || e.Payload != nil || e.Tail != nil {
 		t.Errorf("decoded %+v", e)
 	}
 	if decode(b[:goLinkSize-1], &e) {

@@ -87,6 +87,7 @@ type gocontextTlsCall struct {
 	Sent   uint8
 	Pad    uint8
 	Len    uint64
+	Ts     uint64
 }
 
 type gocontextTlsKey struct {
@@ -151,6 +152,7 @@ type gocontextWork struct {
 		Vectored uint8
 		Tls      uint8
 		Pad      [5]uint8
+		Ts       uint64
 	}
 	W struct {
 		_       structs.HostLayout

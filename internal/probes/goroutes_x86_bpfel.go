@@ -95,6 +95,7 @@ type goroutesTlsCall struct {
 	Sent   uint8
 	Pad    uint8
 	Len    uint64
+	Ts     uint64
 }
 
 type goroutesTlsKey struct {
@@ -159,6 +160,7 @@ type goroutesWork struct {
 		Vectored uint8
 		Tls      uint8
 		Pad      [5]uint8
+		Ts       uint64
 	}
 	W struct {
 		_       structs.HostLayout

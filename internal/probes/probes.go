@@ -613,7 +613,8 @@ func decode(b []byte, e *Event) bool {
 		if len(b) < goLinkSize {
 			return false
 		}
-		e.Len, e.Payload, e.Tail = 0, nil, nil
+		// Mono and Len name the transfer the link is about
+		e.Len, e.Payload, e.Tail = le.Uint32(b[24:]), nil, nil
 		e.ParentSock = le.Uint64(b[hdrSize:])
 		e.Since = le.Uint64(b[hdrSize+8:])
 		return true

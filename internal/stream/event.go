@@ -42,9 +42,20 @@ type Event struct {
 	// It may overlap Payload. It lets a parser see the end of a chunked body
 	// without a full copy.
 	Tail []byte
-	// IDs (context propagation): the span ids the kernel chose for the
-	// request that starts in this transfer; nil when it chose none.
+	// IDs (context propagation, or a Go program's in-process link): the
+	// span ids chosen for the request that starts in this transfer; nil
+	// when none were.
 	IDs *SpanIDs
+	// IDsMore: the transfer IDs were chosen for goes on in the next event
+	// of this direction, which carries the same IDs (the kernel reports an
+	// HTTP/2 transfer as one event or several). They belong to the request
+	// that starts anywhere in the transfer, when exactly one does.
+	IDsMore bool
+	// IDsRefused is set by the parser on the event that ends a transfer
+	// with IDs when requests started in it but none could take them for
+	// certain (more than one started, or it ended before the transfer
+	// did): a parent is never guessed.
+	IDsRefused bool
 }
 
 // SpanIDs are kernel-chosen W3C ids for one request: the span's own, its

@@ -158,12 +158,6 @@ func TestGoInProcess(t *testing.T) {
 // among concurrent requests) and HTTP/1.1.
 func TestGoInProcessHTTPS(t *testing.T) {
 	requireRoot(t)
-	// Known broken since the HTTP/2 frame walk (issue 18) merged with the
-	// Go link (2026-12-03): the h2 client's records come out without the
-	// parent the link event named, and the HTTP/1.1-over-TLS case then
-	// failed 1 run in 2 when run alone. Never a wrong parent; open in
-	// issue 12 (closing note of 2026-12-03).
-	t.Skip("Go client links over HTTPS: known broken after the frame-walk merge (issue 12)")
 	app2 := testserver.StartGoTLS(t)
 	cert, _ := testserver.SelfSignedCert(t)
 	bin := testserver.GoBinary(t, "goserver")
@@ -199,13 +193,6 @@ func TestGoInProcessHTTPS(t *testing.T) {
 		base int
 	}{{"h2", h2, 200}, {"http1", h1, 230}} {
 		t.Run(c.name, func(t *testing.T) {
-			if c.name == "h2" {
-				// Known broken since the HTTP/2 frame walk (issue 18) merged
-				// with the Go link (2026-12-03): the h2 client's records
-				// come out without the parent the link event named (every
-				// CLIENT a root, never a wrong parent). Open in issue 12.
-				t.Skip("Go HTTP/2 client links: known broken after the frame-walk merge (issue 12 note)")
-			}
 			const n = 10
 			var wg sync.WaitGroup
 			for i := range n {
