@@ -239,7 +239,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
 			hwm=$(vm_hwm_kib "$COLLECTOR_PID")
 			curl -sf --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" >"$TMP/metrics-$r.txt" || : >"$TMP/metrics-$r.txt"
 			grep -i ebpfred "$TMP/metrics-$r.txt" | grep -Ev '^(#|target_info)' | sed "s/^/round $r: /" >>"$TMP/ebpfred-metrics" || true
-			dropped=$(awk 'tolower($1) ~ /ebpfred/ && tolower($1) ~ /drop/ { s += $NF; n++ } END { print n ? s : "na" }' "$TMP/metrics-$r.txt")
+			# the ring's drops only (a gauge such as the pid_drops map's
+			# capacity has "drop" in its name too)
+			dropped=$(awk '$1 ~ /^otelcol_ebpfred_events_dropped/ { s += $NF; n++ } END { print n ? s : "na" }' "$TMP/metrics-$r.txt")
 			echo "$r $((c1 - c0)) $hwm $dropped" >>"$TMP/collector-rounds"
 			stop_pid "$COLLECTOR_PID"
 			COLLECTOR_PID=""
@@ -274,7 +276,7 @@ else
 	coll_cpu=$(per_req_us "$ctick" "$req_b")
 	coll_cpu_s=$(awk -v t="$ctick" -v n="$req_b" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.3g", t / hz / n; else print "–" }')
 	hwm_mib=$(awk '$3 > m { m = $3 } END { printf "%.1f", m / 1024 }' "$TMP/collector-rounds")
-	dropped=$(awk '$4 == "na" { na = 1 } $4 != "na" { s += $4 } END { print na ? "n/a (no ebpfred *drop* metric exported)" : s }' "$TMP/collector-rounds")
+	dropped=$(awk '$4 == "na" { na = 1 } $4 != "na" { s += $4 } END { print na ? "n/a (no otelcol_ebpfred_events_dropped exported)" : s }' "$TMP/collector-rounds")
 fi
 
 collector_desc=""
