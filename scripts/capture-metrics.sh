@@ -19,7 +19,9 @@
 #   - the repository's gRPC test server and client: OK and failing calls;
 #   - a PostgreSQL server (Debian's postgresql, a cluster in the temporary
 #     directory, run as nobody), driven by psql (client): a query that
-#     succeeds and one that fails.
+#     succeeds and one that fails;
+#   - a Kafka broker (franz-go's kfake, goapps/kafkabroker) driven by
+#     goapps/kafkaclient (client): produces and fetches, one failing.
 # Then it scrapes the prometheus exporter and writes, per metric name, the
 # union of the label names seen on its series: values (pids, instance ids,
 # ports) change from run to run, names and labels do not.
@@ -75,6 +77,7 @@ wait_for() {
 }
 
 go build -o "$work/" ./internal/testserver/cmd/grpcserver ./internal/testserver/cmd/grpcclient >&2
+(cd internal/testserver/goapps && go build -o "$work/" ./kafkabroker ./kafkaclient) >&2
 
 http_port=$(free_port)
 prom_port=$(free_port)
@@ -86,6 +89,15 @@ curl_path=$(readlink -f "$(command -v curl)")
 pids+=($!)
 wait_for "$work/grpcserver.log" '^LISTENING ' 10
 grpc_port=$(awk '/^LISTENING /{print $2; exit}' "$work/grpcserver.log")
+
+# The broker prints its address and runs until its standard input closes:
+# this script holds the fifo open until it exits.
+mkfifo "$work/kafka.in"
+"$work/kafkabroker" <"$work/kafka.in" >"$work/kafka.log" 2>&1 &
+pids+=($!)
+exec 9>"$work/kafka.in"
+wait_for "$work/kafka.log" ':' 10
+kafka_addr=$(head -n 1 "$work/kafka.log")
 
 (cd "$work" && exec python3 -m http.server "$http_port" --bind 127.0.0.1) >"$work/http.log" 2>&1 &
 pids+=($!)
@@ -112,7 +124,7 @@ receivers:
     routes:
       patterns: ["/users/{id}"]
   ebpfred/clients:
-    executable_name: "^($curl_path|$work/grpcclient|$pg_bin/psql)\$"
+    executable_name: "^($curl_path|$work/grpcclient|$pg_bin/psql|$work/kafkaclient)\$"
     metrics:
       interval: 1s
 exporters:
@@ -149,6 +161,9 @@ curl -s -o /dev/null -X POST --data 'x=1' "$base/" # 501: a server error
 "$pg_bin/psql" -X -q -d "host=127.0.0.1 port=$pg_port user=postgres dbname=postgres sslmode=disable" \
 	-c 'SELECT 1' -c 'SELECT * FROM nope' >/dev/null 2>&1 || true
 
+"$work/kafkaclient" "$kafka_addr" >"$work/kafkaclient.log" 2>&1 ||
+	{ cat "$work/kafkaclient.log" >&2; exit 1; }
+
 # Metrics are exported every second; give the last requests three intervals.
 sleep 4
 curl -sf "http://127.0.0.1:$prom_port/metrics" >"$work/metrics.prom"
@@ -178,7 +193,7 @@ PY
 
 # A capture without the families the dashboard needs means the traffic was
 # not seen: better no file than a misleading one.
-for want in http_server_request_duration_seconds_bucket http_client_request_duration_seconds_bucket rpc_server_call_duration_seconds_bucket db_client_operation_duration_seconds_bucket; do
+for want in http_server_request_duration_seconds_bucket http_client_request_duration_seconds_bucket rpc_server_call_duration_seconds_bucket db_client_operation_duration_seconds_bucket messaging_client_operation_duration_seconds_bucket; do
 	if ! grep -q "^$want " "$work/metrics.txt"; then
 		echo "capture-metrics.sh: $want missing from the capture; collector log:" >&2
 		cat "$work/collector.log" >&2
