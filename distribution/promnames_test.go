@@ -161,7 +161,9 @@ func redMetrics(t *testing.T) (map[string]emitted, []string) {
 					Local:     netip.MustParseAddrPort("10.0.0.1:9000"),
 					Peer:      netip.MustParseAddrPort("10.0.0.2:51000"),
 					RPCMethod: "shop.Cart/" + method, RPCStatusCode: 13,
-					Operation: method, Target: "carts", Namespace: "shop", Summary: method + " carts",
+					// an operation messaging knows, so that its type is set
+					Operation: map[string]string{"POST": "send", "GET": "poll"}[method],
+					Target:    "carts", Namespace: "shop", Summary: method + " carts",
 					Status: "40001",
 				}, info)
 			}
