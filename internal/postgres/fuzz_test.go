@@ -1,113 +1,30 @@
 package postgres
 
 import (
-	"encoding/binary"
 	"testing"
 	"time"
 
 	"github.com/ebpfred/ebpfred/internal/protocol"
+	"github.com/ebpfred/ebpfred/internal/protocol/fuzzframe"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/stream"
 )
 
-// A fuzz input is a flags byte (bit 0: report query text), then ops, each a
-// control byte, a 2-byte big-endian content length and the content (cut at
-// the input's end). Lengths, not separators, frame the ops: PostgreSQL
-// messages hold every byte value. The control byte:
-//
-//	bits 0-1  0 transfer in, 1 transfer out, 2 Close, 3 Flush
-//	bit 2     length-only transfer: Len is the content length times
-//	          1 + bits 5-7, Tail the content's last 8 bytes
-//	bit 3     the kernel copied only the first half of the content
-//	bit 4     the clock steps by 1 ms before the op (else by 1 ns)
-type fuzzOp struct {
-	ev    *stream.Event
-	close bool
-	flush bool
-	t     uint64
-}
-
-func decodeFuzz(data []byte) (protocol.Options, []fuzzOp) {
-	var opt protocol.Options
-	if len(data) == 0 {
-		return opt, nil
-	}
-	opt.QueryText = data[0]&1 == 1
-	data = data[1:]
-	var ops []fuzzOp
-	t := uint64(1_000_000)
-	for len(data) >= 3 {
-		ctl := data[0]
-		n := int(binary.BigEndian.Uint16(data[1:3]))
-		data = data[3:]
-		content := data[:min(n, len(data))]
-		data = data[len(content):]
-		if ctl&0x10 != 0 {
-			t += 1_000_000
-		} else {
-			t++
-		}
-		dir := stream.Ingress
-		if ctl&1 == 1 {
-			dir = stream.Egress
-		}
-		tail := content[max(0, len(content)-8):]
-		switch {
-		case ctl&3 == 2:
-			ops = append(ops, fuzzOp{close: true, t: t})
-		case ctl&3 == 3:
-			ops = append(ops, fuzzOp{flush: true, t: t})
-		case len(content) == 0:
-		case ctl&4 != 0:
-			ops = append(ops, fuzzOp{ev: &stream.Event{Dir: dir, UnixNano: t, Len: len(content) * (1 + int(ctl>>5)), Tail: tail}})
-		default:
-			p := content
-			if ctl&8 != 0 {
-				p = content[:len(content)/2]
-			}
-			ops = append(ops, fuzzOp{ev: &stream.Event{Dir: dir, UnixNano: t, Len: len(content), Payload: p, Tail: tail}})
-		}
-	}
-	return opt, ops
-}
-
-// encodeFuzz writes transfers copied whole in the fuzz input format.
-func encodeFuzz(opt protocol.Options, evs []stream.Event) []byte {
-	b := []byte{0}
-	if opt.QueryText {
-		b[0] = 1
-	}
-	for _, e := range evs {
-		data := e.Payload
-		if len(data) > 0xffff {
-			continue
-		}
-		ctl := byte(0)
-		if e.Dir == stream.Egress {
-			ctl = 1
-		}
-		if len(e.Payload) < e.Len {
-			ctl |= 8 // roughly: the half of what was copied
-		}
-		b = append(b, ctl)
-		b = binary.BigEndian.AppendUint16(b, uint16(len(data)))
-		b = append(b, data...)
-	}
-	return b
-}
+// The fuzz input format: internal/protocol/fuzzframe.
+type fuzzOp = fuzzframe.Op
 
 func FuzzConn(f *testing.F) {
 	for _, s := range scenarios() {
-		if b := encodeFuzz(protocol.Options{}, s.evs); len(b) <= 16<<10 {
+		if b := fuzzframe.Encode(protocol.Options{}, s.evs); len(b) <= 16<<10 {
 			f.Add(b)
 		}
 	}
-	f.Add(encodeFuzz(protocol.Options{QueryText: true}, with(connected("shop"), []stream.Event{
+	f.Add(fuzzframe.Encode(protocol.Options{QueryText: true}, with(connected("shop"), []stream.Event{
 		ev(out, 10, parse("s1", "SELECT * FROM t WHERE a = 'x' AND b = $1")+bind("p", "s1", "v")+execute("p")+syncMsg),
 		ev(in, 20, parseComplete+bindComplete+dataRow("1")+complete("SELECT 1")+ready('I')),
 	})))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		opt, ops := decodeFuzz(data)
+		opt, ops := fuzzframe.Decode(data)
 		checkConn(t, opt, ops)
 	})
 }
@@ -142,16 +59,16 @@ func checkConn(t *testing.T, opt protocol.Options, ops []fuzzOp) {
 	}
 	for _, o := range ops {
 		switch {
-		case o.ev != nil:
-			latest = max(latest, o.ev.UnixNano)
-			c.Feed(o.ev, emit)
-		case o.close:
-			latest = max(latest, o.t)
-			c.Close(o.t, emit)
+		case o.Ev != nil:
+			latest = max(latest, o.Ev.UnixNano)
+			c.Feed(o.Ev, emit)
+		case o.Close:
+			latest = max(latest, o.T)
+			c.Close(o.T, emit)
 			closed = true
-		case o.flush:
-			latest = max(latest, o.t)
-			c.Flush(o.t, time.Second, emit)
+		case o.Flush:
+			latest = max(latest, o.T)
+			c.Flush(o.T, time.Second, emit)
 		}
 		if n := len(c.q) - c.head; n > maxQueue {
 			t.Fatalf("%d requests in flight, over the bound %d", n, maxQueue)
