@@ -13,6 +13,8 @@ package dbconv
 import (
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/semconv"
+	"github.com/ebpfred/ebpfred/internal/sqltext"
+	"github.com/ebpfred/ebpfred/internal/stream"
 )
 
 // ClientFamily: the operations a process asked of databases.
@@ -83,3 +85,28 @@ func (c conventions) MetricAttributes(r *record.Record, _ record.MetricOptions, 
 }
 
 func (conventions) Routed(*record.Record) bool { return false }
+
+// SQLRecord is the CLIENT record of one SQL operation (PostgreSQL, MySQL)
+// of the connection meta, from start to end, in database namespace. st
+// is its statement when known; an unknown one leaves operation, target,
+// summary and text empty, never guessed. status is its error code ("" for
+// success).
+func SQLRecord(conv record.Conventions, meta stream.Meta, start, end uint64, namespace string,
+	known bool, st sqltext.Statement, status string) *record.Record {
+	r := record.New()
+	r.Kind = record.KindClient
+	r.Conv = conv
+	r.PID = meta.PID
+	r.Local, r.Peer = meta.Local, meta.Peer
+	r.StartUnixNano = start
+	r.EndUnixNano = max(end, start)
+	r.Namespace = namespace
+	if known {
+		r.Operation = st.Operation
+		r.Target = st.Target
+		r.Summary = st.Summary
+		r.QueryText = st.Text
+	}
+	r.Status = status
+	return r
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"time"
 
+	"github.com/ebpfred/ebpfred/internal/dbconv"
 	"github.com/ebpfred/ebpfred/internal/protocol"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/sqltext"
@@ -699,21 +700,7 @@ func (c *Conn) discard(it item) {
 // emit reports the command it as one operation ending now. statusLost:
 // server bytes were lost, so an error may have gone unseen.
 func (c *Conn) emit(it item, status string, statusLost bool) {
-	r := record.New()
-	r.Kind = record.KindClient
-	r.Conv = c.conv
-	r.PID = c.meta.PID
-	r.Local, r.Peer = c.meta.Local, c.meta.Peer
-	r.StartUnixNano = it.start
-	r.EndUnixNano = max(c.now, it.start)
-	r.Namespace = c.namespace
-	if it.info.known {
-		r.Operation = it.info.Operation
-		r.Target = it.info.Target
-		r.Summary = it.info.Summary
-		r.QueryText = it.info.Text
-	}
-	r.Status = status
+	r := dbconv.SQLRecord(c.conv, c.meta, it.start, c.now, c.namespace, it.info.known, it.info.Statement, status)
 	if !it.info.known || statusLost {
 		c.st.Unknown++
 	}
