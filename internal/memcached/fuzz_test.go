@@ -6,30 +6,12 @@ import (
 	"testing"
 
 	"github.com/ebpfred/ebpfred/internal/protocol"
+	"github.com/ebpfred/ebpfred/internal/protocol/fuzzframe"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/stream"
 )
 
-// A fuzz input is a list of transfers, each a header byte and a length
-// byte and then that many bytes. The header's bit 0 is the direction; bits
-// 1-2 what the kernel copied: 0 all of it, 1 its first half, 2 nothing but
-// its last 8 bytes (and the transfer is 37 times longer), 3 all of it and
-// then an idle Flush.
-func encodeEvents(evs []stream.Event) []byte {
-	var b []byte
-	for _, ev := range evs {
-		h := byte(0)
-		if ev.Dir == out {
-			h = 1
-		}
-		for p := ev.Payload; len(p) > 0; p = p[min(len(p), 255):] {
-			n := min(len(p), 255)
-			b = append(b, h, byte(n))
-			b = append(b, p[:n]...)
-		}
-	}
-	return b
-}
+// The fuzz input: internal/protocol/fuzzframe's short format.
 
 // FuzzConn checks what must hold whatever the bytes: no panic; each record
 // emitted once, client side, starting before it ends; nothing after Close;
@@ -43,7 +25,7 @@ func FuzzConn(f *testing.F) {
 		{whole(out, 1, "ms k 2\r\nhi\r\nmg k v\r\nmn\r\n"), whole(in, 2, "HD\r\nVA 2\r\nhi\r\nMN\r\n")},
 		{whole(out, 1, "bogus\r\ndelete k noreply\r\nmg k q\r\n"), whole(in, 2, "ERROR\r\n")},
 	} {
-		f.Add(encodeEvents(evs))
+		f.Add(fuzzframe.EncodeShort(evs))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var st protocol.Stats
@@ -69,26 +51,10 @@ func FuzzConn(f *testing.F) {
 			emitted = append(emitted, r)
 		}
 		t0 := uint64(1000)
-		for len(data) >= 2 {
-			h, n := data[0], min(int(data[1]), len(data)-2)
-			b := data[2 : 2+n : 2+n]
-			data = data[2+n:]
-			if n == 0 {
-				continue
-			}
-			t0 += uint64(h>>3) + 1
-			ev := whole(in, t0, string(b))
-			if h&1 == 1 {
-				ev.Dir = out
-			}
-			switch h >> 1 & 3 {
-			case 1:
-				ev.Payload = ev.Payload[:n/2]
-			case 2:
-				ev.Payload, ev.Len = nil, 37*n
-			}
-			c.Feed(&ev, emit)
-			if h>>1&3 == 3 {
+		for _, tr := range fuzzframe.DecodeShort(data) {
+			t0 = tr.Ev.UnixNano
+			c.Feed(&tr.Ev, emit)
+			if tr.Flush {
 				c.Flush(t0+1e9, 1, emit)
 			}
 		}

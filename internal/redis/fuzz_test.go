@@ -6,68 +6,12 @@ import (
 	"testing"
 
 	"github.com/ebpfred/ebpfred/internal/protocol"
+	"github.com/ebpfred/ebpfred/internal/protocol/fuzzframe"
 	"github.com/ebpfred/ebpfred/internal/record"
 	"github.com/ebpfred/ebpfred/internal/stream"
 )
 
-// A fuzz input is a list of transfers, each a header byte and a length
-// byte and then that many bytes. The header's bit 0 is the direction; bits
-// 1-2 what the kernel copied: 0 all of it, 1 its first half, 2 nothing but
-// its last 8 bytes (and the transfer is 37 times longer), 3 all of it and
-// then an idle Flush.
-
-func encodeEvents(evs []stream.Event) []byte {
-	var b []byte
-	for _, ev := range evs {
-		h := byte(0)
-		if ev.Dir == out {
-			h = 1
-		}
-		for p := ev.Payload; len(p) > 0; p = p[min(len(p), 255):] {
-			n := min(len(p), 255)
-			b = append(b, h, byte(n))
-			b = append(b, p[:n]...)
-		}
-	}
-	return b
-}
-
-type fuzzEvent struct {
-	ev    stream.Event
-	flush bool
-}
-
-func decodeEvents(data []byte) []fuzzEvent {
-	var evs []fuzzEvent
-	t := uint64(1000)
-	for len(data) >= 2 {
-		h, n := data[0], int(data[1])
-		data = data[2:]
-		n = min(n, len(data))
-		if n == 0 {
-			continue
-		}
-		b := data[:n:n]
-		data = data[n:]
-		t += uint64(h>>3) + 1
-		ev := whole(in, t, string(b))
-		if h&1 == 1 {
-			ev.Dir = out
-		}
-		fe := fuzzEvent{ev: ev}
-		switch h >> 1 & 3 {
-		case 1:
-			fe.ev.Payload = fe.ev.Payload[:n/2]
-		case 2:
-			fe.ev.Payload = nil
-			fe.ev.Len = 37 * n
-		case 3:
-			fe.flush = true
-		}
-		evs = append(evs, fe)
-	}
-	return evs
-}
+// The fuzz input: internal/protocol/fuzzframe's short format.
 
 // FuzzConn checks what must hold whatever the bytes: no panic; each record
 // emitted once, client side, starting before it ends; nothing after
@@ -84,7 +28,7 @@ func FuzzConn(f *testing.F) {
 		{whole(out, 1, cmd("JSON.GET", "k")+cmd("CLIENT", "REPLY", "OFF")), whole(in, 2, "$-1\r\n")},
 	}
 	for _, evs := range seeds {
-		f.Add(encodeEvents(evs))
+		f.Add(fuzzframe.EncodeShort(evs))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var st protocol.Stats
@@ -110,10 +54,10 @@ func FuzzConn(f *testing.F) {
 			emitted = append(emitted, r)
 		}
 		var last uint64
-		for _, fe := range decodeEvents(data) {
-			c.Feed(&fe.ev, emit)
-			last = fe.ev.UnixNano
-			if fe.flush {
+		for _, fe := range fuzzframe.DecodeShort(data) {
+			c.Feed(&fe.Ev, emit)
+			last = fe.Ev.UnixNano
+			if fe.Flush {
 				c.Flush(last+1e9, 1, emit)
 			}
 		}

@@ -1,7 +1,9 @@
-// Package fuzzframe is the fuzz input format shared by the parsers of
-// binary protocols (PostgreSQL, MySQL): a seed corpus is written from a
-// table test's transfers, and any bytes the fuzzer makes decode to
-// transfers, closes and flushes with times that only move forward.
+// Package fuzzframe holds the fuzz input formats the protocol parsers
+// share: Decode/Encode for those of binary protocols (PostgreSQL, MySQL),
+// DecodeShort/EncodeShort for Redis, memcached and Kafka. A seed corpus is
+// written from a table test's transfers, and any bytes the fuzzer makes
+// decode to transfers (and closes and flushes) whose times only move
+// forward.
 package fuzzframe
 
 import (

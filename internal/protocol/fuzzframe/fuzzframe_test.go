@@ -31,3 +31,23 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("close and flush: %+v", ops)
 	}
 }
+
+// The short format: transfers longer than 255 bytes come back in pieces,
+// in order, directions kept; header bits 1-2 set to 3 ask for a Flush.
+func TestShortRoundTrip(t *testing.T) {
+	long := make([]byte, 300)
+	for i := range long {
+		long[i] = byte(i)
+	}
+	evs := []stream.Event{{Dir: stream.Egress, Payload: long}, {Dir: stream.Ingress, Payload: []byte("ok")}}
+	got := DecodeShort(EncodeShort(evs))
+	if len(got) != 3 || len(got[0].Ev.Payload) != 255 || len(got[1].Ev.Payload) != 45 || string(got[2].Ev.Payload) != "ok" {
+		t.Fatalf("%d transfers: %+v", len(got), got)
+	}
+	if got[0].Ev.Dir != stream.Egress || got[2].Ev.Dir != stream.Ingress || got[2].Ev.UnixNano <= got[1].Ev.UnixNano {
+		t.Errorf("directions or times wrong: %+v", got)
+	}
+	if tr := DecodeShort([]byte{6, 1, 'x'}); len(tr) != 1 || !tr[0].Flush {
+		t.Errorf("header 6: %+v, want a transfer then a Flush", tr)
+	}
+}
